@@ -1,0 +1,286 @@
+//! Classification: categories from the entry's own tags, from the multilingual keyword rules kept
+//! as data in `rules/categories.toml`, or from the feed's default — recording the source and the
+//! matched terms — and the named route from `rules/routes.toml`.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+use crate::model::{Category, Classification, ClassificationSource};
+use crate::text::{normalise, tokens};
+
+const CATEGORY_RULES: &str = include_str!("../rules/categories.toml");
+const ROUTE_RULES: &str = include_str!("../rules/routes.toml");
+
+/// A term compiled for matching: normalised tokens, the last optionally a prefix.
+#[derive(Debug, Clone)]
+struct Term {
+    tokens: Vec<String>,
+    prefix_last: bool,
+    /// The term as written in the rules, reported in `Classification.terms`.
+    text: String,
+}
+
+impl Term {
+    fn compile(text: &str) -> Option<Term> {
+        let (body, prefix_last) = match text.trim().strip_suffix('*') {
+            Some(body) => (body, true),
+            None => (text.trim(), false),
+        };
+        let norm = normalise(body);
+        let toks: Vec<String> = tokens(&norm).map(str::to_string).collect();
+        (!toks.is_empty()).then(|| Term { tokens: toks, prefix_last, text: text.trim().to_string() })
+    }
+
+    /// Whether the term matches at position `i` of `toks`.
+    fn matches_at(&self, toks: &[&str], i: usize) -> bool {
+        if self.tokens.len() > toks.len() - i {
+            return false;
+        }
+        let last = self.tokens.len() - 1;
+        self.tokens.iter().enumerate().all(|(k, t)| {
+            let tok = toks[i + k];
+            if k == last && self.prefix_last {
+                tok.starts_with(t.as_str())
+            } else {
+                tok == t
+            }
+        })
+    }
+}
+
+/// A set of terms indexed by the first character of their first token, each with a payload.
+struct Matcher<T> {
+    by_first_char: HashMap<char, Vec<(Term, T)>>,
+}
+
+impl<T: Copy> Matcher<T> {
+    fn new(terms: impl IntoIterator<Item = (Term, T)>) -> Self {
+        let mut by_first_char: HashMap<char, Vec<(Term, T)>> = HashMap::new();
+        for (term, payload) in terms {
+            if let Some(c) = term.tokens[0].chars().next() {
+                by_first_char.entry(c).or_default().push((term, payload));
+            }
+        }
+        Matcher { by_first_char }
+    }
+
+    /// Every (term, payload) matching somewhere in `toks`; a term is reported once.
+    fn find<'a>(&'a self, toks: &[&str]) -> Vec<(&'a Term, T)> {
+        let mut found: Vec<(&Term, T)> = Vec::new();
+        for i in 0..toks.len() {
+            let Some(c) = toks[i].chars().next() else { continue };
+            for (term, payload) in self.by_first_char.get(&c).into_iter().flatten() {
+                if term.matches_at(toks, i) && !found.iter().any(|(t, _)| std::ptr::eq(*t, term)) {
+                    found.push((term, *payload));
+                }
+            }
+        }
+        found
+    }
+}
+
+#[derive(Deserialize)]
+struct CategoryFile {
+    rule: Vec<CategoryRule>,
+}
+
+#[derive(Deserialize)]
+struct CategoryRule {
+    category: String,
+    #[allow(dead_code)]
+    lang: String,
+    terms: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct RouteFile {
+    route: Vec<RouteRule>,
+}
+
+#[derive(Deserialize)]
+struct RouteRule {
+    name: String,
+    terms: Vec<String>,
+}
+
+struct Rules {
+    categories: Matcher<Category>,
+    routes: Matcher<usize>,
+    route_names: Vec<String>,
+}
+
+fn rules() -> &'static Rules {
+    static RULES: OnceLock<Rules> = OnceLock::new();
+    RULES.get_or_init(|| {
+        // The rule files are compiled into the crate and covered by tests, so a parse failure is a
+        // build defect, not an input error.
+        let cats: CategoryFile = toml::from_str(CATEGORY_RULES).expect("rules/categories.toml is valid");
+        let routes: RouteFile = toml::from_str(ROUTE_RULES).expect("rules/routes.toml is valid");
+        let category_terms = cats.rule.iter().flat_map(|r| {
+            let category: Category = r.category.parse().expect("rules name known categories");
+            r.terms.iter().filter_map(move |t| Term::compile(t).map(|term| (term, category)))
+        });
+        let route_terms = routes
+            .route
+            .iter()
+            .enumerate()
+            .flat_map(|(i, r)| r.terms.iter().filter_map(move |t| Term::compile(t).map(|term| (term, i))));
+        Rules {
+            categories: Matcher::new(category_terms.collect::<Vec<_>>()),
+            routes: Matcher::new(route_terms.collect::<Vec<_>>()),
+            route_names: routes.route.into_iter().map(|r| r.name).collect(),
+        }
+    })
+}
+
+/// What the classifier looks at.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Input<'a> {
+    /// Plain-text title.
+    pub title: &'a str,
+    /// Plain-text summary.
+    pub summary: &'a str,
+    /// The entry's own categories or tags.
+    pub tags: &'a [String],
+    /// The feed's default category.
+    pub default: Option<Category>,
+}
+
+/// Classifies an entry. Priority of the primary category's source: the entry's own tags, then the
+/// rules, then the feed default; `categories` holds every category any of them found.
+pub fn classify(input: Input<'_>) -> Classification {
+    let rules = rules();
+    let mut tag_categories: Vec<Category> = Vec::new();
+    let mut tag_terms: Vec<String> = Vec::new();
+    for tag in input.tags {
+        if let Some(category) = category_named(tag) {
+            push_unique(&mut tag_categories, category);
+            tag_terms.push(tag.clone());
+            continue;
+        }
+        let norm = normalise(tag);
+        let toks: Vec<&str> = tokens(&norm).collect();
+        for (_, category) in rules.categories.find(&toks) {
+            push_unique(&mut tag_categories, category);
+            if !tag_terms.contains(tag) {
+                tag_terms.push(tag.clone());
+            }
+        }
+    }
+
+    // Score rule matches: a term in the title counts twice.
+    let mut scores: HashMap<Category, u32> = HashMap::new();
+    let mut rule_terms: Vec<String> = Vec::new();
+    for (text, weight) in [(input.title, 2), (input.summary, 1)] {
+        let norm = normalise(text);
+        let toks: Vec<&str> = tokens(&norm).collect();
+        for (term, category) in rules.categories.find(&toks) {
+            *scores.entry(category).or_default() += weight;
+            if !rule_terms.contains(&term.text) {
+                rule_terms.push(term.text.clone());
+            }
+        }
+    }
+    let mut rule_categories: Vec<(Category, u32)> = scores.into_iter().collect();
+    rule_categories.sort_by(|(ca, sa), (cb, sb)| sb.cmp(sa).then(ca.cmp(cb)));
+
+    let mut categories = tag_categories.clone();
+    for (category, _) in &rule_categories {
+        push_unique(&mut categories, *category);
+    }
+    let (source, mut terms) = if !tag_categories.is_empty() {
+        (ClassificationSource::SourceTag, tag_terms)
+    } else if !rule_categories.is_empty() {
+        (ClassificationSource::Rule, Vec::new())
+    } else if let Some(default) = input.default {
+        categories.push(default);
+        (ClassificationSource::FeedDefault, Vec::new())
+    } else {
+        categories.push(Category::Other);
+        (ClassificationSource::Rule, Vec::new())
+    };
+    terms.extend(rule_terms);
+    if let Some(default) = input.default {
+        push_unique(&mut categories, default);
+    }
+    Classification { category: categories[0], categories, source, terms }
+}
+
+/// The named route an entry concerns, if the route rules recognise one.
+pub fn route(title: &str, summary: &str) -> Option<String> {
+    let rules = rules();
+    let norm = normalise(&format!("{title}\n{summary}"));
+    let toks: Vec<&str> = tokens(&norm).collect();
+    let found = rules.routes.find(&toks);
+    found.iter().map(|(_, i)| *i).min().map(|i| rules.route_names[i].clone())
+}
+
+/// A tag that names one of our categories directly ("ROUTE_CHANGE", "Route change").
+fn category_named(tag: &str) -> Option<Category> {
+    let wanted = normalise(tag);
+    Category::ALL.iter().copied().find(|c| normalise(c.as_str()) == wanted && *c != Category::Other)
+}
+
+fn push_unique(list: &mut Vec<Category>, category: Category) {
+    if !list.contains(&category) {
+        list.push(category);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classify_text(title: &str, summary: &str) -> Classification {
+        classify(Input { title, summary, tags: &[], default: None })
+    }
+
+    #[test]
+    fn rules_files_compile() {
+        let r = rules();
+        assert!(r.categories.by_first_char.values().map(Vec::len).sum::<usize>() > 200);
+        assert!(!r.route_names.is_empty());
+    }
+
+    #[test]
+    fn a_border_closure_is_a_route_change_found_by_the_rules() {
+        let c = classify_text("Border closure pushes migrants to a new route", "");
+        assert_eq!(c.category, Category::RouteChange);
+        assert_eq!(c.source, ClassificationSource::Rule);
+        assert!(!c.terms.is_empty());
+    }
+
+    #[test]
+    fn the_entrys_own_tag_wins_over_rules() {
+        let tags = vec!["Regulatory change".to_string()];
+        let c = classify(Input { title: "Border closure", summary: "", tags: &tags, default: None });
+        assert_eq!(c.category, Category::RegulatoryChange);
+        assert_eq!(c.source, ClassificationSource::SourceTag);
+        assert!(c.categories.contains(&Category::RouteChange));
+    }
+
+    #[test]
+    fn the_feed_default_applies_when_nothing_matches() {
+        let c = classify(Input { title: "Quarterly newsletter", summary: "", tags: &[], default: Some(Category::Funding) });
+        assert_eq!(c.category, Category::Funding);
+        assert_eq!(c.source, ClassificationSource::FeedDefault);
+        let c = classify_text("Quarterly newsletter", "");
+        assert_eq!(c.category, Category::Other);
+    }
+
+    #[test]
+    fn prefix_terms_cover_inflections() {
+        let term = Term::compile("депортац*").unwrap();
+        assert!(term.matches_at(&["депортации"], 0));
+        assert!(!term.matches_at(&["депо"], 0));
+    }
+
+    #[test]
+    fn routes_are_named() {
+        assert_eq!(route("Arrivals rise on the Central Mediterranean route", "").as_deref(), Some("Central Mediterranean"));
+        assert_eq!(route("Crecen los cruces por la selva del Darién", "").as_deref(), Some("Darién"));
+        assert_eq!(route("Local blood drive", ""), None);
+    }
+}

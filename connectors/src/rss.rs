@@ -1,0 +1,228 @@
+//! RSS 0.9x/1.0/2.0, Atom and JSON Feed, through feed-rs.
+//!
+//! Item identity is ours: the entry's guid/id, else its link, else title + date. feed-rs is given an
+//! id generator that marks a missing id instead of inventing one, so a generated id never becomes an
+//! item's identity.
+
+use std::sync::{Arc, Mutex};
+
+use feed_rs::model::{Entry, Feed, Text};
+
+use crate::classify;
+use crate::dates;
+use crate::geo;
+use crate::lang;
+use crate::model::{CountryMention, CountryRole, NormalisedItem};
+use crate::text::{html_to_text, truncate_chars, MAX_SUMMARY_CHARS};
+use crate::{ConnectorError, FeedContext, Parsed};
+
+/// What our id generator returns; never a real id (it contains a NUL byte).
+const MISSING_ID: &str = "\0missing";
+
+/// Parses a feed document.
+pub fn parse(bytes: &[u8], context: &FeedContext) -> Result<Parsed, ConnectorError> {
+    let unreadable_dates: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = Arc::clone(&unreadable_dates);
+    let parser = feed_rs::parser::Builder::new()
+        .base_uri(context.url.as_deref())
+        .id_generator(|_, _, _| MISSING_ID.to_string())
+        .timestamp_parser(move |text| {
+            let parsed = dates::parse_lenient(text);
+            if parsed.is_none() {
+                if let Ok(mut list) = seen.lock() {
+                    list.push(text.chars().take(60).collect());
+                }
+            }
+            parsed
+        })
+        .build();
+    let feed = parser.parse(bytes).map_err(|e| ConnectorError::Invalid(e.to_string()))?;
+
+    let mut parsed = Parsed {
+        title: feed.title.as_ref().map(text_of).filter(|t| !t.is_empty()),
+        ttl_minutes: feed.ttl,
+        ..Parsed::default()
+    };
+    if let Ok(list) = unreadable_dates.lock() {
+        for raw in list.iter() {
+            parsed.warnings.push(format!("unreadable date `{raw}`: the entry is kept without it"));
+        }
+    }
+    for (index, entry) in feed.entries.iter().enumerate() {
+        match normalise_entry(&feed, entry, context, &mut parsed.warnings) {
+            Some(item) => parsed.items.push(item),
+            None => parsed.warnings.push(format!(
+                "entry {} has no id, link, title or text to identify it and was skipped",
+                index + 1
+            )),
+        }
+    }
+    Ok(parsed)
+}
+
+fn text_of(text: &Text) -> String {
+    html_to_text(&text.content)
+}
+
+/// The entry's link: the first `alternate` (or rel-less) link, else the first link.
+fn entry_link(entry: &Entry) -> Option<String> {
+    entry
+        .links
+        .iter()
+        .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
+        .or(entry.links.first())
+        .map(|l| l.href.trim().to_string())
+        .filter(|href| !href.is_empty())
+}
+
+fn normalise_entry(feed: &Feed, entry: &Entry, context: &FeedContext, warnings: &mut Vec<String>) -> Option<NormalisedItem> {
+    let title = entry.title.as_ref().map(text_of).unwrap_or_default();
+    let body = entry
+        .summary
+        .as_ref()
+        .map(|s| s.content.clone())
+        .or_else(|| entry.content.as_ref().and_then(|c| c.body.clone()))
+        .unwrap_or_default();
+    let summary = truncate_chars(&html_to_text(&body), MAX_SUMMARY_CHARS);
+    let url = entry_link(entry);
+    let published_at = entry.published.or(entry.updated);
+    let updated_at = entry.updated.or(entry.published);
+
+    let id = entry.id.trim();
+    let source_key = if !id.is_empty() && id != MISSING_ID {
+        format!("guid:{id}")
+    } else if let Some(url) = &url {
+        format!("link:{url}")
+    } else if !title.is_empty() {
+        let date = published_at.map(|d| d.to_rfc3339()).unwrap_or_default();
+        format!("title-date:{title}|{date}")
+    } else if !summary.is_empty() {
+        warnings.push("an entry has no id, link or title: identified by its text".to_string());
+        format!("text:{summary}")
+    } else {
+        return None;
+    };
+    let title = if title.is_empty() { truncate_chars(&summary, 120) } else { title };
+
+    let text_for_detection = format!("{title}\n{summary}");
+    let declared = entry.language.as_deref().or(feed.language.as_deref());
+    let language = lang::resolve(declared, &text_for_detection, context.default_language.as_deref());
+    let tag = language.map(|l| l.tag);
+
+    let tags: Vec<String> = entry
+        .categories
+        .iter()
+        .map(|c| c.label.clone().unwrap_or_else(|| c.term.clone()))
+        .filter(|t| !t.trim().is_empty())
+        .collect();
+    let classification = classify::classify(classify::Input {
+        title: &title,
+        summary: &summary,
+        tags: &tags,
+        default: context.default_category,
+    });
+    let countries = countries_of(&title, &summary, &tags, context, warnings);
+    let route = classify::route(&title, &summary);
+
+    Some(NormalisedItem {
+        source_key,
+        direction: lang::direction(tag.as_deref()),
+        language: tag,
+        title,
+        summary,
+        url,
+        published_at,
+        updated_at,
+        classification,
+        countries,
+        route,
+        figures: Vec::new(),
+    })
+}
+
+/// Countries from the entry's tags, then names in its title and summary, then the feed's defaults.
+fn countries_of(
+    title: &str,
+    summary: &str,
+    tags: &[String],
+    context: &FeedContext,
+    warnings: &mut Vec<String>,
+) -> Vec<CountryMention> {
+    let mut found: Vec<CountryMention> = Vec::new();
+    let add = |code: geo::CountryCode, found: &mut Vec<CountryMention>| {
+        if !found.iter().any(|c| c.code == code) {
+            found.push(CountryMention { code, role: CountryRole::Mentioned });
+        }
+    };
+    let from_tags = tags.iter().filter_map(|t| geo::resolve_exact(t));
+    let from_text = geo::find_names(&format!("{title}\n{summary}"));
+    for m in from_tags.chain(from_text) {
+        if m.ambiguous {
+            warnings.push(format!(
+                "`{}` in \"{}\" may not mean {} (ambiguous name); check the item's countries",
+                m.name,
+                truncate_chars(title, 60),
+                m.code
+            ));
+        }
+        add(m.code, &mut found);
+    }
+    for code in &context.default_countries {
+        add(*code, &mut found);
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Category, ClassificationSource};
+
+    const RSS: &str = r#"<?xml version="1.0"?>
+<rss version="2.0"><channel><title>Sample</title><language>en</language><ttl>60</ttl>
+<item><guid>a-1</guid><title>Border closure shifts the route to Italy</title>
+<link>https://example.org/a-1</link><pubDate>Mon, 02 Nov 2026 10:00:00 GMT</pubDate>
+<description>&lt;p&gt;Arrivals from &lt;b&gt;Libya&lt;/b&gt; rose on the Central Mediterranean route.&lt;/p&gt;</description></item>
+<item><title>No id, only a link</title><link>https://example.org/b</link><pubDate>2026-11-03</pubDate></item>
+<item><title>Neither id nor link</title><pubDate>03 Nov 2026 10:00</pubDate></item>
+<item><title>Odd date</title><guid>c</guid><pubDate>the day after tomorrow</pubDate></item>
+</channel></rss>"#;
+
+    #[test]
+    fn identity_is_guid_else_link_else_title_and_date() {
+        let parsed = parse(RSS.as_bytes(), &FeedContext::default()).unwrap();
+        let keys: Vec<&str> = parsed.items.iter().map(|i| i.source_key.as_str()).collect();
+        assert_eq!(keys[0], "guid:a-1");
+        assert_eq!(keys[1], "link:https://example.org/b");
+        assert_eq!(keys[2], "title-date:Neither id nor link|2026-11-03T10:00:00+00:00");
+    }
+
+    #[test]
+    fn entries_are_normalised() {
+        let parsed = parse(RSS.as_bytes(), &FeedContext::default()).unwrap();
+        let first = &parsed.items[0];
+        assert_eq!(first.summary, "Arrivals from Libya rose on the Central Mediterranean route.");
+        assert_eq!(first.language.as_deref(), Some("en"));
+        assert_eq!(first.direction, "ltr");
+        assert_eq!(first.classification.category, Category::RouteChange);
+        assert_eq!(first.classification.source, ClassificationSource::Rule);
+        let codes: Vec<&str> = first.countries.iter().map(|c| c.code.as_str()).collect();
+        assert_eq!(codes, ["IT", "LY"]);
+        assert_eq!(first.route.as_deref(), Some("Central Mediterranean"));
+        assert_eq!(parsed.ttl_minutes, Some(60));
+    }
+
+    #[test]
+    fn an_unreadable_date_is_a_warning_and_the_entry_is_kept() {
+        let parsed = parse(RSS.as_bytes(), &FeedContext::default()).unwrap();
+        assert_eq!(parsed.items.len(), 4);
+        assert!(parsed.items[3].published_at.is_none());
+        assert!(parsed.warnings.iter().any(|w| w.contains("the day after tomorrow")), "{:?}", parsed.warnings);
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        assert!(parse(b"<html><body>not a feed</body></html>", &FeedContext::default()).is_err());
+        assert!(parse(b"", &FeedContext::default()).is_err());
+    }
+}

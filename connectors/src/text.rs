@@ -1,0 +1,231 @@
+//! Text handling shared by every connector: safe HTML-to-text, whitespace clean-up, and the one
+//! normaliser (case, diacritics, Arabic letter variants) used for matching and for the search column.
+
+use unicode_normalization::UnicodeNormalization;
+
+/// Longest summary kept, in characters; longer text is cut at a word boundary with an ellipsis.
+pub const MAX_SUMMARY_CHARS: usize = 2000;
+
+/// Turns HTML (or plain text that may contain markup) into plain text.
+///
+/// A small state machine rather than a regex: tags, comments and declarations are dropped, the
+/// contents of `script`, `style`, `template`, `noscript`, `iframe`, `object` and `svg` are dropped
+/// whole, block-level tags become line breaks, entities are decoded once (after tags are removed,
+/// so `&lt;script&gt;` becomes the literal text `<script>` and is never interpreted as markup).
+pub fn html_to_text(html: &str) -> String {
+    const SKIP_CONTENT: [&str; 7] = ["script", "style", "template", "noscript", "iframe", "object", "svg"];
+    const BLOCK: [&str; 16] = [
+        "p", "br", "div", "li", "ul", "ol", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "hr",
+    ];
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(lt) = rest.find('<') {
+        out.push_str(&rest[..lt]);
+        rest = &rest[lt..];
+        if let Some(after) = rest.strip_prefix("<!--") {
+            rest = after.find("-->").map_or("", |end| &after[end + 3..]);
+            continue;
+        }
+        let Some(tag) = parse_tag(rest) else {
+            // A lone '<' (as in "a < b") is text, not markup.
+            out.push('<');
+            rest = &rest[1..];
+            continue;
+        };
+        rest = &rest[tag.len..];
+        let name = tag.name.to_ascii_lowercase();
+        if !tag.closing && SKIP_CONTENT.contains(&name.as_str()) {
+            rest = skip_until_close(rest, &name);
+            continue;
+        }
+        if BLOCK.contains(&name.as_str()) {
+            out.push('\n');
+        } else if !name.is_empty() {
+            // Inline tags still separate words in practice ("a<span>b</span>" is rare, "end.<b>Next" common).
+            out.push(' ');
+        }
+    }
+    out.push_str(rest);
+    let decoded = html_escape::decode_html_entities(&out);
+    clean_whitespace(&decoded)
+}
+
+struct Tag<'a> {
+    name: &'a str,
+    closing: bool,
+    len: usize,
+}
+
+/// Parses a tag at the start of `s` (which begins with '<'); `None` when it is not markup.
+fn parse_tag(s: &str) -> Option<Tag<'_>> {
+    let bytes = s.as_bytes();
+    let mut i = 1;
+    let closing = bytes.get(1) == Some(&b'/');
+    if closing {
+        i += 1;
+    }
+    let declaration = matches!(bytes.get(i), Some(b'!') | Some(b'?'));
+    if !declaration && !bytes.get(i).is_some_and(u8::is_ascii_alphabetic) {
+        return None;
+    }
+    let name_start = i;
+    while bytes.get(i).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b':') {
+        i += 1;
+    }
+    let name = if declaration { "" } else { &s[name_start..i] };
+    // Find the closing '>' outside quoted attribute values.
+    let mut quote: Option<u8> = None;
+    while let Some(&b) = bytes.get(i) {
+        match (quote, b) {
+            (Some(q), _) if b == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'"') | (None, b'\'') => quote = Some(b),
+            (None, b'>') => {
+                return Some(Tag { name, closing, len: i + 1 });
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    // Unterminated tag: drop the rest rather than leak half a tag into the text.
+    Some(Tag { name, closing, len: s.len() })
+}
+
+fn skip_until_close<'a>(s: &'a str, name: &str) -> &'a str {
+    let lower = s.to_ascii_lowercase();
+    let needle = format!("</{name}");
+    match lower.find(&needle) {
+        Some(pos) => {
+            let after = &s[pos..];
+            after.find('>').map_or("", |end| &after[end + 1..])
+        }
+        None => "",
+    }
+}
+
+/// Collapses runs of spaces, keeps at most one blank line between paragraphs, trims the ends and
+/// removes control characters.
+pub fn clean_whitespace(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut pending_space = false;
+    let mut newlines = 0;
+    for c in text.chars() {
+        if c == '\n' {
+            newlines += 1;
+            pending_space = false;
+        } else if c.is_whitespace() {
+            pending_space = true;
+        } else if c.is_control() || c == '\u{FEFF}' {
+            continue;
+        } else {
+            if !out.is_empty() {
+                if newlines > 0 {
+                    out.push_str(if newlines > 1 { "\n\n" } else { "\n" });
+                } else if pending_space {
+                    out.push(' ');
+                }
+            }
+            newlines = 0;
+            pending_space = false;
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Cuts `text` to at most `max` characters at a word boundary, adding an ellipsis when cut.
+pub fn truncate_chars(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max).collect();
+    let at_word = cut.rfind(char::is_whitespace).filter(|&p| p > max / 2).unwrap_or(cut.len());
+    format!("{}…", cut[..at_word].trim_end())
+}
+
+/// The one normaliser for matching and search: lowercase, diacritics removed (NFD, combining marks
+/// dropped), Arabic letter variants unified (أ إ آ ٱ → ا, ة → ه, ى → ي, ؤ → و, ئ → ي), tatweel and
+/// harakat removed, Russian ё → е, and every non-alphanumeric run turned into one space.
+pub fn normalise(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut space = true;
+    for c in text.nfd() {
+        if is_combining_mark(c) || c == '\u{0640}' {
+            continue;
+        }
+        let c = match c {
+            'أ' | 'إ' | 'آ' | 'ٱ' => 'ا',
+            'ة' => 'ه',
+            'ى' | 'ئ' => 'ي',
+            'ؤ' => 'و',
+            'ё' | 'Ё' => 'е',
+            other => other,
+        };
+        if c.is_alphanumeric() {
+            out.extend(c.to_lowercase());
+            space = false;
+        } else if !space {
+            out.push(' ');
+            space = true;
+        }
+    }
+    if out.ends_with(' ') {
+        out.pop();
+    }
+    out
+}
+
+/// Combining marks removed by [`normalise`]: Latin/Cyrillic diacritics and Arabic harakat.
+fn is_combining_mark(c: char) -> bool {
+    matches!(c, '\u{0300}'..='\u{036F}' | '\u{1AB0}'..='\u{1AFF}' | '\u{1DC0}'..='\u{1DFF}'
+        | '\u{20D0}'..='\u{20FF}' | '\u{FE20}'..='\u{FE2F}'
+        | '\u{064B}'..='\u{065F}' | '\u{0670}' | '\u{06D6}'..='\u{06ED}')
+}
+
+/// Splits normalised text into tokens.
+pub fn tokens(normalised: &str) -> impl Iterator<Item = &str> {
+    normalised.split(' ').filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_is_stripped_and_entities_decoded_once() {
+        let html = "<p>Arrivals &amp; departures</p><script>alert(1)</script><p>See <a href=\"x\">the &lt;b&gt; report</a></p>";
+        assert_eq!(html_to_text(html), "Arrivals & departures\n\nSee the <b> report");
+    }
+
+    #[test]
+    fn lone_angle_brackets_are_text() {
+        assert_eq!(html_to_text("a < b and c > d"), "a < b and c > d");
+    }
+
+    #[test]
+    fn unterminated_markup_does_not_leak() {
+        assert_eq!(html_to_text("text <img src=\"x\" onerror=\"alert(1)"), "text");
+        assert_eq!(html_to_text("x <!-- never closed"), "x");
+        assert_eq!(html_to_text("<STYLE>p{}</style>ok"), "ok");
+    }
+
+    #[test]
+    fn quoted_gt_inside_attribute_does_not_end_the_tag() {
+        assert_eq!(html_to_text("<a title=\"1 > 0\">link</a>"), "link");
+    }
+
+    #[test]
+    fn normalise_folds_case_diacritics_and_arabic_variants() {
+        assert_eq!(normalise("Réfugiés À Calais"), "refugies a calais");
+        assert_eq!(normalise("Ёлка"), "елка");
+        assert_eq!(normalise("إغلاق الحدودَ"), "اغلاق الحدود");
+        assert_eq!(normalise("المهاجرة"), "المهاجره");
+        assert_eq!(normalise("  EU-Pact, 2026!  "), "eu pact 2026");
+    }
+
+    #[test]
+    fn truncation_happens_at_a_word_boundary() {
+        let cut = truncate_chars("one two three four five", 12);
+        assert_eq!(cut, "one two…");
+    }
+}
