@@ -55,6 +55,7 @@ DROP = {
     ("RE", "fr", "La Réunion"),  # "la réunion" = the meeting
     ("RE", "es", "Reunión"),  # "reunión" = meeting
     ("RE", "es", "La Reunión"),
+    ("RE", "en", "Réunion"),  # names match in every language: "reunion" is the es/fr word for meeting
     ("MD", "ar", "المالديف"),  # catalogue error: this is the Maldives, not Moldova
 }
 

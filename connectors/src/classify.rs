@@ -13,39 +13,40 @@ use crate::text::{normalise, tokens};
 const CATEGORY_RULES: &str = include_str!("../rules/categories.toml");
 const ROUTE_RULES: &str = include_str!("../rules/routes.toml");
 
-/// A term compiled for matching: normalised tokens, the last optionally a prefix.
+/// A term compiled for matching: normalised tokens, each optionally a prefix (`word*`).
 #[derive(Debug, Clone)]
 struct Term {
-    tokens: Vec<String>,
-    prefix_last: bool,
+    tokens: Vec<(String, bool)>,
     /// The term as written in the rules, reported in `Classification.terms`.
     text: String,
 }
 
 impl Term {
     fn compile(text: &str) -> Option<Term> {
-        let (body, prefix_last) = match text.trim().strip_suffix('*') {
-            Some(body) => (body, true),
-            None => (text.trim(), false),
-        };
-        let norm = normalise(body);
-        let toks: Vec<String> = tokens(&norm).map(str::to_string).collect();
-        (!toks.is_empty()).then(|| Term { tokens: toks, prefix_last, text: text.trim().to_string() })
+        let mut toks: Vec<(String, bool)> = Vec::new();
+        for word in text.split_whitespace() {
+            let (body, prefix) = match word.strip_suffix('*') {
+                Some(body) => (body, true),
+                None => (word, false),
+            };
+            let norm = normalise(body);
+            let parts: Vec<&str> = tokens(&norm).collect();
+            let last = parts.len().saturating_sub(1);
+            toks.extend(parts.iter().enumerate().map(|(k, t)| (t.to_string(), prefix && k == last)));
+        }
+        (!toks.is_empty()).then(|| Term { tokens: toks, text: text.trim().to_string() })
     }
 
-    /// Whether the term matches at position `i` of `toks`.
+    /// Whether the term matches at position `i` of `toks`. An Arabic token may carry one joined
+    /// conjunction or preposition (و ب ل ف) that the term does not write.
     fn matches_at(&self, toks: &[&str], i: usize) -> bool {
         if self.tokens.len() > toks.len() - i {
             return false;
         }
-        let last = self.tokens.len() - 1;
-        self.tokens.iter().enumerate().all(|(k, t)| {
+        self.tokens.iter().enumerate().all(|(k, (t, prefix))| {
             let tok = toks[i + k];
-            if k == last && self.prefix_last {
-                tok.starts_with(t.as_str())
-            } else {
-                tok == t
-            }
+            let fits = |tok: &str| if *prefix { tok.starts_with(t.as_str()) } else { tok == t };
+            fits(tok) || crate::geo::strip_arabic_clitic(tok).is_some_and(fits)
         })
     }
 }
@@ -59,7 +60,7 @@ impl<T: Copy> Matcher<T> {
     fn new(terms: impl IntoIterator<Item = (Term, T)>) -> Self {
         let mut by_first_char: HashMap<char, Vec<(Term, T)>> = HashMap::new();
         for (term, payload) in terms {
-            if let Some(c) = term.tokens[0].chars().next() {
+            if let Some(c) = term.tokens[0].0.chars().next() {
                 by_first_char.entry(c).or_default().push((term, payload));
             }
         }
@@ -70,10 +71,14 @@ impl<T: Copy> Matcher<T> {
     fn find<'a>(&'a self, toks: &[&str]) -> Vec<(&'a Term, T)> {
         let mut found: Vec<(&Term, T)> = Vec::new();
         for i in 0..toks.len() {
-            let Some(c) = toks[i].chars().next() else { continue };
-            for (term, payload) in self.by_first_char.get(&c).into_iter().flatten() {
-                if term.matches_at(toks, i) && !found.iter().any(|(t, _)| std::ptr::eq(*t, term)) {
-                    found.push((term, *payload));
+            let first_chars = toks[i].chars().next().into_iter().chain(
+                crate::geo::strip_arabic_clitic(toks[i]).and_then(|t| t.chars().next()),
+            );
+            for c in first_chars {
+                for (term, payload) in self.by_first_char.get(&c).into_iter().flatten() {
+                    if term.matches_at(toks, i) && !found.iter().any(|(t, _)| std::ptr::eq(*t, term)) {
+                        found.push((term, *payload));
+                    }
                 }
             }
         }
@@ -275,6 +280,18 @@ mod tests {
         let term = Term::compile("депортац*").unwrap();
         assert!(term.matches_at(&["депортации"], 0));
         assert!(!term.matches_at(&["депо"], 0));
+    }
+
+    #[test]
+    fn every_word_of_a_term_may_be_a_prefix() {
+        let term = Term::compile("центральн* средиземноморск*").unwrap();
+        assert!(term.matches_at(&["центрального", "средиземноморского"], 0));
+    }
+
+    #[test]
+    fn arabic_joined_conjunctions_do_not_hide_a_term() {
+        let term = Term::compile("مياه الشرب").unwrap();
+        assert!(term.matches_at(&["ومياه", "الشرب"], 0));
     }
 
     #[test]

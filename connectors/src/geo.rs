@@ -140,11 +140,20 @@ pub fn find_in_tokens(toks: &[&str]) -> Vec<NameMatch> {
     let mut found: Vec<NameMatch> = Vec::new();
     let mut i = 0;
     while i < toks.len() {
-        let matched = table.by_first_token.get(toks[i]).and_then(|entries| {
-            entries.iter().find(|e| {
-                e.tokens.len() <= toks.len() - i && e.tokens.iter().zip(&toks[i..]).all(|(a, b)| a == b)
-            })
-        });
+        let fits = |e: &&Entry| {
+            e.tokens.len() <= toks.len() - i
+                && e.tokens.iter().zip(&toks[i..]).enumerate().all(|(k, (a, b))| {
+                    a == b || (k == 0 && strip_arabic_clitic(b) == Some(a.as_str()))
+                })
+        };
+        let matched = table
+            .by_first_token
+            .get(toks[i])
+            .and_then(|entries| entries.iter().find(fits))
+            .or_else(|| {
+                let stripped = strip_arabic_clitic(toks[i])?;
+                table.by_first_token.get(stripped).and_then(|entries| entries.iter().find(fits))
+            });
         match matched {
             Some(e) => {
                 if !found.iter().any(|f| f.code == e.code) {
@@ -156,6 +165,15 @@ pub fn find_in_tokens(toks: &[&str]) -> Vec<NameMatch> {
         }
     }
     found
+}
+
+/// An Arabic token without the one-letter conjunction or preposition (و ب ل ف) joined to its
+/// front, when it has one and enough letters remain to be a word.
+pub fn strip_arabic_clitic(token: &str) -> Option<&str> {
+    let mut chars = token.chars();
+    let first = chars.next()?;
+    let rest = chars.as_str();
+    (matches!(first, 'و' | 'ب' | 'ل' | 'ف') && rest.chars().count() >= 3).then_some(rest)
 }
 
 /// Resolves a whole string (a tag, a CSV cell) that is a country name or code to a country.
@@ -198,6 +216,12 @@ mod tests {
         assert_eq!(codes("Migrantes cruzan de Colombia a Panamá"), ["CO", "PA"]);
         assert_eq!(codes("وصول مهاجرين من ليبيا إلى إيطاليا"), ["LY", "IT"]);
         assert!(codes("Мигранты из Таджикистана в России").contains(&"TJ".to_string()));
+    }
+
+    #[test]
+    fn arabic_names_after_a_joined_conjunction_are_found() {
+        let codes: Vec<String> = find_names("النيجر ومالي").iter().map(|m| m.code.to_string()).collect();
+        assert_eq!(codes, ["NE", "ML"]);
     }
 
     #[test]
