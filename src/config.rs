@@ -1,0 +1,263 @@
+//! Settings: built-in defaults, then a TOML file (`--config`), then `TRIBUTARY_*` environment
+//! variables, then command-line flags. A nested key is reached with a double underscore:
+//! `TRIBUTARY_POLL__TIMEOUT_SECS=20` sets `[poll] timeout_secs = 20`. Secrets (a database password)
+//! are never printed: `Debug` redacts them.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::{anyhow, Context};
+use serde::Deserialize;
+
+/// Every setting of the hub.
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// Database URL: `sqlite:PATH` (created when missing).
+    pub database_url: String,
+    /// Log filter, in `RUST_LOG` syntax.
+    pub log: String,
+    /// Poller settings.
+    pub poll: PollSettings,
+    /// Fetch settings (HTTP client, limits, SSRF guard).
+    pub fetch: FetchSettings,
+    /// GraphQL API settings.
+    pub api: ApiSettings,
+}
+
+/// How feeds are scheduled.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PollSettings {
+    /// Whether `serve` runs the poller (a read-only replica may turn it off).
+    pub enabled: bool,
+    /// Default seconds between polls of a feed.
+    pub default_interval_secs: i64,
+    /// Shortest interval a source may ask for (Cache-Control, ttl) or a feed may be set to.
+    pub min_interval_secs: i64,
+    /// Longest a source may push the next poll out to.
+    pub max_interval_secs: i64,
+    /// Longest retry delay after repeated failures.
+    pub max_backoff_secs: i64,
+    /// Feeds fetched at once, across all hosts.
+    pub concurrency: usize,
+    /// Feeds fetched at once from one host.
+    pub per_host_concurrency: usize,
+    /// Items written per transaction, so a large feed never holds the database for long.
+    pub chunk_size: usize,
+    /// Seconds a claimed feed is leased to this poller before another may take it.
+    pub lease_secs: i64,
+}
+
+/// How the hub fetches what societies registered.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FetchSettings {
+    /// Connect timeout in seconds.
+    pub connect_timeout_secs: u64,
+    /// Total timeout per fetch in seconds (headers and body).
+    pub timeout_secs: u64,
+    /// Largest body accepted, counted after decompression.
+    pub max_body_bytes: usize,
+    /// Redirects followed at most (each one checked by the SSRF guard).
+    pub max_redirects: usize,
+    /// The User-Agent sent with every fetch.
+    pub user_agent: String,
+    /// `host:port` pairs the SSRF guard lets through although they are not public addresses
+    /// (e.g. `"127.0.0.1:9000"` for a feed server on the same machine). Empty by default.
+    pub allow: Vec<String>,
+}
+
+/// Limits and caching of the GraphQL API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSettings {
+    /// Deepest query accepted (GraphiQL's introspection query needs 13).
+    pub max_depth: usize,
+    /// Highest complexity accepted.
+    pub max_complexity: usize,
+    /// Largest request body in bytes.
+    pub max_body_bytes: usize,
+    /// Entries in the response cache (0 turns it off).
+    pub cache_entries: u64,
+    /// Seconds a query may run before it is cut off.
+    pub timeout_secs: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "sqlite:tributary.db".into(),
+            log: "info".into(),
+            poll: PollSettings::default(),
+            fetch: FetchSettings::default(),
+            api: ApiSettings::default(),
+        }
+    }
+}
+
+impl Default for PollSettings {
+    fn default() -> Self {
+        PollSettings {
+            enabled: true,
+            default_interval_secs: 900,
+            min_interval_secs: 60,
+            max_interval_secs: 86_400,
+            max_backoff_secs: 6 * 3600,
+            concurrency: 16,
+            per_host_concurrency: 2,
+            chunk_size: 500,
+            lease_secs: 300,
+        }
+    }
+}
+
+impl Default for FetchSettings {
+    fn default() -> Self {
+        FetchSettings {
+            connect_timeout_secs: 10,
+            timeout_secs: 30,
+            max_body_bytes: 10 * 1024 * 1024,
+            max_redirects: 5,
+            user_agent: format!(
+                "Tributary/{} (migration information hub of Red Cross and Red Crescent networks)",
+                env!("CARGO_PKG_VERSION")
+            ),
+            allow: Vec::new(),
+        }
+    }
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        ApiSettings { max_depth: 15, max_complexity: 5000, max_body_bytes: 256 * 1024, cache_entries: 2000, timeout_secs: 10 }
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("log", &self.log)
+            .field("poll", &self.poll)
+            .field("fetch", &self.fetch)
+            .field("api", &self.api)
+            .finish()
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl Settings {
+    /// Loads settings from the optional TOML file and the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Settings> {
+        let vars: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(file, &vars)
+    }
+
+    /// As [`Settings::load`], with the environment passed in (for tests).
+    pub fn load_from(file: Option<&Path>, env: &[(String, String)]) -> anyhow::Result<Settings> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+                text.parse::<toml::Table>().with_context(|| format!("parsing config {}", path.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix("TRIBUTARY_") else { continue };
+            if key == "CONFIG" {
+                continue; // the path of the file itself, read by the CLI
+            }
+            let path: Vec<String> = key.split("__").map(str::to_ascii_lowercase).collect();
+            set_path(&mut table, &path, env_value(value)).with_context(|| format!("environment variable {name}"))?;
+        }
+        toml::Value::Table(table)
+            .try_into::<Settings>()
+            .map_err(|e| anyhow!("invalid settings: {e}"))
+    }
+}
+
+/// An environment value as TOML: numbers, booleans and arrays as such, anything else a string.
+fn env_value(raw: &str) -> toml::Value {
+    format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> anyhow::Result<()> {
+    match path {
+        [] => Ok(()),
+        [last] => {
+            table.insert(last.clone(), value);
+            Ok(())
+        }
+        [first, rest @ ..] => {
+            let entry = table.entry(first.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(inner) => set_path(inner, rest, value),
+                _ => Err(anyhow!("`{first}` is not a section")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_listen_locally_on_sqlite() {
+        let s = Settings::load_from(None, &[]).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.database_url, "sqlite:tributary.db");
+    }
+
+    #[test]
+    fn environment_overrides_nested_keys() {
+        let s = Settings::load_from(
+            None,
+            &env(&[
+                ("TRIBUTARY_LISTEN", "0.0.0.0:9000"),
+                ("TRIBUTARY_POLL__CONCURRENCY", "4"),
+                ("TRIBUTARY_FETCH__ALLOW", "[\"127.0.0.1:9001\"]"),
+                ("OTHER", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(s.poll.concurrency, 4);
+        assert_eq!(s.fetch.allow, ["127.0.0.1:9001"]);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(Settings::load_from(None, &env(&[("TRIBUTARY_POLL__CONCURENCY", "4")])).is_err());
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact_url("postgres://u:secret@db/x"), "postgres://u:***@db/x");
+        let s = Settings { database_url: "postgres://u:secret@db/x".into(), ..Settings::default() };
+        assert!(!format!("{s:?}").contains("secret"));
+    }
+}

@@ -1,0 +1,23 @@
+//! Tributary: a GraphQL hub for the migration networks of Red Cross and Red Crescent National
+//! Societies. Societies register the feeds they publish; the poller fetches and normalises them
+//! into one model, the store keeps them, and GraphQL serves them.
+//!
+//! # Layout
+//! - [`config`]: settings from file + `TRIBUTARY_*` env; secrets never printed.
+//! - [`model`]: domain types and newtypes; no sqlx, axum or GraphQL.
+//! - [`access`]: the one visibility filter every read path goes through.
+//! - [`store`]: the `Store` trait over domain types and its SQLite backend, with migrations.
+//! - [`seed`]: networks, societies and memberships seeded on first start, with their sources.
+//! - [`poller`]: scheduler, guarded fetch (conditional GET, limits, SSRF guard), ingestion.
+//! - [`graphql`]: schema, queries, dataloaders, limits and error codes.
+//! - [`http`]: the axum router: `/graphql`, `/graphiql`, `/healthz`, `/readyz`, `/metrics`.
+//! - [`metrics`]: counters and latency histograms in Prometheus text format.
+//! - [`demo`]: bundled sample feeds served by the hub itself for `serve --demo`.
+//! - [`app`]: builds the application and runs server and poller side by side.
+//! - [`cli`]: the command line.
+
+pub mod access;
+pub mod config;
+pub mod model;
+pub mod seed;
+pub mod store;

@@ -1,0 +1,153 @@
+//! Feeds: what a society registered, how it is polled, and how it is doing.
+
+use chrono::{DateTime, Utc};
+
+use super::{named_enum, Category, CountryCode, FeedId, OrgId};
+
+named_enum! {
+    /// The connector that reads a feed.
+    FeedKind {
+        /// RSS 0.9x/1.0/2.0, Atom or JSON Feed.
+        Rss => "RSS",
+    }
+}
+
+named_enum! {
+    /// Who may see a feed and its items.
+    Visibility {
+        /// Anyone.
+        Public => "PUBLIC",
+        /// Members and observers of the owning organisation's networks.
+        Network => "NETWORK",
+        /// The owning organisation only.
+        Society => "SOCIETY",
+    }
+}
+
+named_enum! {
+    /// How a feed is doing.
+    FeedState {
+        /// Polled on schedule.
+        Active => "ACTIVE",
+        /// Paused by its owner.
+        Paused => "PAUSED",
+        /// The last fetch or parse failed; retried with backoff.
+        Failing => "FAILING",
+    }
+}
+
+/// An absolute http(s) URL without credentials: the only thing the hub will fetch.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FeedUrl(url::Url);
+
+impl FeedUrl {
+    /// Parses and checks a URL.
+    pub fn parse(text: &str) -> Result<FeedUrl, String> {
+        let url = url::Url::parse(text.trim()).map_err(|e| format!("`{text}` is not a valid URL: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!("`{text}`: only http and https URLs can be polled"));
+        }
+        if url.host().is_none() {
+            return Err(format!("`{text}` has no host"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(format!("`{text}`: credentials in URLs are not accepted"));
+        }
+        Ok(FeedUrl(url))
+    }
+
+    /// The URL.
+    pub fn as_url(&self) -> &url::Url {
+        &self.0
+    }
+
+    /// The URL as text.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    /// The host, used for per-host concurrency limits.
+    pub fn host(&self) -> String {
+        self.0.host_str().unwrap_or_default().to_ascii_lowercase()
+    }
+}
+
+/// A registered feed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Feed {
+    /// Its id.
+    pub id: FeedId,
+    /// The organisation that owns it.
+    pub organisation: OrgId,
+    /// Where it is fetched from.
+    pub url: FeedUrl,
+    /// Its connector.
+    pub kind: FeedKind,
+    /// Its title, as the feed gives it.
+    pub title: Option<String>,
+    /// Category for items no rule or tag classifies.
+    pub default_category: Option<Category>,
+    /// Language assumed when neither declared nor detected.
+    pub default_language: Option<String>,
+    /// Countries every item concerns.
+    pub default_countries: Vec<CountryCode>,
+    /// Who may see it.
+    pub visibility: Visibility,
+    /// Seconds between polls when the source says nothing else.
+    pub poll_interval_secs: i64,
+    /// How it is doing.
+    pub state: FeedState,
+    /// Why the last attempt failed, in plain words.
+    pub last_error: Option<String>,
+    /// Consecutive failures.
+    pub error_count: i64,
+    /// When it is next polled (or retried).
+    pub next_check_at: DateTime<Utc>,
+    /// When it was last fetched successfully.
+    pub last_success_at: Option<DateTime<Utc>>,
+    /// Validators for conditional GET.
+    pub etag: Option<String>,
+    /// Validators for conditional GET.
+    pub last_modified: Option<String>,
+    /// Hash of the last body, so an unchanged body costs nothing even without validators.
+    pub body_hash: Option<String>,
+    /// Warnings from the last parse.
+    pub warnings: Vec<String>,
+    /// When it was registered.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What is needed to register a feed.
+#[derive(Debug, Clone)]
+pub struct NewFeed {
+    /// The owner.
+    pub organisation: OrgId,
+    /// The URL.
+    pub url: FeedUrl,
+    /// The connector.
+    pub kind: FeedKind,
+    /// Default category.
+    pub default_category: Option<Category>,
+    /// Default language.
+    pub default_language: Option<String>,
+    /// Default countries.
+    pub default_countries: Vec<CountryCode>,
+    /// Visibility (PUBLIC by default).
+    pub visibility: Visibility,
+    /// Poll interval in seconds.
+    pub poll_interval_secs: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_http_urls_without_credentials_are_feeds() {
+        assert!(FeedUrl::parse("https://example.org/feed.xml").is_ok());
+        assert!(FeedUrl::parse("file:///etc/passwd").is_err());
+        assert!(FeedUrl::parse("gopher://example.org").is_err());
+        assert!(FeedUrl::parse("https://user:pw@example.org/").is_err());
+        assert!(FeedUrl::parse("not a url").is_err());
+    }
+}

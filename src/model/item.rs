@@ -1,0 +1,81 @@
+//! Items and the change log.
+
+use chrono::{DateTime, Utc};
+
+use super::{named_enum, Category, ClassificationSource, CountryMention, FeedId, Figure, ItemId, OrgId, Visibility};
+
+/// One entry of a source, normalised and stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    /// Stable id.
+    pub id: ItemId,
+    /// The feed it came from.
+    pub feed: FeedId,
+    /// The organisation that owns the feed.
+    pub organisation: OrgId,
+    /// Who may see it (the feed's visibility).
+    pub visibility: Visibility,
+    /// Plain-text title.
+    pub title: String,
+    /// Plain-text summary.
+    pub summary: String,
+    /// Link to the entry.
+    pub url: Option<String>,
+    /// BCP 47 language tag.
+    pub language: Option<String>,
+    /// `ltr` or `rtl`.
+    pub direction: String,
+    /// When it was published (or first seen, when the source gives no date).
+    pub published_at: Option<DateTime<Utc>>,
+    /// When it last changed at the source.
+    pub updated_at: Option<DateTime<Utc>>,
+    /// Primary category.
+    pub category: Category,
+    /// All applicable categories, primary first.
+    pub categories: Vec<Category>,
+    /// Where the classification came from.
+    pub classification_source: ClassificationSource,
+    /// Matched terms.
+    pub terms: Vec<String>,
+    /// Countries it concerns.
+    pub countries: Vec<CountryMention>,
+    /// Named route.
+    pub route: Option<String>,
+    /// Figures.
+    pub figures: Vec<Figure>,
+    /// Bumped each time its content changes; 1 when created.
+    pub version: i64,
+    /// Hash of its content.
+    pub content_hash: String,
+    /// When the hub first stored it.
+    pub first_seen_at: DateTime<Utc>,
+}
+
+named_enum! {
+    /// What happened to an item.
+    ChangeKind {
+        /// First seen.
+        Created => "CREATED",
+        /// Its content changed.
+        Updated => "UPDATED",
+        /// Removed at the source (snapshot feeds) or by its owner.
+        Withdrawn => "WITHDRAWN",
+    }
+}
+
+/// A row of the append-only change log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// Strictly increasing, in commit order.
+    pub sequence: i64,
+    /// What happened.
+    pub kind: ChangeKind,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// From a feed's first import (skipped by subscriptions unless asked).
+    pub backfill: bool,
+    /// The item.
+    pub item: ItemId,
+    /// The item's version after the change.
+    pub version: i64,
+}

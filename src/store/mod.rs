@@ -1,0 +1,263 @@
+//! Storage behind a trait that speaks domain types. Each backend has its own migrations and passes
+//! the same contract tests (`tests/store_contract.rs`). No SQL leaves this module.
+
+mod search;
+mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::access::Scope;
+use crate::model::{
+    Category, Change, ChangeKind, CountryCode, Feed, FeedId, FeedState, IfrcRegion, Item, ItemId, Membership, Network, NewFeed, OrgId, OrgKind, Organisation,
+};
+use crate::seed::Seed;
+
+pub use search::{SearchError, SearchQuery};
+pub use sqlite::SqliteStore;
+
+/// Errors at the storage boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row asked for does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The write would duplicate something unique.
+    #[error("{0}")]
+    Conflict(String),
+    /// The request cannot be served as asked (a bad cursor, say).
+    #[error("{0}")]
+    Invalid(String),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Stored data could not be read back into the model.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+/// Result of a storage call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A page request: at most `first` rows after the store-level cursor `after`.
+#[derive(Debug, Clone, Default)]
+pub struct PageRequest {
+    /// Rows wanted.
+    pub first: usize,
+    /// The cursor of the last row already seen.
+    pub after: Option<String>,
+}
+
+/// A page of rows with their cursors.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    /// Rows with their cursors, in order.
+    pub edges: Vec<(String, T)>,
+    /// Whether more rows follow.
+    pub has_next_page: bool,
+    /// Rows matching in all.
+    pub total_count: i64,
+}
+
+/// Filters on items, all optional and combined with AND; lists match any of their values.
+#[derive(Debug, Clone, Default)]
+pub struct ItemFilter {
+    /// Network slugs: items of feeds owned by their members.
+    pub networks: Vec<String>,
+    /// Owning organisations.
+    pub organisations: Vec<OrgId>,
+    /// Owning societies by country code.
+    pub societies: Vec<CountryCode>,
+    /// Countries the item concerns.
+    pub countries: Vec<CountryCode>,
+    /// Categories (any of the item's categories).
+    pub categories: Vec<Category>,
+    /// Language tags (primary subtag matches, `fr` matches `fr-CA`).
+    pub languages: Vec<String>,
+    /// Feeds.
+    pub feeds: Vec<FeedId>,
+    /// Published at or after.
+    pub published_since: Option<DateTime<Utc>>,
+    /// Published before.
+    pub published_before: Option<DateTime<Utc>>,
+    /// Full-text search.
+    pub search: Option<SearchQuery>,
+}
+
+/// Item orderings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ItemOrder {
+    /// Newest first.
+    #[default]
+    PublishedDesc,
+    /// Oldest first.
+    PublishedAsc,
+    /// Most recently updated first.
+    UpdatedDesc,
+    /// Best search match first (newest first without a search).
+    Relevance,
+}
+
+/// Filters on the change log.
+#[derive(Debug, Clone, Default)]
+pub struct ChangeFilter {
+    /// Network slugs.
+    pub networks: Vec<String>,
+    /// Owning societies.
+    pub societies: Vec<CountryCode>,
+    /// Countries.
+    pub countries: Vec<CountryCode>,
+    /// Categories.
+    pub categories: Vec<Category>,
+    /// Change kinds.
+    pub kinds: Vec<ChangeKind>,
+    /// Include changes from feeds' first imports.
+    pub include_backfill: bool,
+}
+
+/// Filters on feeds.
+#[derive(Debug, Clone, Default)]
+pub struct FeedFilter {
+    /// Owning organisations.
+    pub organisations: Vec<OrgId>,
+    /// States.
+    pub states: Vec<FeedState>,
+    /// Network slugs.
+    pub networks: Vec<String>,
+}
+
+/// Filters on organisations.
+#[derive(Debug, Clone, Default)]
+pub struct OrgFilter {
+    /// Kind.
+    pub kind: Option<OrgKind>,
+    /// Members (any role) of this network.
+    pub network: Option<String>,
+    /// IFRC region.
+    pub region: Option<IfrcRegion>,
+}
+
+/// What a fetch learnt about a feed besides its items.
+#[derive(Debug, Clone, Default)]
+pub struct FetchRecord {
+    /// When to poll next.
+    pub next_check_at: DateTime<Utc>,
+    /// New ETag.
+    pub etag: Option<String>,
+    /// New Last-Modified.
+    pub last_modified: Option<String>,
+    /// Hash of the body.
+    pub body_hash: Option<String>,
+    /// The feed's title.
+    pub title: Option<String>,
+    /// Parse warnings.
+    pub warnings: Vec<String>,
+}
+
+/// What an ingest did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IngestReport {
+    /// New items.
+    pub created: usize,
+    /// Items whose content changed.
+    pub updated: usize,
+    /// Items seen again unchanged.
+    pub unchanged: usize,
+    /// Highest change sequence written, if any.
+    pub last_sequence: Option<i64>,
+}
+
+/// What seeding did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeedReport {
+    /// Whether the seed was applied (false when this seed version was applied before).
+    pub applied: bool,
+    /// Organisations added.
+    pub organisations: u64,
+    /// Networks added.
+    pub networks: u64,
+    /// Memberships added.
+    pub memberships: u64,
+}
+
+/// The storage contract. Every method speaks domain types; reads that return items or feeds take
+/// the caller's [`Scope`] from [`crate::access`].
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies pending migrations; returns how many were applied.
+    async fn migrate(&self) -> StoreResult<usize>;
+    /// Whether the database answers and every migration is applied.
+    async fn ready(&self) -> StoreResult<bool>;
+    /// Seeds networks, organisations and memberships once per seed version.
+    async fn seed(&self, seed: &Seed) -> StoreResult<SeedReport>;
+    /// The data version as this process last saw it, bumped by every write (no query).
+    fn data_version(&self) -> i64;
+    /// SQL statements run so far (for `/metrics` and query-count tests).
+    fn query_count(&self) -> u64;
+
+    /// All networks, by slug.
+    async fn networks(&self) -> StoreResult<Vec<Network>>;
+    /// Memberships of one network, or of all.
+    async fn memberships(&self, network: Option<&str>) -> StoreResult<Vec<Membership>>;
+    /// Sets (adds or changes) a membership.
+    async fn set_membership(&self, membership: &Membership) -> StoreResult<()>;
+    /// Removes a membership; `NotFound` when there was none.
+    async fn remove_membership(&self, network: &str, organisation: &OrgId) -> StoreResult<()>;
+    /// Organisations matching a filter, by id.
+    async fn organisations(&self, filter: &OrgFilter) -> StoreResult<Vec<Organisation>>;
+    /// Organisations by id, in no particular order; unknown ids are skipped.
+    async fn organisations_by_ids(&self, ids: &[OrgId]) -> StoreResult<Vec<Organisation>>;
+
+    /// Registers a feed; `Conflict` when the organisation already has this URL.
+    async fn add_feed(&self, feed: &NewFeed) -> StoreResult<Feed>;
+    /// Feeds by id that `scope` may see.
+    async fn feeds_by_ids(&self, scope: &Scope, ids: &[FeedId]) -> StoreResult<Vec<Feed>>;
+    /// A page of feeds, by id.
+    async fn feeds_page(&self, scope: &Scope, filter: &FeedFilter, page: &PageRequest) -> StoreResult<Page<Feed>>;
+    /// Claims up to `limit` feeds due at `now` (ACTIVE or FAILING), leasing them for `lease_secs`.
+    async fn claim_due_feeds(&self, now: DateTime<Utc>, limit: usize, lease_secs: i64) -> StoreResult<Vec<Feed>>;
+    /// The earliest `next_check_at` of an ACTIVE or FAILING feed.
+    async fn next_due_at(&self) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Records a fetch that found nothing new (304 or same body hash) and releases the lease.
+    async fn record_unchanged(&self, feed: FeedId, record: &FetchRecord) -> StoreResult<()>;
+    /// Records a failed fetch or parse with its reason and next retry, and releases the lease.
+    async fn record_failure(&self, feed: FeedId, reason: &str, next_check_at: DateTime<Utc>) -> StoreResult<()>;
+    /// Upserts items of a fetched feed in chunks of `chunk_size` (one transaction each), writing
+    /// a change row only for what really changed, then records the fetch and releases the lease.
+    /// A feed's first successful import is marked as backfill.
+    async fn ingest(
+        &self,
+        feed: &Feed,
+        items: &[connectors::NormalisedItem],
+        record: &FetchRecord,
+        chunk_size: usize,
+    ) -> StoreResult<IngestReport>;
+
+    /// A page of items.
+    async fn items_page(
+        &self,
+        scope: &Scope,
+        filter: &ItemFilter,
+        order: ItemOrder,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Item>>;
+    /// Items by id that `scope` may see, in no particular order.
+    async fn items_by_ids(&self, scope: &Scope, ids: &[ItemId]) -> StoreResult<Vec<Item>>;
+    /// A page of the change log in sequence order, of changes to items `scope` may see.
+    async fn changes_page(&self, scope: &Scope, filter: &ChangeFilter, page: &PageRequest) -> StoreResult<Page<Change>>;
+}
+
+/// Opens the store a database URL names.
+pub async fn connect(url: &str) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(SqliteStore::connect(url).await?))
+    } else {
+        anyhow::bail!(
+            "unsupported database URL `{}`: this build speaks `sqlite:PATH` (PostgreSQL arrives with the scale-out issue)",
+            crate::config::redact_url(url)
+        )
+    }
+}

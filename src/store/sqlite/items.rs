@@ -1,0 +1,510 @@
+//! Items and the change log on SQLite: idempotent chunked ingestion, filtered keyset pages, and the
+//! change log read in sequence (= commit) order.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::Utc;
+use connectors::text::normalise;
+use connectors::NormalisedItem;
+use sqlx::{QueryBuilder, Sqlite};
+
+use super::rows::{self, to_millis, ChangeRow, ItemRow};
+use super::{push_in, push_scope, SqliteStore};
+use crate::access::Scope;
+use crate::model::{Change, ChangeKind, Feed, Item, ItemId};
+use crate::store::{
+    ChangeFilter, FetchRecord, IngestReport, ItemFilter, ItemOrder, Page, PageRequest, StoreError, StoreResult,
+};
+
+const ITEM_COLUMNS: &str = "i.id, i.feed, i.organisation, i.visibility, i.title, i.summary, i.url, i.language, \
+    i.direction, i.published_at, i.updated_at, i.sort_published, i.sort_updated, i.category, i.categories, \
+    i.classification_source, i.terms, i.countries, i.route, i.figures, i.version, i.content_hash, i.first_seen_at";
+
+/// Rows per multi-row INSERT (SQLite allows 32,766 bound parameters per statement).
+const INSERT_BATCH: usize = 200;
+
+/// An item about to be written.
+struct Pending<'a> {
+    id: ItemId,
+    item: &'a NormalisedItem,
+    hash: String,
+    version: i64,
+}
+
+pub(super) async fn ingest(
+    store: &SqliteStore,
+    feed: &Feed,
+    items: &[NormalisedItem],
+    record: &FetchRecord,
+    chunk_size: usize,
+) -> StoreResult<IngestReport> {
+    let backfill = feed.last_success_at.is_none();
+    let mut report = IngestReport::default();
+    let mut warnings = record.warnings.clone();
+
+    let mut seen = HashSet::new();
+    let mut unique = Vec::with_capacity(items.len());
+    for item in items {
+        let id = ItemId::derive(feed.id, &item.source_key);
+        if seen.insert(id.clone()) {
+            unique.push((id, item));
+        }
+    }
+    let repeated = items.len() - unique.len();
+    if repeated > 0 {
+        warnings.push(format!("{repeated} entries repeat the identity of an earlier entry; the first of each was kept"));
+    }
+
+    for chunk in unique.chunks(chunk_size.max(1)) {
+        // The writer lock is taken per chunk, so other feeds' writes interleave with a large import.
+        let _w = store.writer.lock().await;
+        let mut tx = store.pool.begin().await?;
+        let existing = existing_hashes(store, &mut tx, chunk.iter().map(|(id, _)| id)).await?;
+        let mut created = Vec::new();
+        let mut updated = Vec::new();
+        for (id, item) in chunk {
+            let hash = item.content_hash();
+            match existing.get(&id.0) {
+                None => created.push(Pending { id: id.clone(), item, hash, version: 1 }),
+                Some((old_hash, version)) if *old_hash != hash => {
+                    updated.push(Pending { id: id.clone(), item, hash, version: version + 1 })
+                }
+                Some(_) => report.unchanged += 1,
+            }
+        }
+        if created.is_empty() && updated.is_empty() {
+            continue;
+        }
+        let now = to_millis(Utc::now());
+        insert_items(store, &mut tx, feed, &created, now).await?;
+        for p in &updated {
+            update_item(store, &mut tx, p).await?;
+        }
+        if !updated.is_empty() {
+            let ids: Vec<&str> = updated.iter().map(|p| p.id.0.as_str()).collect();
+            for table in ["item_categories", "item_countries"] {
+                store.count(1);
+                let mut qb = QueryBuilder::<Sqlite>::new(format!("DELETE FROM {table} WHERE 1 = 1"));
+                push_in(&mut qb, "item", ids.iter().copied());
+                qb.build().execute(&mut *tx).await?;
+            }
+        }
+        let written: Vec<&Pending> = created.iter().chain(&updated).collect();
+        insert_facets(store, &mut tx, &written).await?;
+        let last = insert_changes(store, &mut tx, &created, &updated, backfill, now).await?;
+        let v = store.bump_version(&mut tx).await?;
+        tx.commit().await?;
+        store.remember_version(v);
+        report.created += created.len();
+        report.updated += updated.len();
+        report.last_sequence = report.last_sequence.max(last);
+    }
+
+    let _w = store.writer.lock().await;
+    let mut tx = store.pool.begin().await?;
+    store.count(2);
+    let before: Option<(String, Option<String>, String)> =
+        sqlx::query_as("SELECT state, title, warnings FROM feeds WHERE id = ?")
+            .bind(feed.id.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((state, title, old_warnings)) = before else { return Err(StoreError::NotFound) };
+    let warnings_json = serde_json::to_string(&warnings).unwrap_or_else(|_| "[]".into());
+    let new_title = record.title.clone().or(title.clone());
+    sqlx::query(
+        "UPDATE feeds SET state = CASE WHEN state = 'PAUSED' THEN 'PAUSED' ELSE 'ACTIVE' END, last_error = NULL, \
+         error_count = 0, lease_until = NULL, next_check_at = ?, last_success_at = ?, etag = ?, last_modified = ?, \
+         body_hash = ?, title = ?, warnings = ? WHERE id = ?",
+    )
+    .bind(to_millis(record.next_check_at))
+    .bind(to_millis(Utc::now()))
+    .bind(&record.etag)
+    .bind(&record.last_modified)
+    .bind(&record.body_hash)
+    .bind(&new_title)
+    .bind(&warnings_json)
+    .bind(feed.id.0)
+    .execute(&mut *tx)
+    .await?;
+    let visible_change = state == "FAILING" || new_title != title || warnings_json != old_warnings;
+    let v = if visible_change { Some(store.bump_version(&mut tx).await?) } else { None };
+    tx.commit().await?;
+    if let Some(v) = v {
+        store.remember_version(v);
+    }
+    Ok(report)
+}
+
+async fn existing_hashes<'a>(
+    store: &SqliteStore,
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    ids: impl Iterator<Item = &'a ItemId>,
+) -> StoreResult<HashMap<String, (String, i64)>> {
+    let ids: Vec<&str> = ids.map(|i| i.0.as_str()).collect();
+    let mut out = HashMap::with_capacity(ids.len());
+    for batch in ids.chunks(INSERT_BATCH * 4) {
+        store.count(1);
+        let mut qb = QueryBuilder::<Sqlite>::new("SELECT id, content_hash, version FROM items WHERE 1 = 1");
+        push_in(&mut qb, "id", batch.iter().copied());
+        let rows: Vec<(String, String, i64)> = qb.build_query_as().fetch_all(&mut **tx).await?;
+        out.extend(rows.into_iter().map(|(id, hash, version)| (id, (hash, version))));
+    }
+    Ok(out)
+}
+
+fn search_text(item: &NormalisedItem) -> String {
+    normalise(&format!("{}\n{}", item.title, item.summary))
+}
+
+async fn insert_items(
+    store: &SqliteStore,
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    feed: &Feed,
+    created: &[Pending<'_>],
+    now: i64,
+) -> StoreResult<()> {
+    for batch in created.chunks(INSERT_BATCH) {
+        store.count(1);
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO items (id, feed, organisation, visibility, source_key, title, summary, url, language, \
+             direction, published_at, updated_at, sort_published, sort_updated, category, categories, \
+             classification_source, terms, countries, route, figures, version, content_hash, first_seen_at, \
+             search_text) ",
+        );
+        qb.push_values(batch, |mut row, p| {
+            let item = p.item;
+            let published = item.published_at.map(to_millis);
+            let updated = item.updated_at.map(to_millis);
+            row.push_bind(p.id.0.clone())
+                .push_bind(feed.id.0)
+                .push_bind(feed.organisation.0.clone())
+                .push_bind(feed.visibility.as_str())
+                .push_bind(item.source_key.clone())
+                .push_bind(item.title.clone())
+                .push_bind(item.summary.clone())
+                .push_bind(item.url.clone())
+                .push_bind(item.language.clone())
+                .push_bind(item.direction)
+                .push_bind(published)
+                .push_bind(updated)
+                .push_bind(published.unwrap_or(now))
+                .push_bind(updated.or(published).unwrap_or(now))
+                .push_bind(item.classification.category.as_str())
+                .push_bind(rows::categories_text(&item.classification.categories))
+                .push_bind(item.classification.source.as_str())
+                .push_bind(serde_json::to_string(&item.classification.terms).unwrap_or_else(|_| "[]".into()))
+                .push_bind(rows::countries_json(&item.countries))
+                .push_bind(item.route.clone())
+                .push_bind(rows::figures_json(&item.figures))
+                .push_bind(p.version)
+                .push_bind(p.hash.clone())
+                .push_bind(now)
+                .push_bind(search_text(item));
+        });
+        qb.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn update_item(store: &SqliteStore, tx: &mut sqlx::Transaction<'_, Sqlite>, p: &Pending<'_>) -> StoreResult<()> {
+    let item = p.item;
+    let published = item.published_at.map(to_millis);
+    let updated = item.updated_at.map(to_millis);
+    store.count(1);
+    sqlx::query(
+        "UPDATE items SET title = ?, summary = ?, url = ?, language = ?, direction = ?, published_at = ?, \
+         updated_at = ?, sort_published = coalesce(?, first_seen_at), sort_updated = ?, category = ?, \
+         categories = ?, classification_source = ?, terms = ?, countries = ?, route = ?, figures = ?, \
+         version = ?, content_hash = ?, search_text = ? WHERE id = ?",
+    )
+    .bind(&item.title)
+    .bind(&item.summary)
+    .bind(&item.url)
+    .bind(&item.language)
+    .bind(item.direction)
+    .bind(published)
+    .bind(updated)
+    .bind(published)
+    .bind(updated.or(published).unwrap_or_else(|| to_millis(Utc::now())))
+    .bind(item.classification.category.as_str())
+    .bind(rows::categories_text(&item.classification.categories))
+    .bind(item.classification.source.as_str())
+    .bind(serde_json::to_string(&item.classification.terms).unwrap_or_else(|_| "[]".into()))
+    .bind(rows::countries_json(&item.countries))
+    .bind(&item.route)
+    .bind(rows::figures_json(&item.figures))
+    .bind(p.version)
+    .bind(&p.hash)
+    .bind(search_text(item))
+    .bind(&p.id.0)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Writes the category and country index rows of `written`.
+async fn insert_facets(
+    store: &SqliteStore,
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    written: &[&Pending<'_>],
+) -> StoreResult<()> {
+    let categories: Vec<(&str, &str)> = written
+        .iter()
+        .flat_map(|p| p.item.classification.categories.iter().map(move |c| (c.as_str(), p.id.0.as_str())))
+        .collect();
+    for batch in categories.chunks(INSERT_BATCH * 4) {
+        store.count(1);
+        let mut qb = QueryBuilder::<Sqlite>::new("INSERT OR IGNORE INTO item_categories (category, item) ");
+        qb.push_values(batch, |mut row, (category, item)| {
+            row.push_bind(*category).push_bind(*item);
+        });
+        qb.build().execute(&mut **tx).await?;
+    }
+    let countries: Vec<(&str, &str, &str)> = written
+        .iter()
+        .flat_map(|p| p.item.countries.iter().map(move |c| (c.code.as_str(), p.id.0.as_str(), c.role.as_str())))
+        .collect();
+    for batch in countries.chunks(INSERT_BATCH * 3) {
+        store.count(1);
+        let mut qb = QueryBuilder::<Sqlite>::new("INSERT OR IGNORE INTO item_countries (code, item, role) ");
+        qb.push_values(batch, |mut row, (code, item, role)| {
+            row.push_bind(*code).push_bind(*item).push_bind(*role);
+        });
+        qb.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Appends change rows and returns the highest sequence written.
+async fn insert_changes(
+    store: &SqliteStore,
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    created: &[Pending<'_>],
+    updated: &[Pending<'_>],
+    backfill: bool,
+    now: i64,
+) -> StoreResult<Option<i64>> {
+    let changes: Vec<(&Pending, ChangeKind)> = created
+        .iter()
+        .map(|p| (p, ChangeKind::Created))
+        .chain(updated.iter().map(|p| (p, ChangeKind::Updated)))
+        .collect();
+    let mut last = None;
+    for batch in changes.chunks(INSERT_BATCH * 2) {
+        store.count(1);
+        let mut qb = QueryBuilder::<Sqlite>::new("INSERT INTO changes (item, kind, at, backfill, version) ");
+        qb.push_values(batch, |mut row, (p, kind)| {
+            row.push_bind(p.id.0.as_str()).push_bind(kind.as_str()).push_bind(now).push_bind(backfill).push_bind(p.version);
+        });
+        qb.push(" RETURNING sequence");
+        let seqs: Vec<i64> = qb.build_query_scalar().fetch_all(&mut **tx).await?;
+        last = last.max(seqs.into_iter().max());
+    }
+    Ok(last)
+}
+
+/// Appends the scope and filter conditions on items aliased `i`.
+fn push_item_filter(qb: &mut QueryBuilder<'_, Sqlite>, scope: &Scope, filter: &ItemFilter, with_search: bool) {
+    push_scope(qb, scope, "i");
+    if !filter.networks.is_empty() {
+        qb.push(" AND i.organisation IN (SELECT organisation FROM memberships WHERE 1 = 1");
+        push_in(qb, "network", filter.networks.iter().cloned());
+        qb.push(")");
+    }
+    push_in(qb, "i.organisation", filter.organisations.iter().map(|o| o.0.clone()));
+    push_in(qb, "i.organisation", filter.societies.iter().map(|c| c.to_string()));
+    if !filter.countries.is_empty() {
+        qb.push(" AND i.id IN (SELECT item FROM item_countries WHERE 1 = 1");
+        push_in(qb, "code", filter.countries.iter().map(|c| c.to_string()));
+        qb.push(")");
+    }
+    if !filter.categories.is_empty() {
+        qb.push(" AND i.id IN (SELECT item FROM item_categories WHERE 1 = 1");
+        push_in(qb, "category", filter.categories.iter().map(|c| c.as_str()));
+        qb.push(")");
+    }
+    if !filter.languages.is_empty() {
+        qb.push(" AND (");
+        for (n, lang) in filter.languages.iter().enumerate() {
+            if n > 0 {
+                qb.push(" OR ");
+            }
+            qb.push("i.language = ").push_bind(lang.clone());
+            qb.push(" OR i.language LIKE ").push_bind(format!("{}-%", lang.replace(['%', '_'], "")));
+        }
+        qb.push(")");
+    }
+    push_in(qb, "i.feed", filter.feeds.iter().map(|f| f.0));
+    if let Some(since) = filter.published_since {
+        qb.push(" AND i.sort_published >= ").push_bind(to_millis(since));
+    }
+    if let Some(before) = filter.published_before {
+        qb.push(" AND i.sort_published < ").push_bind(to_millis(before));
+    }
+    if with_search {
+        if let Some(search) = &filter.search {
+            qb.push(" AND i.rowid IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ")
+                .push_bind(search.to_fts5())
+                .push(")");
+        }
+    }
+}
+
+/// A page cursor: keyset for time orders, offset for relevance. Each names its order, so a cursor
+/// from another ordering is refused rather than misread.
+enum Cursor {
+    Keyset { sort: i64, id: String },
+    Offset(i64),
+}
+
+fn order_tag(order: ItemOrder) -> &'static str {
+    match order {
+        ItemOrder::PublishedDesc => "pd",
+        ItemOrder::PublishedAsc => "pa",
+        ItemOrder::UpdatedDesc => "ud",
+        ItemOrder::Relevance => "r",
+    }
+}
+
+fn parse_cursor(text: &str, order: ItemOrder) -> StoreResult<Cursor> {
+    let invalid = || StoreError::Invalid("invalid cursor for this ordering".into());
+    let mut parts = text.splitn(3, ':');
+    if parts.next() != Some(order_tag(order)) {
+        return Err(invalid());
+    }
+    match order {
+        ItemOrder::Relevance => Ok(Cursor::Offset(parts.next().and_then(|o| o.parse().ok()).ok_or_else(invalid)?)),
+        _ => {
+            let sort = parts.next().and_then(|s| s.parse().ok()).ok_or_else(invalid)?;
+            let id = parts.next().ok_or_else(invalid)?.to_string();
+            Ok(Cursor::Keyset { sort, id })
+        }
+    }
+}
+
+pub(super) async fn page(
+    store: &SqliteStore,
+    scope: &Scope,
+    filter: &ItemFilter,
+    order: ItemOrder,
+    page: &PageRequest,
+) -> StoreResult<Page<Item>> {
+    let order = match (order, &filter.search) {
+        (ItemOrder::Relevance, None) => ItemOrder::PublishedDesc,
+        (order, _) => order,
+    };
+    let cursor = page.after.as_deref().map(|c| parse_cursor(c, order)).transpose()?;
+
+    store.count(2);
+    let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM items i WHERE 1 = 1");
+    push_item_filter(&mut count, scope, filter, true);
+    let total_count: i64 = count.build_query_scalar().fetch_one(&store.pool).await?;
+
+    let limit = page.first as i64 + 1;
+    let mut qb;
+    let mut offset = 0;
+    if order == ItemOrder::Relevance {
+        qb = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {ITEM_COLUMNS} FROM items_fts JOIN items i ON i.rowid = items_fts.rowid WHERE items_fts MATCH "
+        ));
+        qb.push_bind(filter.search.as_ref().map(|s| s.to_fts5()).unwrap_or_default());
+        push_item_filter(&mut qb, scope, filter, false);
+        if let Some(Cursor::Offset(o)) = cursor {
+            offset = o.max(0);
+        }
+        qb.push(" ORDER BY bm25(items_fts), i.id LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
+    } else {
+        let (column, cmp, dir) = match order {
+            ItemOrder::PublishedAsc => ("i.sort_published", ">", "ASC"),
+            ItemOrder::UpdatedDesc => ("i.sort_updated", "<", "DESC"),
+            _ => ("i.sort_published", "<", "DESC"),
+        };
+        qb = QueryBuilder::<Sqlite>::new(format!("SELECT {ITEM_COLUMNS} FROM items i WHERE 1 = 1"));
+        push_item_filter(&mut qb, scope, filter, true);
+        if let Some(Cursor::Keyset { sort, id }) = &cursor {
+            qb.push(format!(" AND ({column} {cmp} ")).push_bind(*sort);
+            qb.push(format!(" OR ({column} = ")).push_bind(*sort);
+            qb.push(format!(" AND i.id {cmp} ")).push_bind(id.clone()).push("))");
+        }
+        qb.push(format!(" ORDER BY {column} {dir}, i.id {dir} LIMIT ")).push_bind(limit);
+    }
+    let rows: Vec<ItemRow> = qb.build_query_as().fetch_all(&store.pool).await?;
+    let has_next_page = rows.len() > page.first;
+    let tag = order_tag(order);
+    let mut edges = Vec::with_capacity(page.first);
+    for (n, row) in rows.into_iter().take(page.first).enumerate() {
+        let cursor = match order {
+            ItemOrder::Relevance => format!("{tag}:{}", offset + n as i64 + 1),
+            _ => {
+                let (sort, id) = row.sort_key(order == ItemOrder::UpdatedDesc);
+                format!("{tag}:{sort}:{id}")
+            }
+        };
+        edges.push((cursor, Item::try_from(row)?));
+    }
+    Ok(Page { edges, has_next_page, total_count })
+}
+
+pub(super) async fn by_ids(store: &SqliteStore, scope: &Scope, ids: &[ItemId]) -> StoreResult<Vec<Item>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::with_capacity(ids.len());
+    for batch in ids.chunks(INSERT_BATCH * 4) {
+        store.count(1);
+        let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT {ITEM_COLUMNS} FROM items i WHERE 1 = 1"));
+        push_scope(&mut qb, scope, "i");
+        push_in(&mut qb, "i.id", batch.iter().map(|i| i.0.as_str()));
+        let rows: Vec<ItemRow> = qb.build_query_as().fetch_all(&store.pool).await?;
+        for row in rows {
+            out.push(Item::try_from(row)?);
+        }
+    }
+    Ok(out)
+}
+
+fn push_change_filter(qb: &mut QueryBuilder<'_, Sqlite>, scope: &Scope, filter: &ChangeFilter) {
+    let items = ItemFilter {
+        networks: filter.networks.clone(),
+        societies: filter.societies.clone(),
+        countries: filter.countries.clone(),
+        categories: filter.categories.clone(),
+        ..ItemFilter::default()
+    };
+    push_item_filter(qb, scope, &items, false);
+    push_in(qb, "c.kind", filter.kinds.iter().map(|k| k.as_str()));
+    if !filter.include_backfill {
+        qb.push(" AND c.backfill = 0");
+    }
+}
+
+pub(super) async fn changes(
+    store: &SqliteStore,
+    scope: &Scope,
+    filter: &ChangeFilter,
+    page: &PageRequest,
+) -> StoreResult<Page<Change>> {
+    let after: i64 = match &page.after {
+        Some(c) => c.parse().map_err(|_| StoreError::Invalid("invalid change cursor".into()))?,
+        None => 0,
+    };
+    store.count(2);
+    let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM changes c JOIN items i ON i.id = c.item WHERE 1 = 1");
+    push_change_filter(&mut count, scope, filter);
+    let total_count: i64 = count.build_query_scalar().fetch_one(&store.pool).await?;
+    let mut qb = QueryBuilder::<Sqlite>::new(
+        "SELECT c.sequence, c.item, c.kind, c.at, c.backfill, c.version FROM changes c \
+         JOIN items i ON i.id = c.item WHERE c.sequence > ",
+    );
+    qb.push_bind(after);
+    push_change_filter(&mut qb, scope, filter);
+    qb.push(" ORDER BY c.sequence LIMIT ").push_bind(page.first as i64 + 1);
+    let rows: Vec<ChangeRow> = qb.build_query_as().fetch_all(&store.pool).await?;
+    let has_next_page = rows.len() > page.first;
+    let edges = rows
+        .into_iter()
+        .take(page.first)
+        .map(|r| Change::try_from(r).map(|c| (c.sequence.to_string(), c)))
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(Page { edges, has_next_page, total_count })
+}

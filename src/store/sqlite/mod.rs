@@ -1,0 +1,513 @@
+//! The SQLite backend: one file, WAL mode, one writer at a time (an in-process lock, so writers
+//! never race for SQLite's lock), readers in parallel.
+
+mod items;
+mod rows;
+
+use std::str::FromStr;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use tokio::sync::Mutex;
+
+use self::rows::{from_millis, to_millis, FeedRow, MembershipRow, NetworkRow, OrganisationRow};
+use super::{
+    FeedFilter, FetchRecord, IngestReport, ItemFilter, ItemOrder, OrgFilter, Page, PageRequest, SeedReport, Store,
+    StoreError, StoreResult,
+};
+use crate::access::Scope;
+use crate::model::{Change, Feed, FeedId, Item, ItemId, Membership, Network, NewFeed, OrgId, Organisation};
+use crate::seed::{Seed, SEED_VERSION};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Columns of `feeds` read into [`FeedRow`].
+const FEED_COLUMNS: &str = "id, organisation, url, kind, title, default_category, default_language, \
+    default_countries, visibility, poll_interval_secs, state, last_error, error_count, next_check_at, \
+    last_success_at, etag, last_modified, body_hash, warnings, created_at";
+
+/// The SQLite store.
+pub struct SqliteStore {
+    pool: SqlitePool,
+    /// Serialises writers: SQLite has one writer, and waiting here is cheaper than SQLITE_BUSY.
+    writer: Mutex<()>,
+    data_version: AtomicI64,
+    queries: AtomicU64,
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the database at a `sqlite:` URL.
+    pub async fn connect(url: &str) -> StoreResult<SqliteStore> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL in WAL mode is durable across application crashes; only a power loss can
+            // lose the last transactions, never corrupt the database.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new().max_connections(4).min_connections(1).connect_with(options).await?;
+        Ok(SqliteStore { pool, writer: Mutex::new(()), data_version: AtomicI64::new(0), queries: AtomicU64::new(0) })
+    }
+
+    /// Counts `n` SQL statements.
+    fn count(&self, n: u64) {
+        self.queries.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Bumps the data version inside a write transaction, and remembers it once committed.
+    async fn bump_version(&self, tx: &mut sqlx::Transaction<'_, Sqlite>) -> StoreResult<i64> {
+        self.count(1);
+        let v: i64 =
+            sqlx::query_scalar("UPDATE meta SET value = value + 1 WHERE key = 'data_version' RETURNING value")
+                .fetch_one(&mut **tx)
+                .await?;
+        Ok(v)
+    }
+
+    fn remember_version(&self, v: i64) {
+        self.data_version.fetch_max(v, Ordering::SeqCst);
+    }
+
+    async fn load_version(&self) -> StoreResult<()> {
+        self.count(1);
+        let v: i64 = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'data_version'").fetch_one(&self.pool).await?;
+        self.remember_version(v);
+        Ok(())
+    }
+}
+
+/// Appends `AND <scope>` for a table aliased `alias` that has `visibility` and `organisation`.
+fn push_scope(qb: &mut QueryBuilder<'_, Sqlite>, scope: &Scope, alias: &str) {
+    let open = scope.open_visibilities();
+    qb.push(format!(" AND {alias}.visibility IN ("));
+    let mut list = qb.separated(", ");
+    for v in open {
+        list.push_bind(v.as_str());
+    }
+    qb.push(")");
+}
+
+/// Appends `AND column IN (values)`; nothing when `values` is empty.
+fn push_in<'a, T>(qb: &mut QueryBuilder<'a, Sqlite>, column: &str, values: impl IntoIterator<Item = T>)
+where
+    T: 'a + sqlx::Encode<'a, Sqlite> + sqlx::Type<Sqlite> + Send,
+{
+    let values: Vec<T> = values.into_iter().collect();
+    if values.is_empty() {
+        return;
+    }
+    qb.push(format!(" AND {column} IN ("));
+    let mut list = qb.separated(", ");
+    for v in values {
+        list.push_bind(v);
+    }
+    list.push_unseparated(")");
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> StoreResult<usize> {
+        let _w = self.writer.lock().await;
+        self.count(1);
+        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(&self.pool)
+            .await
+            .unwrap_or_default();
+        MIGRATOR.run(&self.pool).await?;
+        let pending = MIGRATOR.iter().filter(|m| !applied.contains(&m.version)).count();
+        drop(_w);
+        self.load_version().await?;
+        Ok(pending)
+    }
+
+    async fn ready(&self) -> StoreResult<bool> {
+        self.count(1);
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success").fetch_all(&self.pool).await?;
+        Ok(MIGRATOR.iter().all(|m| applied.contains(&m.version)))
+    }
+
+    async fn seed(&self, seed: &Seed) -> StoreResult<SeedReport> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        self.count(1);
+        let done: i64 = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'seed_version'").fetch_one(&mut *tx).await?;
+        if done >= SEED_VERSION {
+            return Ok(SeedReport::default());
+        }
+        let mut report = SeedReport { applied: true, ..SeedReport::default() };
+        for o in &seed.organisations {
+            self.count(1);
+            report.organisations += sqlx::query(
+                "INSERT INTO organisations (id, kind, name_en, name_local, local_language, region, source) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&o.id.0)
+            .bind(o.kind.as_str())
+            .bind(&o.name_en)
+            .bind(&o.name_local)
+            .bind(&o.local_language)
+            .bind(o.region.map(|r| r.as_str()))
+            .bind(&o.source)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        for n in &seed.networks {
+            self.count(1);
+            report.networks += sqlx::query(
+                "INSERT INTO networks (slug, short_name, name_en, region, founded, description, source) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (slug) DO NOTHING",
+            )
+            .bind(&n.slug)
+            .bind(&n.short_name)
+            .bind(&n.name_en)
+            .bind(n.region.map(|r| r.as_str()))
+            .bind(&n.founded)
+            .bind(&n.description)
+            .bind(&n.source)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        for m in &seed.memberships {
+            self.count(1);
+            report.memberships += sqlx::query(
+                "INSERT INTO memberships (network, organisation, role, source) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (network, organisation) DO NOTHING",
+            )
+            .bind(&m.network)
+            .bind(&m.organisation.0)
+            .bind(m.role.as_str())
+            .bind(&m.source)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        self.count(1);
+        sqlx::query("UPDATE meta SET value = ? WHERE key = 'seed_version'").bind(SEED_VERSION).execute(&mut *tx).await?;
+        let v = self.bump_version(&mut tx).await?;
+        tx.commit().await?;
+        self.remember_version(v);
+        Ok(report)
+    }
+
+    fn data_version(&self) -> i64 {
+        self.data_version.load(Ordering::SeqCst)
+    }
+
+    fn query_count(&self) -> u64 {
+        self.queries.load(Ordering::Relaxed)
+    }
+
+    async fn networks(&self) -> StoreResult<Vec<Network>> {
+        self.count(1);
+        let rows: Vec<NetworkRow> = sqlx::query_as(
+            "SELECT slug, short_name, name_en, region, founded, description, source FROM networks ORDER BY rowid",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(Network::try_from).collect()
+    }
+
+    async fn memberships(&self, network: Option<&str>) -> StoreResult<Vec<Membership>> {
+        self.count(1);
+        let rows: Vec<MembershipRow> = sqlx::query_as(
+            "SELECT network, organisation, role, source FROM memberships \
+             WHERE ?1 IS NULL OR network = ?1 ORDER BY network, organisation",
+        )
+        .bind(network)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(Membership::try_from).collect()
+    }
+
+    async fn set_membership(&self, m: &Membership) -> StoreResult<()> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        self.count(3);
+        let known: Option<i64> = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM networks WHERE slug = ?) * (SELECT count(*) FROM organisations WHERE id = ?)",
+        )
+        .bind(&m.network)
+        .bind(&m.organisation.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if known.unwrap_or(0) == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query(
+            "INSERT INTO memberships (network, organisation, role, source) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (network, organisation) DO UPDATE SET role = excluded.role, source = excluded.source",
+        )
+        .bind(&m.network)
+        .bind(&m.organisation.0)
+        .bind(m.role.as_str())
+        .bind(&m.source)
+        .execute(&mut *tx)
+        .await?;
+        let v = self.bump_version(&mut tx).await?;
+        tx.commit().await?;
+        self.remember_version(v);
+        Ok(())
+    }
+
+    async fn remove_membership(&self, network: &str, organisation: &OrgId) -> StoreResult<()> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        self.count(1);
+        let removed = sqlx::query("DELETE FROM memberships WHERE network = ? AND organisation = ?")
+            .bind(network)
+            .bind(&organisation.0)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if removed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let v = self.bump_version(&mut tx).await?;
+        tx.commit().await?;
+        self.remember_version(v);
+        Ok(())
+    }
+
+    async fn organisations(&self, filter: &OrgFilter) -> StoreResult<Vec<Organisation>> {
+        self.count(1);
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "SELECT id, kind, name_en, name_local, local_language, region, source FROM organisations o WHERE 1 = 1",
+        );
+        if let Some(kind) = filter.kind {
+            qb.push(" AND o.kind = ").push_bind(kind.as_str());
+        }
+        if let Some(region) = filter.region {
+            qb.push(" AND o.region = ").push_bind(region.as_str());
+        }
+        if let Some(network) = &filter.network {
+            qb.push(" AND o.id IN (SELECT organisation FROM memberships WHERE network = ").push_bind(network).push(")");
+        }
+        qb.push(" ORDER BY o.id");
+        let rows: Vec<OrganisationRow> = qb.build_query_as().fetch_all(&self.pool).await?;
+        rows.into_iter().map(Organisation::try_from).collect()
+    }
+
+    async fn organisations_by_ids(&self, ids: &[OrgId]) -> StoreResult<Vec<Organisation>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.count(1);
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "SELECT id, kind, name_en, name_local, local_language, region, source FROM organisations WHERE 1 = 1",
+        );
+        push_in(&mut qb, "id", ids.iter().map(|i| i.0.as_str()));
+        let rows: Vec<OrganisationRow> = qb.build_query_as().fetch_all(&self.pool).await?;
+        rows.into_iter().map(Organisation::try_from).collect()
+    }
+
+    async fn add_feed(&self, f: &NewFeed) -> StoreResult<Feed> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        self.count(2);
+        let known: i64 = sqlx::query_scalar("SELECT count(*) FROM organisations WHERE id = ?")
+            .bind(&f.organisation.0)
+            .fetch_one(&mut *tx)
+            .await?;
+        if known == 0 {
+            return Err(StoreError::Invalid(format!("no organisation `{}`", f.organisation)));
+        }
+        let now = to_millis(Utc::now());
+        let inserted: Result<FeedRow, sqlx::Error> = sqlx::query_as(&format!(
+            "INSERT INTO feeds (organisation, url, kind, default_category, default_language, default_countries, \
+             visibility, poll_interval_secs, next_check_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             RETURNING {FEED_COLUMNS}"
+        ))
+        .bind(&f.organisation.0)
+        .bind(f.url.as_str())
+        .bind(f.kind.as_str())
+        .bind(f.default_category.map(|c| c.as_str()))
+        .bind(&f.default_language)
+        .bind(rows::countries_to_text(&f.default_countries))
+        .bind(f.visibility.as_str())
+        .bind(f.poll_interval_secs)
+        .bind(now)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await;
+        let row = match inserted {
+            Ok(row) => row,
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(StoreError::Conflict(format!(
+                    "`{}` already has a feed at {}",
+                    f.organisation,
+                    f.url.as_str()
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let v = self.bump_version(&mut tx).await?;
+        tx.commit().await?;
+        self.remember_version(v);
+        Feed::try_from(row)
+    }
+
+    async fn feeds_by_ids(&self, scope: &Scope, ids: &[FeedId]) -> StoreResult<Vec<Feed>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.count(1);
+        let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT {FEED_COLUMNS} FROM feeds f WHERE 1 = 1"));
+        push_scope(&mut qb, scope, "f");
+        push_in(&mut qb, "f.id", ids.iter().map(|i| i.0));
+        let rows: Vec<FeedRow> = qb.build_query_as().fetch_all(&self.pool).await?;
+        rows.into_iter().map(Feed::try_from).collect()
+    }
+
+    async fn feeds_page(&self, scope: &Scope, filter: &FeedFilter, page: &PageRequest) -> StoreResult<Page<Feed>> {
+        let after: i64 = match &page.after {
+            Some(c) => c.parse().map_err(|_| StoreError::Invalid("invalid cursor".into()))?,
+            None => 0,
+        };
+        let build = |qb: &mut QueryBuilder<'_, Sqlite>| {
+            push_scope(qb, scope, "f");
+            push_in(qb, "f.organisation", filter.organisations.iter().map(|o| o.0.clone()));
+            push_in(qb, "f.state", filter.states.iter().map(|s| s.as_str()));
+            if !filter.networks.is_empty() {
+                qb.push(" AND f.organisation IN (SELECT organisation FROM memberships WHERE 1 = 1");
+                push_in(qb, "network", filter.networks.iter().cloned());
+                qb.push(")");
+            }
+        };
+        self.count(2);
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM feeds f WHERE 1 = 1");
+        build(&mut count);
+        let total_count: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+        let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT {FEED_COLUMNS} FROM feeds f WHERE f.id > "));
+        qb.push_bind(after);
+        build(&mut qb);
+        qb.push(" ORDER BY f.id LIMIT ").push_bind(page.first as i64 + 1);
+        let rows: Vec<FeedRow> = qb.build_query_as().fetch_all(&self.pool).await?;
+        let mut feeds = rows.into_iter().map(Feed::try_from).collect::<StoreResult<Vec<_>>>()?;
+        let has_next_page = feeds.len() > page.first;
+        feeds.truncate(page.first);
+        Ok(Page { edges: feeds.into_iter().map(|f| (f.id.0.to_string(), f)).collect(), has_next_page, total_count })
+    }
+
+    async fn claim_due_feeds(&self, now: DateTime<Utc>, limit: usize, lease_secs: i64) -> StoreResult<Vec<Feed>> {
+        let _w = self.writer.lock().await;
+        self.count(1);
+        let now_ms = to_millis(now);
+        let rows: Vec<FeedRow> = sqlx::query_as(&format!(
+            "UPDATE feeds SET lease_until = ?1 WHERE id IN ( \
+               SELECT id FROM feeds WHERE state <> 'PAUSED' AND next_check_at <= ?2 \
+               AND (lease_until IS NULL OR lease_until < ?2) ORDER BY next_check_at LIMIT ?3) \
+             RETURNING {FEED_COLUMNS}"
+        ))
+        .bind(now_ms + lease_secs * 1000)
+        .bind(now_ms)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(Feed::try_from).collect()
+    }
+
+    async fn next_due_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        self.count(1);
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT min(max(next_check_at, coalesce(lease_until, 0))) FROM feeds WHERE state <> 'PAUSED'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(next.map(from_millis))
+    }
+
+    async fn record_unchanged(&self, feed: FeedId, record: &FetchRecord) -> StoreResult<()> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        // Only a state the API shows (FAILING → ACTIVE) bumps the data version; a quiet 304 must
+        // not flush every cache.
+        self.count(2);
+        let state: Option<String> =
+            sqlx::query_scalar("SELECT state FROM feeds WHERE id = ?").bind(feed.0).fetch_optional(&mut *tx).await?;
+        let Some(state) = state else { return Err(StoreError::NotFound) };
+        let was_failing = state == "FAILING";
+        sqlx::query(
+            "UPDATE feeds SET state = CASE WHEN state = 'PAUSED' THEN 'PAUSED' ELSE 'ACTIVE' END, last_error = NULL, \
+             error_count = 0, lease_until = NULL, next_check_at = ?, last_success_at = ?, etag = coalesce(?, etag), \
+             last_modified = coalesce(?, last_modified), body_hash = coalesce(?, body_hash) WHERE id = ?",
+        )
+        .bind(to_millis(record.next_check_at))
+        .bind(to_millis(Utc::now()))
+        .bind(&record.etag)
+        .bind(&record.last_modified)
+        .bind(&record.body_hash)
+        .bind(feed.0)
+        .execute(&mut *tx)
+        .await?;
+        let v = if was_failing { Some(self.bump_version(&mut tx).await?) } else { None };
+        tx.commit().await?;
+        if let Some(v) = v {
+            self.remember_version(v);
+        }
+        Ok(())
+    }
+
+    async fn record_failure(&self, feed: FeedId, reason: &str, next_check_at: DateTime<Utc>) -> StoreResult<()> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        self.count(1);
+        let updated = sqlx::query(
+            "UPDATE feeds SET state = CASE WHEN state = 'PAUSED' THEN 'PAUSED' ELSE 'FAILING' END, \
+             last_error = ?, error_count = error_count + 1, next_check_at = ?, lease_until = NULL WHERE id = ?",
+        )
+        .bind(reason)
+        .bind(to_millis(next_check_at))
+        .bind(feed.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let v = self.bump_version(&mut tx).await?;
+        tx.commit().await?;
+        self.remember_version(v);
+        Ok(())
+    }
+
+    async fn ingest(
+        &self,
+        feed: &Feed,
+        items: &[connectors::NormalisedItem],
+        record: &FetchRecord,
+        chunk_size: usize,
+    ) -> StoreResult<IngestReport> {
+        items::ingest(self, feed, items, record, chunk_size).await
+    }
+
+    async fn items_page(
+        &self,
+        scope: &Scope,
+        filter: &ItemFilter,
+        order: ItemOrder,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Item>> {
+        items::page(self, scope, filter, order, page).await
+    }
+
+    async fn items_by_ids(&self, scope: &Scope, ids: &[ItemId]) -> StoreResult<Vec<Item>> {
+        items::by_ids(self, scope, ids).await
+    }
+
+    async fn changes_page(
+        &self,
+        scope: &Scope,
+        filter: &super::ChangeFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Change>> {
+        items::changes(self, scope, filter, page).await
+    }
+}

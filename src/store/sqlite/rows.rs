@@ -1,0 +1,303 @@
+//! Rows as SQLite stores them, and their conversion into domain types.
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{
+    Category, Change, ClassificationSource, CountryCode, CountryMention, CountryRole, Feed, FeedId, FeedUrl, Figure,
+    Item, ItemId, Membership, Network, OrgId, Organisation,
+};
+use crate::store::{StoreError, StoreResult};
+
+pub fn to_millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub fn from_millis(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+fn parse<T: std::str::FromStr<Err = String>>(text: &str) -> StoreResult<T> {
+    text.parse().map_err(StoreError::Corrupt)
+}
+
+fn json<T: for<'de> Deserialize<'de>>(text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+#[derive(sqlx::FromRow)]
+pub struct OrganisationRow {
+    id: String,
+    kind: String,
+    name_en: String,
+    name_local: Option<String>,
+    local_language: Option<String>,
+    region: Option<String>,
+    source: Option<String>,
+}
+
+impl TryFrom<OrganisationRow> for Organisation {
+    type Error = StoreError;
+    fn try_from(r: OrganisationRow) -> StoreResult<Self> {
+        Ok(Organisation {
+            id: OrgId(r.id),
+            kind: parse(&r.kind)?,
+            name_en: r.name_en,
+            name_local: r.name_local,
+            local_language: r.local_language,
+            region: r.region.as_deref().map(parse).transpose()?,
+            source: r.source,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct NetworkRow {
+    slug: String,
+    short_name: String,
+    name_en: String,
+    region: Option<String>,
+    founded: Option<String>,
+    description: Option<String>,
+    source: Option<String>,
+}
+
+impl TryFrom<NetworkRow> for Network {
+    type Error = StoreError;
+    fn try_from(r: NetworkRow) -> StoreResult<Self> {
+        Ok(Network {
+            slug: r.slug,
+            short_name: r.short_name,
+            name_en: r.name_en,
+            region: r.region.as_deref().map(parse).transpose()?,
+            founded: r.founded,
+            description: r.description,
+            source: r.source,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct MembershipRow {
+    network: String,
+    organisation: String,
+    role: String,
+    source: Option<String>,
+}
+
+impl TryFrom<MembershipRow> for Membership {
+    type Error = StoreError;
+    fn try_from(r: MembershipRow) -> StoreResult<Self> {
+        Ok(Membership { network: r.network, organisation: OrgId(r.organisation), role: parse(&r.role)?, source: r.source })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct FeedRow {
+    id: i64,
+    organisation: String,
+    url: String,
+    kind: String,
+    title: Option<String>,
+    default_category: Option<String>,
+    default_language: Option<String>,
+    default_countries: String,
+    visibility: String,
+    poll_interval_secs: i64,
+    state: String,
+    last_error: Option<String>,
+    error_count: i64,
+    next_check_at: i64,
+    last_success_at: Option<i64>,
+    etag: Option<String>,
+    last_modified: Option<String>,
+    body_hash: Option<String>,
+    warnings: String,
+    created_at: i64,
+}
+
+/// Default countries are stored as space-separated alpha-2 codes.
+pub fn countries_to_text(codes: &[CountryCode]) -> String {
+    codes.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(" ")
+}
+
+impl TryFrom<FeedRow> for Feed {
+    type Error = StoreError;
+    fn try_from(r: FeedRow) -> StoreResult<Self> {
+        Ok(Feed {
+            id: FeedId(r.id),
+            organisation: OrgId(r.organisation),
+            url: FeedUrl::parse(&r.url).map_err(StoreError::Corrupt)?,
+            kind: parse(&r.kind)?,
+            title: r.title,
+            default_category: r.default_category.as_deref().map(parse).transpose()?,
+            default_language: r.default_language,
+            default_countries: r
+                .default_countries
+                .split_whitespace()
+                .map(|c| CountryCode::parse(c).map_err(StoreError::Corrupt))
+                .collect::<StoreResult<_>>()?,
+            visibility: parse(&r.visibility)?,
+            poll_interval_secs: r.poll_interval_secs,
+            state: parse(&r.state)?,
+            last_error: r.last_error,
+            error_count: r.error_count,
+            next_check_at: from_millis(r.next_check_at),
+            last_success_at: r.last_success_at.map(from_millis),
+            etag: r.etag,
+            last_modified: r.last_modified,
+            body_hash: r.body_hash,
+            warnings: json(&r.warnings)?,
+            created_at: from_millis(r.created_at),
+        })
+    }
+}
+
+/// A country mention as stored in `items.countries`.
+#[derive(Serialize, Deserialize)]
+pub struct StoredCountry {
+    pub code: String,
+    pub role: String,
+}
+
+/// A figure as stored in `items.figures`.
+#[derive(Serialize, Deserialize)]
+pub struct StoredFigure {
+    pub measure: String,
+    pub value: f64,
+    pub unit: Option<String>,
+    pub hxl_tag: Option<String>,
+    pub disaggregation: Vec<String>,
+}
+
+pub fn countries_json(countries: &[CountryMention]) -> String {
+    let stored: Vec<StoredCountry> = countries
+        .iter()
+        .map(|c| StoredCountry { code: c.code.to_string(), role: c.role.to_string() })
+        .collect();
+    serde_json::to_string(&stored).unwrap_or_else(|_| "[]".into())
+}
+
+pub fn figures_json(figures: &[Figure]) -> String {
+    let stored: Vec<StoredFigure> = figures
+        .iter()
+        .map(|f| StoredFigure {
+            measure: f.measure.clone(),
+            value: f.value,
+            unit: f.unit.clone(),
+            hxl_tag: f.hxl_tag.clone(),
+            disaggregation: f.disaggregation.clone(),
+        })
+        .collect();
+    serde_json::to_string(&stored).unwrap_or_else(|_| "[]".into())
+}
+
+pub fn categories_text(categories: &[Category]) -> String {
+    categories.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(" ")
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ItemRow {
+    id: String,
+    feed: i64,
+    organisation: String,
+    visibility: String,
+    title: String,
+    summary: String,
+    url: Option<String>,
+    language: Option<String>,
+    direction: String,
+    published_at: Option<i64>,
+    updated_at: Option<i64>,
+    sort_published: i64,
+    sort_updated: i64,
+    category: String,
+    categories: String,
+    classification_source: String,
+    terms: String,
+    countries: String,
+    route: Option<String>,
+    figures: String,
+    version: i64,
+    content_hash: String,
+    first_seen_at: i64,
+}
+
+impl ItemRow {
+    /// The keyset cursor of this row under an ordering.
+    pub fn sort_key(&self, updated: bool) -> (i64, &str) {
+        (if updated { self.sort_updated } else { self.sort_published }, &self.id)
+    }
+}
+
+impl TryFrom<ItemRow> for Item {
+    type Error = StoreError;
+    fn try_from(r: ItemRow) -> StoreResult<Self> {
+        let countries: Vec<StoredCountry> = json(&r.countries)?;
+        let figures: Vec<StoredFigure> = json(&r.figures)?;
+        Ok(Item {
+            id: ItemId(r.id),
+            feed: FeedId(r.feed),
+            organisation: OrgId(r.organisation),
+            visibility: parse(&r.visibility)?,
+            title: r.title,
+            summary: r.summary,
+            url: r.url,
+            language: r.language,
+            direction: r.direction,
+            published_at: r.published_at.map(from_millis),
+            updated_at: r.updated_at.map(from_millis),
+            category: parse(&r.category)?,
+            categories: r.categories.split_whitespace().map(parse).collect::<StoreResult<_>>()?,
+            classification_source: parse::<ClassificationSource>(&r.classification_source)?,
+            terms: json(&r.terms)?,
+            countries: countries
+                .into_iter()
+                .map(|c| {
+                    Ok(CountryMention {
+                        code: CountryCode::parse(&c.code).map_err(StoreError::Corrupt)?,
+                        role: parse::<CountryRole>(&c.role)?,
+                    })
+                })
+                .collect::<StoreResult<_>>()?,
+            route: r.route,
+            figures: figures
+                .into_iter()
+                .map(|f| Figure {
+                    measure: f.measure,
+                    value: f.value,
+                    unit: f.unit,
+                    hxl_tag: f.hxl_tag,
+                    disaggregation: f.disaggregation,
+                })
+                .collect(),
+            version: r.version,
+            content_hash: r.content_hash,
+            first_seen_at: from_millis(r.first_seen_at),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ChangeRow {
+    sequence: i64,
+    item: String,
+    kind: String,
+    at: i64,
+    backfill: bool,
+    version: i64,
+}
+
+impl TryFrom<ChangeRow> for Change {
+    type Error = StoreError;
+    fn try_from(r: ChangeRow) -> StoreResult<Self> {
+        Ok(Change {
+            sequence: r.sequence,
+            kind: parse(&r.kind)?,
+            at: from_millis(r.at),
+            backfill: r.backfill,
+            item: ItemId(r.item),
+            version: r.version,
+        })
+    }
+}
