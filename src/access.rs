@@ -9,6 +9,8 @@ use crate::model::{OrgId, Viewer, Visibility};
 pub enum Scope {
     /// PUBLIC feeds and items only.
     PublicOnly,
+    /// Everything: for the hub's own jobs (the poller, the operator's CLI), never for a request.
+    System,
 }
 
 /// The scope of `viewer`.
@@ -22,6 +24,7 @@ pub fn scope(viewer: &Viewer) -> Scope {
 pub fn can_see(viewer: &Viewer, visibility: Visibility, _owner: &OrgId) -> bool {
     match scope(viewer) {
         Scope::PublicOnly => visibility == Visibility::Public,
+        Scope::System => true,
     }
 }
 
@@ -30,6 +33,7 @@ impl Scope {
     pub fn open_visibilities(&self) -> &'static [Visibility] {
         match self {
             Scope::PublicOnly => &[Visibility::Public],
+            Scope::System => &[Visibility::Public, Visibility::Network, Visibility::Society],
         }
     }
 
@@ -37,6 +41,7 @@ impl Scope {
     pub fn cache_key(&self) -> &'static str {
         match self {
             Scope::PublicOnly => "public",
+            Scope::System => "system",
         }
     }
 }

@@ -17,7 +17,14 @@
 //! - [`cli`]: the command line.
 
 pub mod access;
+pub mod app;
+pub mod cli;
 pub mod config;
+pub mod demo;
+pub mod graphql;
+pub mod http;
+pub mod metrics;
 pub mod model;
+pub mod poller;
 pub mod seed;
 pub mod store;

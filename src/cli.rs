@@ -1,0 +1,324 @@
+//! The command line: `serve` (default), `migrate`, `schema`, `poll --once`, `feed add|list`,
+//! `network member add|remove|list`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+
+use crate::access::Scope;
+use crate::app::{open_store, App, Options};
+use crate::config::Settings;
+use crate::metrics::{Metrics, PollOutcome};
+use crate::model::{Category, CountryCode, FeedKind, FeedUrl, MemberRole, Membership, NewFeed, OrgId, Visibility};
+use crate::poller::fetch::Fetcher;
+use crate::poller::guard::Guard;
+use crate::poller::Poller;
+use crate::store::{FeedFilter, PageRequest, StoreError};
+
+/// Tributary: a GraphQL hub for the migration networks of Red Cross and Red Crescent societies.
+#[derive(Parser, Debug)]
+#[command(name = "tributary", version, about)]
+pub struct Cli {
+    /// TOML settings file.
+    #[arg(long, global = true, env = "TRIBUTARY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Database URL (default `sqlite:tributary.db`); overrides TRIBUTARY_DATABASE_URL.
+    #[arg(long, global = true)]
+    pub database: Option<String>,
+    /// Address to listen on (default 127.0.0.1:8080); overrides TRIBUTARY_LISTEN.
+    #[arg(long, global = true)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve GraphQL and poll feeds (the default).
+    Serve {
+        /// Also serve bundled sample feeds from the hub itself and register them.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print the GraphQL schema (SDL).
+    Schema,
+    /// Poll feeds without serving.
+    Poll {
+        /// Poll every due feed once, print a summary, exit non-zero if any failed.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Manage feeds.
+    #[command(subcommand)]
+    Feed(FeedCommand),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(NetworkCommand),
+}
+
+/// Feed commands.
+#[derive(Subcommand, Debug)]
+pub enum FeedCommand {
+    /// Register a feed for a National Society (or another organisation).
+    Add(FeedAdd),
+    /// List registered feeds with their state.
+    List,
+}
+
+/// `feed add`.
+#[derive(Args, Debug)]
+pub struct FeedAdd {
+    /// The feed's URL (RSS, Atom or JSON Feed).
+    pub url: String,
+    /// The owning National Society's country code (alpha-2 or alpha-3).
+    #[arg(long, conflicts_with = "organisation")]
+    pub society: Option<String>,
+    /// The owning organisation's code (`IFRC`, `ICRC`, ...), for owners that are not societies.
+    #[arg(long)]
+    pub organisation: Option<String>,
+    /// Category for items nothing else classifies (e.g. ROUTE_CHANGE).
+    #[arg(long)]
+    pub category: Option<String>,
+    /// Language assumed when the feed declares none (BCP 47, e.g. `fr`).
+    #[arg(long)]
+    pub language: Option<String>,
+    /// Countries every item concerns (alpha-2 or alpha-3, comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub countries: Vec<String>,
+    /// Who may see it: PUBLIC (default), NETWORK or SOCIETY.
+    #[arg(long, default_value = "PUBLIC")]
+    pub visibility: String,
+    /// Seconds between polls.
+    #[arg(long)]
+    pub interval: Option<i64>,
+}
+
+/// Network commands.
+#[derive(Subcommand, Debug)]
+pub enum NetworkCommand {
+    /// Manage members.
+    #[command(subcommand)]
+    Member(MemberCommand),
+}
+
+/// Membership commands.
+#[derive(Subcommand, Debug)]
+pub enum MemberCommand {
+    /// Add an organisation to a network (or change its role).
+    Add {
+        /// Network slug (perco, apmn, americas, central-asia).
+        network: String,
+        /// Organisation code (a society's country code, IFRC, ICRC).
+        organisation: String,
+        /// MEMBER, OBSERVER or COORDINATOR.
+        #[arg(long, default_value = "MEMBER")]
+        role: String,
+        /// Where this membership is established (a URL or who decided it).
+        #[arg(long)]
+        source: Option<String>,
+    },
+    /// Remove an organisation from a network.
+    Remove {
+        /// Network slug.
+        network: String,
+        /// Organisation code.
+        organisation: String,
+    },
+    /// List a network's members with their sources.
+    List {
+        /// Network slug.
+        network: String,
+    },
+}
+
+impl Cli {
+    /// Settings from file and environment, with this command line's overrides.
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        let mut settings = Settings::load(self.config.as_deref())?;
+        if let Some(db) = &self.database {
+            settings.database_url = db.clone();
+        }
+        if let Some(listen) = self.listen {
+            settings.listen = listen;
+        }
+        Ok(settings)
+    }
+}
+
+/// Resolves when the process is asked to stop (SIGINT or SIGTERM).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// Runs a parsed command line; returns the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    let settings = cli.settings()?;
+    match cli.command.unwrap_or(Command::Serve { demo: false }) {
+        Command::Serve { demo } => {
+            let app = App::build(settings, Options { demo }).await?;
+            if demo {
+                tracing::info!(
+                    "demo mode: sample feeds at http://{}/demo/feeds/, a new entry every 30 s",
+                    app.address()
+                );
+            }
+            app.run_until_stopped(shutdown_signal()).await?;
+        }
+        Command::Migrate => {
+            let store = crate::store::connect(&settings.database_url).await?;
+            let applied = store.migrate().await?;
+            println!("{applied} migration(s) applied; the database is up to date");
+        }
+        Command::Schema => print!("{}", crate::graphql::sdl()),
+        Command::Poll { once } => {
+            if !once {
+                bail!("`poll` runs once (`poll --once`); `serve` polls continuously");
+            }
+            return poll_once(&settings).await;
+        }
+        Command::Feed(FeedCommand::Add(add)) => feed_add(&settings, add).await?,
+        Command::Feed(FeedCommand::List) => feed_list(&settings).await?,
+        Command::Network(NetworkCommand::Member(cmd)) => member(&settings, cmd).await?,
+    }
+    Ok(0)
+}
+
+async fn poll_once(settings: &Settings) -> anyhow::Result<i32> {
+    let store = open_store(settings).await?;
+    let guard = Guard::new(&settings.fetch.allow).map_err(anyhow::Error::msg)?;
+    let fetcher = Fetcher::new(&settings.fetch, guard)?;
+    let poller = Arc::new(Poller::new(Arc::clone(&store), fetcher, settings.poll.clone(), Arc::new(Metrics::default())));
+    let reports = poller.poll_due_once().await?;
+    println!("{:>5}  {:<8}  {:<12}  {:>7}  {:>7}  url / reason", "feed", "owner", "outcome", "created", "updated");
+    let mut failed = 0;
+    for r in &reports {
+        let detail = r.error.clone().unwrap_or_else(|| r.feed.url.as_str().to_string());
+        println!(
+            "{:>5}  {:<8}  {:<12}  {:>7}  {:>7}  {}",
+            r.feed.id,
+            r.feed.organisation,
+            r.outcome.as_str(),
+            r.ingest.created,
+            r.ingest.updated,
+            detail
+        );
+        if r.outcome == PollOutcome::Failed {
+            failed += 1;
+        }
+    }
+    println!("{} feed(s) polled, {} failed", reports.len(), failed);
+    Ok(if failed > 0 { 1 } else { 0 })
+}
+
+async fn feed_add(settings: &Settings, add: FeedAdd) -> anyhow::Result<()> {
+    let store = open_store(settings).await?;
+    let organisation = match (&add.society, &add.organisation) {
+        (Some(code), _) => OrgId(CountryCode::parse(code).map_err(anyhow::Error::msg)?.to_string()),
+        (None, Some(org)) => OrgId(org.clone()),
+        (None, None) => bail!("say whose feed it is: --society CODE or --organisation CODE"),
+    };
+    let feed = NewFeed {
+        organisation,
+        url: FeedUrl::parse(&add.url).map_err(anyhow::Error::msg)?,
+        kind: FeedKind::Rss,
+        default_category: add
+            .category
+            .as_deref()
+            .map(|c| c.to_ascii_uppercase().parse::<Category>())
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
+        default_language: match add.language.as_deref() {
+            Some(l) => Some(connectors::lang::canonical_tag(l).with_context(|| format!("`{l}` is not a language tag"))?),
+            None => None,
+        },
+        default_countries: add
+            .countries
+            .iter()
+            .map(|c| CountryCode::parse(c).map_err(anyhow::Error::msg))
+            .collect::<anyhow::Result<_>>()?,
+        visibility: add.visibility.to_ascii_uppercase().parse::<Visibility>().map_err(anyhow::Error::msg)?,
+        poll_interval_secs: add.interval.unwrap_or(settings.poll.default_interval_secs),
+    };
+    match store.add_feed(&feed).await {
+        Ok(f) => println!("feed {} registered for {}: {} (polled every {} s)", f.id, f.organisation, f.url.as_str(), f.poll_interval_secs),
+        Err(StoreError::Conflict(m)) => bail!("{m}"),
+        Err(StoreError::Invalid(m)) => bail!("{m} (societies are keyed by country code, e.g. --society FR)"),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+async fn feed_list(settings: &Settings) -> anyhow::Result<()> {
+    let store = open_store(settings).await?;
+    let mut after = None;
+    println!("{:>5}  {:<8}  {:<8}  {:<7}  url / last error", "feed", "owner", "state", "visible");
+    loop {
+        let page = store.feeds_page(&Scope::System, &FeedFilter::default(), &PageRequest { first: 100, after }).await?;
+        for (_, f) in &page.edges {
+            let detail = f.last_error.clone().map(|e| format!("{} — {e}", f.url.as_str())).unwrap_or_else(|| f.url.as_str().into());
+            println!("{:>5}  {:<8}  {:<8}  {:<7}  {}", f.id, f.organisation, f.state, f.visibility, detail);
+        }
+        if !page.has_next_page {
+            break;
+        }
+        after = page.edges.last().map(|(c, _)| c.clone());
+    }
+    Ok(())
+}
+
+async fn member(settings: &Settings, cmd: MemberCommand) -> anyhow::Result<()> {
+    let store = open_store(settings).await?;
+    match cmd {
+        MemberCommand::Add { network, organisation, role, source } => {
+            let role: MemberRole = role.to_ascii_uppercase().parse().map_err(anyhow::Error::msg)?;
+            let membership = Membership {
+                network: network.clone(),
+                organisation: OrgId(organisation.to_ascii_uppercase()),
+                role,
+                source: Some(source.unwrap_or_else(|| "set by an operator (tributary network member add)".into())),
+            };
+            match store.set_membership(&membership).await {
+                Ok(()) => println!("{} is now {} of {network}", membership.organisation, role),
+                Err(StoreError::NotFound) => bail!("no network `{network}` or no organisation `{organisation}`"),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        MemberCommand::Remove { network, organisation } => {
+            match store.remove_membership(&network, &OrgId(organisation.to_ascii_uppercase())).await {
+                Ok(()) => println!("{organisation} removed from {network}"),
+                Err(StoreError::NotFound) => bail!("{organisation} is not a member of {network}"),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        MemberCommand::List { network } => {
+            for m in store.memberships(Some(&network)).await? {
+                println!("{:<6}  {:<11}  {}", m.organisation, m.role, m.source.unwrap_or_default());
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,86 @@
+//! The GraphQL API: schema, the read API, limits and error codes. Transport lives in `http.rs`.
+
+mod error;
+mod ids;
+mod loaders;
+mod query;
+mod scalars;
+mod types;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::{Context, EmptyMutation, EmptySubscription, Schema};
+
+use crate::access::{self, Scope};
+use crate::config::ApiSettings;
+use crate::model::Viewer;
+use crate::store::Store;
+
+pub use error::assign_code;
+pub use query::Query;
+
+/// The schema type.
+pub type TributarySchema = Schema<Query, EmptyMutation, EmptySubscription>;
+
+/// What every resolver can reach: the store, who is asking, what they may see, and the loaders.
+pub struct Request {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Who is asking.
+    pub viewer: Viewer,
+    /// What they may see.
+    pub scope: Scope,
+    /// Per-request DataLoaders.
+    pub loaders: loaders::Loaders,
+}
+
+impl Request {
+    /// The context of one request by `viewer`.
+    pub fn new(store: Arc<dyn Store>, viewer: Viewer) -> Request {
+        let scope = access::scope(&viewer);
+        let loaders = loaders::Loaders::new(&store, &scope);
+        Request { store, viewer, scope, loaders }
+    }
+}
+
+/// The request context of a resolver. Every request is built by [`execute`], which puts it there.
+fn request<'a>(ctx: &Context<'a>) -> &'a Request {
+    ctx.data_unchecked::<Request>()
+}
+
+/// Builds the schema with the configured depth and complexity limits.
+pub fn build_schema(api: &ApiSettings) -> TributarySchema {
+    Schema::build(Query, EmptyMutation, EmptySubscription)
+        .limit_depth(api.max_depth)
+        .limit_complexity(api.max_complexity)
+        .finish()
+}
+
+/// The SDL the server serves (what `tributary schema` prints and `schema.graphql` holds).
+pub fn sdl() -> String {
+    Schema::build(Query, EmptyMutation, EmptySubscription).finish().sdl()
+}
+
+/// Executes a request as `viewer`, with a timeout, and gives every error a code.
+pub async fn execute(
+    schema: &TributarySchema,
+    store: Arc<dyn Store>,
+    viewer: Viewer,
+    request: async_graphql::Request,
+    timeout: Duration,
+) -> async_graphql::Response {
+    let request = request.data(Request::new(store, viewer));
+    let mut response = match tokio::time::timeout(timeout, schema.execute(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            let mut e = async_graphql::ServerError::new(format!("the query took longer than {} s and was stopped", timeout.as_secs()), None);
+            e.extensions.get_or_insert_with(Default::default).set("code", "TIMEOUT");
+            async_graphql::Response::from_errors(vec![e])
+        }
+    };
+    for e in &mut response.errors {
+        assign_code(e);
+    }
+    response
+}

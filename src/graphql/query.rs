@@ -1,0 +1,335 @@
+//! The query root: the read API of DESIGN.md. Resolvers turn arguments into store filters and
+//! hand the request's scope to the store; no SQL here.
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, InputObject, Interface, Object, ID};
+use chrono::{DateTime, Utc};
+
+use super::error::{bad_input, store as store_err};
+use super::ids::{decode_cursor, decode_id, decode_id_of, encode_cursor};
+use super::scalars::{self, CountryCode};
+use super::types::{org_filter, Change, Feed, Item, Network, Organisation, Society, TotalCount, Viewer};
+use super::{request, Request};
+use crate::model::{self, FeedId, ItemId, OrgId, OrgKind};
+use crate::store::{self, PageRequest, SearchQuery};
+
+/// Largest page a connection returns.
+pub const MAX_PAGE: i32 = 100;
+
+/// A page of items.
+pub type ItemConnection = Connection<String, Item, TotalCount>;
+/// A page of feeds.
+pub type FeedConnection = Connection<String, Feed, TotalCount>;
+/// A page of changes.
+pub type ChangeConnection = Connection<String, Change, TotalCount>;
+
+/// Filters on items; every list matches any of its values, and filters combine with AND.
+#[derive(InputObject, Default)]
+pub struct ItemFilter {
+    /// Network slugs: items of feeds owned by their members, observers and coordinators.
+    networks: Option<Vec<String>>,
+    /// Owning organisations (global ids).
+    organisations: Option<Vec<ID>>,
+    /// Owning National Societies, by country code.
+    societies: Option<Vec<CountryCode>>,
+    /// Countries the item concerns.
+    countries: Option<Vec<CountryCode>>,
+    /// Categories (any of the item's categories).
+    categories: Option<Vec<scalars::Category>>,
+    /// Language tags; `fr` also matches `fr-CA`.
+    languages: Option<Vec<String>>,
+    /// Feeds (global ids).
+    feeds: Option<Vec<ID>>,
+    /// Published at or after.
+    published_since: Option<DateTime<Utc>>,
+    /// Published before.
+    published_before: Option<DateTime<Utc>>,
+    /// Full-text search: words, "quoted phrases", OR, -exclusion, and word* for a prefix.
+    search: Option<String>,
+}
+
+/// Filters on the change log.
+#[derive(InputObject, Default)]
+pub struct ChangeFilter {
+    /// Network slugs.
+    networks: Option<Vec<String>>,
+    /// Owning National Societies.
+    societies: Option<Vec<CountryCode>>,
+    /// Countries.
+    countries: Option<Vec<CountryCode>>,
+    /// Categories (route and regulatory changes are what most dashboards follow).
+    categories: Option<Vec<scalars::Category>>,
+    /// Change kinds.
+    kinds: Option<Vec<scalars::ChangeKind>>,
+    /// Include changes from feeds' first imports.
+    #[graphql(default = false)]
+    include_backfill: bool,
+}
+
+/// Filters on feeds.
+#[derive(InputObject, Default)]
+pub struct FeedFilter {
+    /// Owning organisations (global ids).
+    organisations: Option<Vec<ID>>,
+    /// Owning National Societies.
+    societies: Option<Vec<CountryCode>>,
+    /// States.
+    states: Option<Vec<scalars::FeedState>>,
+    /// Network slugs.
+    networks: Option<Vec<String>>,
+}
+
+/// Anything with a global id.
+#[derive(Interface)]
+#[graphql(name = "Node", field(name = "id", ty = "ID", desc = "Global id."))]
+pub enum NodeValue {
+    /// An item.
+    Item(Item),
+    /// A feed.
+    Feed(Feed),
+    /// A network.
+    Network(Network),
+    /// A National Society.
+    Society(Society),
+    /// Any other organisation.
+    Organisation(Organisation),
+}
+
+fn page_request(first: i32, after: Option<String>, connection: &str) -> async_graphql::Result<PageRequest> {
+    if !(0..=MAX_PAGE).contains(&first) {
+        return Err(bad_input(format!("`first` must be between 0 and {MAX_PAGE}")));
+    }
+    let after = match after {
+        Some(c) => Some(decode_cursor(connection, &c).ok_or_else(|| bad_input("`after` is not a cursor of this connection"))?),
+        None => None,
+    };
+    Ok(PageRequest { first: first as usize, after })
+}
+
+fn org_ids(ids: Option<Vec<ID>>) -> async_graphql::Result<Vec<OrgId>> {
+    ids.unwrap_or_default()
+        .iter()
+        .map(|id| decode_id_of("Organisation", id).map(OrgId).ok_or_else(|| bad_input(format!("`{}` is not an organisation id", id.0))))
+        .collect()
+}
+
+fn feed_ids(ids: Option<Vec<ID>>) -> async_graphql::Result<Vec<FeedId>> {
+    ids.unwrap_or_default()
+        .iter()
+        .map(|id| {
+            decode_id_of("Feed", id)
+                .and_then(|raw| raw.parse().ok())
+                .map(FeedId)
+                .ok_or_else(|| bad_input(format!("`{}` is not a feed id", id.0)))
+        })
+        .collect()
+}
+
+fn codes(list: Option<Vec<CountryCode>>) -> Vec<model::CountryCode> {
+    list.unwrap_or_default().into_iter().map(|c| c.0).collect()
+}
+
+fn categories(list: Option<Vec<scalars::Category>>) -> Vec<model::Category> {
+    list.unwrap_or_default().into_iter().map(Into::into).collect()
+}
+
+impl ItemFilter {
+    fn into_store(self) -> async_graphql::Result<store::ItemFilter> {
+        let search = match self.search.as_deref().map(str::trim) {
+            Some(text) if !text.is_empty() => Some(SearchQuery::parse(text).map_err(|e| bad_input(e.to_string()))?),
+            _ => None,
+        };
+        let languages = self
+            .languages
+            .unwrap_or_default()
+            .iter()
+            .map(|l| connectors::lang::canonical_tag(l).ok_or_else(|| bad_input(format!("`{l}` is not a language tag"))))
+            .collect::<async_graphql::Result<_>>()?;
+        Ok(store::ItemFilter {
+            networks: self.networks.unwrap_or_default(),
+            organisations: org_ids(self.organisations)?,
+            societies: codes(self.societies),
+            countries: codes(self.countries),
+            categories: categories(self.categories),
+            languages,
+            feeds: feed_ids(self.feeds)?,
+            published_since: self.published_since,
+            published_before: self.published_before,
+            search,
+        })
+    }
+}
+
+/// The read API.
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// All networks.
+    async fn networks(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Network>> {
+        let networks = request(ctx).store.networks().await.map_err(store_err)?;
+        Ok(networks.into_iter().map(Network).collect())
+    }
+
+    /// One network by slug (`perco`, `apmn`, `americas`, `central-asia`).
+    async fn network(&self, ctx: &Context<'_>, slug: String) -> async_graphql::Result<Option<Network>> {
+        let networks = request(ctx).store.networks().await.map_err(store_err)?;
+        Ok(networks.into_iter().find(|n| n.slug == slug).map(Network))
+    }
+
+    /// Organisations, optionally of one kind or members of one network.
+    async fn organisations(
+        &self,
+        ctx: &Context<'_>,
+        kind: Option<scalars::OrganisationKind>,
+        network: Option<String>,
+    ) -> async_graphql::Result<Vec<Organisation>> {
+        let orgs = request(ctx).store.organisations(&org_filter(kind, network, None)).await.map_err(store_err)?;
+        Ok(orgs.into_iter().map(Organisation).collect())
+    }
+
+    /// National Societies, optionally of one network or IFRC region.
+    async fn societies(
+        &self,
+        ctx: &Context<'_>,
+        network: Option<String>,
+        region: Option<scalars::IfrcRegion>,
+    ) -> async_graphql::Result<Vec<Society>> {
+        let filter = org_filter(Some(scalars::OrganisationKind::Society), network, region);
+        let orgs = request(ctx).store.organisations(&filter).await.map_err(store_err)?;
+        Ok(orgs.into_iter().map(Society).collect())
+    }
+
+    /// One National Society by its country's code (alpha-2 or alpha-3).
+    async fn society(&self, ctx: &Context<'_>, code: CountryCode) -> async_graphql::Result<Option<Society>> {
+        let orgs = request(ctx).store.organisations_by_ids(&[OrgId(code.0.to_string())]).await.map_err(store_err)?;
+        Ok(orgs.into_iter().find(|o| o.kind == OrgKind::Society).map(Society))
+    }
+
+    /// Registered feeds, by id.
+    #[graphql(complexity = "(first.max(0) as usize) * child_complexity + 1")]
+    async fn feeds(
+        &self,
+        ctx: &Context<'_>,
+        first: i32,
+        after: Option<String>,
+        filter: Option<FeedFilter>,
+    ) -> async_graphql::Result<FeedConnection> {
+        let r = request(ctx);
+        let page = page_request(first, after, "feeds")?;
+        let f = filter.unwrap_or_default();
+        let mut organisations = org_ids(f.organisations)?;
+        organisations.extend(codes(f.societies).into_iter().map(|c| OrgId(c.to_string())));
+        let filter = store::FeedFilter {
+            organisations,
+            states: f.states.unwrap_or_default().into_iter().map(Into::into).collect(),
+            networks: f.networks.unwrap_or_default(),
+        };
+        let result = r.store.feeds_page(&r.scope, &filter, &page).await.map_err(store_err)?;
+        let mut connection =
+            Connection::with_additional_fields(page.after.is_some(), result.has_next_page, TotalCount { total_count: result.total_count });
+        connection.edges.extend(result.edges.into_iter().map(|(c, f)| Edge::new(encode_cursor("feeds", &c), Feed(f))));
+        Ok(connection)
+    }
+
+    /// One feed by id.
+    async fn feed(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Feed>> {
+        let ids = feed_ids(Some(vec![id]))?;
+        let feed = request(ctx).loaders.feeds.load_one(ids[0]).await.map_err(|e| store_err_arc(&e))?;
+        Ok(feed.map(Feed))
+    }
+
+    /// Items, newest first unless `orderBy` says otherwise.
+    #[graphql(complexity = "(first.max(0) as usize) * child_complexity + 1")]
+    async fn items(
+        &self,
+        ctx: &Context<'_>,
+        first: i32,
+        after: Option<String>,
+        filter: Option<ItemFilter>,
+        order_by: Option<scalars::ItemOrder>,
+    ) -> async_graphql::Result<ItemConnection> {
+        let r = request(ctx);
+        let page = page_request(first, after, "items")?;
+        let filter = filter.unwrap_or_default().into_store()?;
+        let order = order_by.unwrap_or_default().into();
+        let result = r.store.items_page(&r.scope, &filter, order, &page).await.map_err(store_err)?;
+        let mut connection =
+            Connection::with_additional_fields(page.after.is_some(), result.has_next_page, TotalCount { total_count: result.total_count });
+        connection.edges.extend(result.edges.into_iter().map(|(c, i)| Edge::new(encode_cursor("items", &c), Item(i))));
+        Ok(connection)
+    }
+
+    /// One item by id.
+    async fn item(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Item>> {
+        let raw = decode_id_of("Item", &id).ok_or_else(|| bad_input(format!("`{}` is not an item id", id.0)))?;
+        let item = request(ctx).loaders.items.load_one(ItemId(raw)).await.map_err(|e| store_err_arc(&e))?;
+        Ok(item.map(Item))
+    }
+
+    /// Anything by its global id.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<NodeValue>> {
+        let r: &Request = request(ctx);
+        let Some((kind, raw)) = decode_id(&id) else {
+            return Err(bad_input(format!("`{}` is not a global id", id.0)));
+        };
+        let node = match kind.as_str() {
+            "Item" => r.loaders.items.load_one(ItemId(raw)).await.map_err(|e| store_err_arc(&e))?.map(|i| NodeValue::Item(Item(i))),
+            "Feed" => match raw.parse() {
+                Ok(n) => r.loaders.feeds.load_one(FeedId(n)).await.map_err(|e| store_err_arc(&e))?.map(|f| NodeValue::Feed(Feed(f))),
+                Err(_) => None,
+            },
+            "Network" => r.loaders.networks.load_one(raw).await.map_err(|e| store_err_arc(&e))?.map(|n| NodeValue::Network(Network(n))),
+            "Organisation" => r.loaders.orgs.load_one(OrgId(raw)).await.map_err(|e| store_err_arc(&e))?.map(|o| {
+                if o.kind == OrgKind::Society {
+                    NodeValue::Society(Society(o))
+                } else {
+                    NodeValue::Organisation(Organisation(o))
+                }
+            }),
+            _ => None,
+        };
+        Ok(node)
+    }
+
+    /// The change log in commit order: resume with the last cursor you saw, and no change is
+    /// skipped or repeated. Backfill (feeds' first imports) only with `includeBackfill`.
+    #[graphql(complexity = "(first.max(0) as usize) * child_complexity + 1")]
+    async fn changes(
+        &self,
+        ctx: &Context<'_>,
+        first: i32,
+        after: Option<String>,
+        filter: Option<ChangeFilter>,
+    ) -> async_graphql::Result<ChangeConnection> {
+        let r = request(ctx);
+        let page = page_request(first, after, "changes")?;
+        let f = filter.unwrap_or_default();
+        let filter = store::ChangeFilter {
+            networks: f.networks.unwrap_or_default(),
+            societies: codes(f.societies),
+            countries: codes(f.countries),
+            categories: categories(f.categories),
+            kinds: f.kinds.unwrap_or_default().into_iter().map(Into::into).collect(),
+            include_backfill: f.include_backfill,
+        };
+        let result = r.store.changes_page(&r.scope, &filter, &page).await.map_err(store_err)?;
+        let mut connection =
+            Connection::with_additional_fields(page.after.is_some(), result.has_next_page, TotalCount { total_count: result.total_count });
+        connection.edges.extend(result.edges.into_iter().map(|(c, change)| {
+            let cursor = encode_cursor("changes", &c);
+            Edge::new(cursor.clone(), Change(change, cursor))
+        }));
+        Ok(connection)
+    }
+
+    /// Who this request is made as.
+    async fn viewer(&self, ctx: &Context<'_>) -> Viewer {
+        Viewer(request(ctx).viewer)
+    }
+}
+
+fn store_err_arc(e: &std::sync::Arc<crate::store::StoreError>) -> async_graphql::Error {
+    tracing::error!(error = %e, "loader failed");
+    super::error::coded("INTERNAL", "internal error")
+}

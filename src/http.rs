@@ -1,0 +1,339 @@
+//! The HTTP face: `/graphql` following the GraphQL-over-HTTP specification (our own handler:
+//! async-graphql-axum's answers 200 whatever `Accept` says and runs mutations sent by GET),
+//! `/graphiql`, `/healthz`, `/readyz`, `/metrics`, and the demo's sample feeds.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{Request as HttpRequest, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde_json::json;
+
+use crate::config::Settings;
+use crate::demo::Demo;
+use crate::graphql::{self, TributarySchema};
+use crate::metrics::Metrics;
+use crate::model::Viewer;
+use crate::store::Store;
+
+/// Shared state of the HTTP handlers.
+#[derive(Clone)]
+pub struct AppState {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The schema.
+    pub schema: TributarySchema,
+    /// Response cache keyed on data version, scope and request; `None` when turned off.
+    pub cache: Option<moka::future::Cache<String, Bytes>>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Settings.
+    pub settings: Arc<Settings>,
+    /// The demo's sample feeds, in `--demo` mode.
+    pub demo: Option<Arc<Demo>>,
+}
+
+/// The router.
+pub fn router(state: AppState) -> Router {
+    let mut router = Router::new()
+        .route("/graphql", get(graphql).post(graphql))
+        .route("/graphiql", get(graphiql))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics));
+    if state.demo.is_some() {
+        router = router.route("/demo/feeds/{name}", get(demo_feed));
+    }
+    router
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
+        .layer(axum::extract::DefaultBodyLimit::max(state.settings.api.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), record_latency))
+        .with_state(state)
+}
+
+async fn record_latency(State(state): State<AppState>, request: HttpRequest, next: Next) -> Response {
+    let route = match request.uri().path() {
+        p @ ("/graphql" | "/graphiql" | "/healthz" | "/readyz" | "/metrics") => p.to_string(),
+        p if p.starts_with("/demo/") => "/demo".to_string(),
+        _ => "other".to_string(),
+    };
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state.metrics.request(&route, started.elapsed());
+    response
+}
+
+/// The response media types of the GraphQL-over-HTTP specification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MediaType {
+    GraphqlResponse,
+    Json,
+}
+
+impl MediaType {
+    fn header(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            MediaType::GraphqlResponse => "application/graphql-response+json; charset=utf-8",
+            MediaType::Json => "application/json; charset=utf-8",
+        })
+    }
+}
+
+/// Picks the response type from `Accept`; `None` when the client accepts neither.
+fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return Some(MediaType::Json);
+    };
+    let mut best: Option<(f32, MediaType)> = None;
+    for part in accept.split(',') {
+        let mut params = part.split(';');
+        let kind = params.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q: f32 = params
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .next()
+            .and_then(|q| q.parse().ok())
+            .unwrap_or(1.0);
+        let media = match kind.as_str() {
+            "application/graphql-response+json" => MediaType::GraphqlResponse,
+            "application/json" | "application/*" | "*/*" => MediaType::Json,
+            _ => continue,
+        };
+        if q > 0.0 && best.is_none_or(|(bq, bm)| q > bq || (q == bq && media == MediaType::GraphqlResponse && bm != media)) {
+            best = Some((q, media));
+        }
+    }
+    best.map(|(_, m)| m)
+}
+
+/// A response carrying only errors, with a status and a code.
+fn error_response(status: StatusCode, media: MediaType, code: &str, message: &str) -> Response {
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    (status, [(header::CONTENT_TYPE, media.header())], body.to_string()).into_response()
+}
+
+/// Reads a GET request's parameters.
+fn from_query_string(query: &str) -> Result<async_graphql::Request, String> {
+    let mut request: Option<async_graphql::Request> = None;
+    let mut operation = None;
+    let mut variables = None;
+    let mut extensions = None;
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        match key.as_ref() {
+            "query" => request = Some(async_graphql::Request::new(value.into_owned())),
+            "operationName" => operation = Some(value.into_owned()),
+            "variables" => variables = Some(value.into_owned()),
+            "extensions" => extensions = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    let mut request = request.ok_or("the `query` parameter is required")?;
+    if let Some(op) = operation {
+        request = request.operation_name(op);
+    }
+    if let Some(v) = variables {
+        let value: serde_json::Value = serde_json::from_str(&v).map_err(|e| format!("`variables` is not JSON: {e}"))?;
+        request = request.variables(async_graphql::Variables::from_json(value));
+    }
+    if let Some(e) = extensions {
+        let _: serde_json::Value = serde_json::from_str(&e).map_err(|e| format!("`extensions` is not JSON: {e}"))?;
+    }
+    Ok(request)
+}
+
+/// Whether the operation a request selects is a mutation or subscription (not allowed over GET).
+fn selects_non_query(request: &async_graphql::Request) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
+        return false; // execution reports the syntax error
+    };
+    let ty = match &doc.operations {
+        DocumentOperations::Single(op) => Some(op.node.ty),
+        DocumentOperations::Multiple(ops) => match &request.operation_name {
+            Some(name) => ops.get(name.as_str()).map(|op| op.node.ty),
+            None if ops.len() == 1 => ops.values().next().map(|op| op.node.ty),
+            None => None,
+        },
+    };
+    matches!(ty, Some(OperationType::Mutation | OperationType::Subscription))
+}
+
+async fn graphql(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let Some(media) = negotiate(&headers) else {
+        return error_response(
+            StatusCode::NOT_ACCEPTABLE,
+            MediaType::Json,
+            "BAD_USER_INPUT",
+            "acceptable responses are application/graphql-response+json and application/json",
+        );
+    };
+    let request = if method == Method::GET {
+        let request = match from_query_string(uri.query().unwrap_or("")) {
+            Ok(r) => r,
+            Err(m) => return error_response(StatusCode::BAD_REQUEST, media, "BAD_USER_INPUT", &m),
+        };
+        if selects_non_query(&request) {
+            let mut response =
+                error_response(StatusCode::METHOD_NOT_ALLOWED, media, "BAD_USER_INPUT", "mutations must be sent with POST");
+            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+            return response;
+        }
+        request
+    } else {
+        let body = match body {
+            Ok(body) => body,
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                let limit = state.settings.api.max_body_bytes;
+                return error_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    media,
+                    "PAYLOAD_TOO_LARGE",
+                    &format!("the request body is larger than {limit} bytes"),
+                );
+            }
+            Err(rejection) => return error_response(rejection.status(), media, "BAD_USER_INPUT", &rejection.body_text()),
+        };
+        let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !content_type.to_ascii_lowercase().starts_with("application/json") {
+            return error_response(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                media,
+                "BAD_USER_INPUT",
+                "send the request as application/json",
+            );
+        }
+        if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            return error_response(StatusCode::BAD_REQUEST, media, "BAD_USER_INPUT", "batched requests are not supported");
+        }
+        match serde_json::from_slice::<async_graphql::Request>(&body) {
+            Ok(r) => r,
+            Err(e) => {
+                return error_response(StatusCode::BAD_REQUEST, media, "BAD_USER_INPUT", &format!("invalid request body: {e}"))
+            }
+        }
+    };
+    execute(&state, media, request).await
+}
+
+async fn execute(state: &AppState, media: MediaType, request: async_graphql::Request) -> Response {
+    let viewer = Viewer::Anonymous;
+    let scope = crate::access::scope(&viewer);
+    // The data version is read before executing: a write that lands meanwhile bumps it, so the
+    // next reader never gets this (possibly older) result.
+    let key = state.cache.as_ref().map(|_| {
+        format!(
+            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}",
+            state.store.data_version(),
+            scope.cache_key(),
+            request.operation_name.as_deref().unwrap_or(""),
+            request.query,
+            serde_json::to_string(&request.variables).unwrap_or_default()
+        )
+    });
+    if let (Some(cache), Some(key)) = (&state.cache, &key) {
+        if let Some(body) = cache.get(key).await {
+            return (StatusCode::OK, [(header::CONTENT_TYPE, media.header())], body).into_response();
+        }
+    }
+    let timeout = Duration::from_secs(state.settings.api.timeout_secs);
+    let response = graphql::execute(&state.schema, Arc::clone(&state.store), viewer, request, timeout).await;
+    // A request error (it could not be executed at all) has no data and errors without a path.
+    let request_error = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
+    let status = if request_error && media == MediaType::GraphqlResponse { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let cacheable = response.errors.is_empty();
+    let body = match serde_json::to_vec(&response) {
+        Ok(b) => Bytes::from(b),
+        Err(e) => {
+            tracing::error!(error = %e, "could not serialise a response");
+            return error_response(StatusCode::INTERNAL_SERVER_ERROR, media, "INTERNAL", "internal error");
+        }
+    };
+    if let (Some(cache), Some(key), true) = (&state.cache, key, cacheable) {
+        cache.insert(key, body.clone()).await;
+    }
+    (status, [(header::CONTENT_TYPE, media.header())], body).into_response()
+}
+
+async fn graphiql() -> Html<&'static str> {
+    Html(include_str!("graphiql.html"))
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    let (status, database, migrations) = match state.store.ready().await {
+        Ok(true) => (StatusCode::OK, "ok", "applied"),
+        Ok(false) => (StatusCode::SERVICE_UNAVAILABLE, "ok", "pending"),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "unreachable", "unknown")
+        }
+    };
+    (status, axum::Json(json!({ "database": database, "migrations": migrations }))).into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let body = state.metrics.render(state.store.query_count());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
+}
+
+async fn demo_feed(State(state): State<AppState>, axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    match state.demo.as_ref().and_then(|d| d.render(&name)) {
+        Some((content_type, body)) => ([(header::CONTENT_TYPE, content_type)], body).into_response(),
+        None => (StatusCode::NOT_FOUND, "no such sample feed\n").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(value: &str) -> Option<MediaType> {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, value.parse().unwrap());
+        negotiate(&h)
+    }
+
+    #[test]
+    fn accept_is_negotiated_as_the_specification_says() {
+        assert_eq!(negotiate(&HeaderMap::new()), Some(MediaType::Json));
+        assert_eq!(accept("application/graphql-response+json"), Some(MediaType::GraphqlResponse));
+        assert_eq!(accept("application/json"), Some(MediaType::Json));
+        assert_eq!(
+            accept("application/json;q=0.9, application/graphql-response+json"),
+            Some(MediaType::GraphqlResponse)
+        );
+        assert_eq!(accept("application/graphql-response+json, application/json"), Some(MediaType::GraphqlResponse));
+        assert_eq!(accept("*/*"), Some(MediaType::Json));
+        assert_eq!(accept("text/html"), None);
+    }
+
+    #[test]
+    fn get_requests_read_the_query_string() {
+        let r = from_query_string("query=%7Bnetworks%7Bslug%7D%7D&variables=%7B%22a%22%3A1%7D").unwrap();
+        assert_eq!(r.query, "{networks{slug}}");
+        assert!(from_query_string("variables=%7B%7D").is_err());
+        assert!(from_query_string("query=x&variables=nope").is_err());
+    }
+
+    #[test]
+    fn mutations_are_recognised() {
+        assert!(selects_non_query(&async_graphql::Request::new("mutation { x }")));
+        assert!(!selects_non_query(&async_graphql::Request::new("{ x }")));
+        assert!(selects_non_query(&async_graphql::Request::new("query A { x } mutation B { y }").operation_name("B")));
+    }
+}

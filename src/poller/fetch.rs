@@ -1,0 +1,248 @@
+//! Fetching: one reqwest client with the SSRF guard in its resolver and redirect policy, no
+//! environment proxies, connect and total timeouts, conditional GET, and a body cap counted after
+//! decompression.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::header::{HeaderMap, CACHE_CONTROL, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, RETRY_AFTER};
+use reqwest::StatusCode;
+
+use super::guard::{Blocked, Guard, GuardedResolver};
+use crate::config::FetchSettings;
+use crate::model::FeedUrl;
+
+/// What a fetch brought back.
+#[derive(Debug)]
+pub enum Fetched {
+    /// 304 Not Modified.
+    NotModified(Validators),
+    /// A body.
+    Body {
+        /// The body, decompressed.
+        bytes: Vec<u8>,
+        /// Validators and caching hints.
+        validators: Validators,
+    },
+}
+
+/// Validators and caching hints from response headers.
+#[derive(Debug, Default, Clone)]
+pub struct Validators {
+    /// ETag.
+    pub etag: Option<String>,
+    /// Last-Modified.
+    pub last_modified: Option<String>,
+    /// Cache-Control max-age, when the source asks not to be polled before then.
+    pub max_age: Option<Duration>,
+}
+
+/// Why a fetch failed, in words a focal point can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The SSRF guard refused the target.
+    #[error("{0}")]
+    Blocked(String),
+    /// The source took too long.
+    #[error("timed out after {0} s")]
+    Timeout(u64),
+    /// The connection failed.
+    #[error("could not connect: {0}")]
+    Connect(String),
+    /// The source answered with an error status.
+    #[error("the server answered HTTP {status}")]
+    Status {
+        /// The status.
+        status: StatusCode,
+        /// Retry-After, when given.
+        retry_after: Option<Duration>,
+    },
+    /// The body exceeded the limit.
+    #[error("the response is larger than the {0} byte limit")]
+    TooLarge(usize),
+    /// Too many redirects.
+    #[error("too many redirects (more than {0})")]
+    TooManyRedirects(usize),
+    /// Anything else on the wire.
+    #[error("fetch failed: {0}")]
+    Other(String),
+}
+
+impl FetchError {
+    /// Retry-After, when the source asked for a delay.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            FetchError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// The fetcher shared by all polls.
+pub struct Fetcher {
+    client: reqwest::Client,
+    guard: Arc<Guard>,
+    settings: FetchSettings,
+}
+
+impl Fetcher {
+    /// Builds the client.
+    pub fn new(settings: &FetchSettings, guard: Guard) -> anyhow::Result<Fetcher> {
+        let guard = Arc::new(guard);
+        let redirect_guard = Arc::clone(&guard);
+        let max_redirects = settings.max_redirects;
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .dns_resolver(Arc::new(GuardedResolver { guard: Arc::clone(&guard) }))
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() > max_redirects {
+                    return attempt.error(TooManyRedirects(max_redirects));
+                }
+                match redirect_guard.check_url(attempt.url()) {
+                    Ok(()) => attempt.follow(),
+                    Err(blocked) => attempt.error(blocked),
+                }
+            }))
+            .connect_timeout(Duration::from_secs(settings.connect_timeout_secs))
+            .timeout(Duration::from_secs(settings.timeout_secs))
+            .user_agent(settings.user_agent.clone())
+            .build()?;
+        Ok(Fetcher { client, guard, settings: settings.clone() })
+    }
+
+    /// Fetches `url`, conditionally when validators are known.
+    pub async fn fetch(
+        &self,
+        url: &FeedUrl,
+        etag: Option<&str>,
+        last_modified: Option<&str>,
+    ) -> Result<Fetched, FetchError> {
+        self.guard.check_url(url.as_url()).map_err(|b| FetchError::Blocked(b.0))?;
+        let mut request = self.client.get(url.as_url().clone()).header(
+            reqwest::header::ACCEPT,
+            "application/rss+xml, application/atom+xml, application/feed+json, application/json, \
+             application/xml;q=0.9, text/xml;q=0.9, text/csv;q=0.8, */*;q=0.5",
+        );
+        if let Some(etag) = etag {
+            request = request.header(IF_NONE_MATCH, etag);
+        }
+        if let Some(lm) = last_modified {
+            request = request.header(IF_MODIFIED_SINCE, lm);
+        }
+        let mut response = request.send().await.map_err(|e| self.describe(e))?;
+        let status = response.status();
+        let validators = validators(response.headers());
+        if status == StatusCode::NOT_MODIFIED {
+            return Ok(Fetched::NotModified(validators));
+        }
+        if !status.is_success() {
+            return Err(FetchError::Status { status, retry_after: retry_after(response.headers()) });
+        }
+        let limit = self.settings.max_body_bytes;
+        if response.content_length().is_some_and(|n| n as usize > limit) {
+            return Err(FetchError::TooLarge(limit));
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.describe(e))? {
+            if bytes.len() + chunk.len() > limit {
+                return Err(FetchError::TooLarge(limit));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Fetched::Body { bytes, validators })
+    }
+
+    /// Turns a reqwest error into a reason a person can read.
+    fn describe(&self, e: reqwest::Error) -> FetchError {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(err) = source {
+            if let Some(blocked) = err.downcast_ref::<Blocked>() {
+                return FetchError::Blocked(blocked.0.clone());
+            }
+            if let Some(too_many) = err.downcast_ref::<TooManyRedirects>() {
+                return FetchError::TooManyRedirects(too_many.0);
+            }
+            source = err.source();
+        }
+        if e.is_timeout() {
+            return FetchError::Timeout(self.settings.timeout_secs);
+        }
+        let chain = error_chain(&e);
+        if e.is_connect() {
+            return FetchError::Connect(chain);
+        }
+        FetchError::Other(chain)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("too many redirects (more than {0})")]
+struct TooManyRedirects(usize);
+
+/// An error and its causes, most specific last, without repeats.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = source {
+        let text = err.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = err.source();
+    }
+    parts.join(": ")
+}
+
+fn header(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+fn validators(headers: &HeaderMap) -> Validators {
+    Validators {
+        etag: header(headers, ETAG),
+        last_modified: header(headers, LAST_MODIFIED),
+        max_age: header(headers, CACHE_CONTROL).and_then(|cc| max_age(&cc)),
+    }
+}
+
+/// `max-age` of a Cache-Control value, unless the response must not be reused.
+fn max_age(cache_control: &str) -> Option<Duration> {
+    let directives: Vec<String> = cache_control.split(',').map(|d| d.trim().to_ascii_lowercase()).collect();
+    if directives.iter().any(|d| d == "no-store" || d == "no-cache") {
+        return None;
+    }
+    directives
+        .iter()
+        .find_map(|d| d.strip_prefix("max-age=").and_then(|v| v.trim_matches('"').parse::<u64>().ok()))
+        .map(Duration::from_secs)
+}
+
+/// Retry-After as delta-seconds or an HTTP date.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = header(headers, RETRY_AFTER)?;
+    if let Ok(secs) = value.trim().parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at: DateTime<Utc> = DateTime::parse_from_rfc2822(value.trim()).ok()?.with_timezone(&Utc);
+    (at - Utc::now()).to_std().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_control_max_age_is_read_unless_reuse_is_forbidden() {
+        assert_eq!(max_age("public, max-age=600"), Some(Duration::from_secs(600)));
+        assert_eq!(max_age("no-cache, max-age=600"), None);
+        assert_eq!(max_age("private"), None);
+    }
+
+    #[test]
+    fn retry_after_reads_seconds() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, "120".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(120)));
+    }
+}

@@ -1,0 +1,263 @@
+//! The poller: one generic loop owns intervals, fetching, timeouts, backoff and shutdown; the
+//! connectors stay pure. Due feeds are claimed with a lease, fetched with bounded concurrency
+//! (global and per host), parsed off the async threads, and ingested idempotently.
+
+pub mod fetch;
+pub mod guard;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use connectors::{Connector, FeedContext};
+use sha2::{Digest, Sha256};
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
+
+use self::fetch::{Fetched, Fetcher, Validators};
+use crate::config::PollSettings;
+use crate::metrics::{Metrics, PollOutcome};
+use crate::model::{Feed, FeedKind, FeedState};
+use crate::store::{FetchRecord, IngestReport, Store};
+
+/// What one poll of one feed did.
+#[derive(Debug, Clone)]
+pub struct PollReport {
+    /// The feed.
+    pub feed: Feed,
+    /// How it ended.
+    pub outcome: PollOutcome,
+    /// Items written.
+    pub ingest: IngestReport,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// When it is polled next.
+    pub next_check_at: DateTime<Utc>,
+}
+
+/// The poller.
+pub struct Poller {
+    store: Arc<dyn Store>,
+    fetcher: Fetcher,
+    settings: PollSettings,
+    metrics: Arc<Metrics>,
+    global: Arc<Semaphore>,
+    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    wake: Arc<Notify>,
+}
+
+impl Poller {
+    /// A poller over `store`.
+    pub fn new(store: Arc<dyn Store>, fetcher: Fetcher, settings: PollSettings, metrics: Arc<Metrics>) -> Poller {
+        Poller {
+            store,
+            fetcher,
+            global: Arc::new(Semaphore::new(settings.concurrency.max(1))),
+            settings,
+            metrics,
+            hosts: Mutex::new(HashMap::new()),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// A handle that wakes the loop early (a feed was added).
+    pub fn waker(&self) -> Arc<Notify> {
+        Arc::clone(&self.wake)
+    }
+
+    /// Runs until `shutdown` completes, then waits briefly for polls in flight.
+    pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        tokio::pin!(shutdown);
+        let mut tasks: JoinSet<PollReport> = JoinSet::new();
+        loop {
+            let free = self.global.available_permits();
+            let mut claimed = 0;
+            if free > 0 {
+                match self.store.claim_due_feeds(Utc::now(), free, self.settings.lease_secs).await {
+                    Ok(feeds) => {
+                        claimed = feeds.len();
+                        for feed in feeds {
+                            let me = Arc::clone(&self);
+                            tasks.spawn(async move { me.poll_with_permits(feed).await });
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "could not claim due feeds"),
+                }
+            }
+            if claimed > 0 && claimed == free {
+                // Possibly more due: come back as soon as a poll finishes.
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    Some(_) = tasks.join_next() => {}
+                }
+                continue;
+            }
+            let wait = match self.store.next_due_at().await {
+                Ok(Some(at)) => (at - Utc::now()).to_std().unwrap_or(Duration::ZERO).min(Duration::from_secs(30)),
+                Ok(None) => Duration::from_secs(30),
+                Err(e) => {
+                    tracing::error!(error = %e, "could not read the schedule");
+                    Duration::from_secs(5)
+                }
+            };
+            // Never spin: a due feed still leased elsewhere comes back after a short pause.
+            let wait = wait.max(Duration::from_millis(200));
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+        let deadline = tokio::time::sleep(Duration::from_secs(10));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                next = tasks.join_next() => if next.is_none() { break },
+                _ = &mut deadline => {
+                    tracing::warn!(in_flight = tasks.len(), "polls still running at shutdown; their leases will expire");
+                    tasks.abort_all();
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Claims every due feed and polls them all, with the usual concurrency limits.
+    pub async fn poll_due_once(self: &Arc<Self>) -> anyhow::Result<Vec<PollReport>> {
+        let feeds = self.store.claim_due_feeds(Utc::now(), usize::MAX >> 1, self.settings.lease_secs).await?;
+        let mut tasks = JoinSet::new();
+        for feed in feeds {
+            let me = Arc::clone(self);
+            tasks.spawn(async move { me.poll_with_permits(feed).await });
+        }
+        let mut reports = Vec::new();
+        while let Some(report) = tasks.join_next().await {
+            reports.push(report?);
+        }
+        reports.sort_by_key(|r| r.feed.id);
+        Ok(reports)
+    }
+
+    async fn poll_with_permits(&self, feed: Feed) -> PollReport {
+        let host = feed.url.host();
+        let host_limit = {
+            let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+            let per_host = self.settings.per_host_concurrency.max(1);
+            Arc::clone(hosts.entry(host).or_insert_with(|| Arc::new(Semaphore::new(per_host))))
+        };
+        // Semaphores are never closed, so acquiring cannot fail.
+        let _global = self.global.acquire().await.ok();
+        let _host = host_limit.acquire().await.ok();
+        self.poll(feed).await
+    }
+
+    /// Fetches, parses and ingests one feed, recording the outcome on the feed.
+    pub async fn poll(&self, feed: Feed) -> PollReport {
+        let result = self.fetch_and_ingest(&feed).await;
+        let (outcome, ingest, error, next) = match result {
+            Ok((outcome, ingest, next)) => (outcome, ingest, None, next),
+            Err((reason, retry_after)) => {
+                let next = self.backoff(feed.error_count + 1, retry_after);
+                if let Err(e) = self.store.record_failure(feed.id, &reason, next).await {
+                    tracing::error!(feed = %feed.id, error = %e, "could not record a failed poll");
+                }
+                tracing::warn!(feed = %feed.id, url = feed.url.as_str(), reason = %reason, "poll failed");
+                (PollOutcome::Failed, IngestReport::default(), Some(reason), next)
+            }
+        };
+        self.metrics.poll(outcome);
+        self.metrics.items(ingest.created, ingest.updated);
+        PollReport { feed, outcome, ingest, error, next_check_at: next }
+    }
+
+    /// The happy path; an `Err` carries the reason and any Retry-After.
+    async fn fetch_and_ingest(
+        &self,
+        feed: &Feed,
+    ) -> Result<(PollOutcome, IngestReport, DateTime<Utc>), (String, Option<Duration>)> {
+        let fetched = self
+            .fetcher
+            .fetch(&feed.url, feed.etag.as_deref(), feed.last_modified.as_deref())
+            .await
+            .map_err(|e| (e.to_string(), e.retry_after()))?;
+        let store_err = |e: crate::store::StoreError| (format!("could not store the feed: {e}"), None);
+        let (bytes, validators) = match fetched {
+            Fetched::NotModified(validators) => {
+                let record = self.record(feed, &validators, None, None);
+                self.store.record_unchanged(feed.id, &record).await.map_err(store_err)?;
+                return Ok((PollOutcome::NotModified, IngestReport::default(), record.next_check_at));
+            }
+            Fetched::Body { bytes, validators } => (bytes, validators),
+        };
+        let body_hash = hex(&Sha256::digest(&bytes));
+        if feed.body_hash.as_deref() == Some(body_hash.as_str()) && feed.state != FeedState::Failing {
+            let record = self.record(feed, &validators, Some(body_hash), None);
+            self.store.record_unchanged(feed.id, &record).await.map_err(store_err)?;
+            return Ok((PollOutcome::Unchanged, IngestReport::default(), record.next_check_at));
+        }
+        let connector = match feed.kind {
+            FeedKind::Rss => Connector::Rss,
+        };
+        let context = FeedContext {
+            url: Some(feed.url.as_str().to_string()),
+            default_category: feed.default_category,
+            default_language: feed.default_language.clone(),
+            default_countries: feed.default_countries.clone(),
+        };
+        // Parsing is CPU work: keep it off the threads that serve requests.
+        let parsed = tokio::task::spawn_blocking(move || connector.parse(&bytes, &context))
+            .await
+            .map_err(|e| (format!("the parser crashed: {e}"), None))?
+            .map_err(|e| (e.to_string(), None))?;
+        let ttl = parsed.ttl_minutes.map(|m| Duration::from_secs(u64::from(m) * 60));
+        let mut record = self.record(feed, &validators, Some(body_hash), ttl);
+        record.title = parsed.title;
+        record.warnings = parsed.warnings;
+        let report = self.store.ingest(feed, &parsed.items, &record, self.settings.chunk_size).await.map_err(store_err)?;
+        let outcome = if report.created + report.updated > 0 { PollOutcome::Updated } else { PollOutcome::Unchanged };
+        Ok((outcome, report, record.next_check_at))
+    }
+
+    fn record(&self, feed: &Feed, v: &Validators, body_hash: Option<String>, ttl: Option<Duration>) -> FetchRecord {
+        FetchRecord {
+            next_check_at: self.next_check(feed, v.max_age, ttl),
+            etag: v.etag.clone(),
+            last_modified: v.last_modified.clone(),
+            body_hash,
+            title: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// The feed's interval, pushed out by Cache-Control max-age or the RSS ttl, within bounds.
+    fn next_check(&self, feed: &Feed, max_age: Option<Duration>, ttl: Option<Duration>) -> DateTime<Utc> {
+        let s = &self.settings;
+        let mut secs = feed.poll_interval_secs.max(s.min_interval_secs);
+        for hint in [max_age, ttl].into_iter().flatten() {
+            secs = secs.max(hint.as_secs() as i64);
+        }
+        Utc::now() + chrono::Duration::seconds(secs.min(s.max_interval_secs))
+    }
+
+    /// Exponential backoff from one minute, capped, with jitter; Retry-After when it asks longer.
+    fn backoff(&self, failures: i64, retry_after: Option<Duration>) -> DateTime<Utc> {
+        let s = &self.settings;
+        let exp = failures.clamp(1, 20) - 1;
+        let base = (60i64 << exp).min(s.max_backoff_secs);
+        // Up to 10% jitter, so feeds that failed together do not retry together.
+        let jitter = (Utc::now().timestamp_subsec_nanos() as i64 % 100) * base / 1000;
+        let mut secs = base + jitter;
+        if let Some(ra) = retry_after {
+            secs = secs.max((ra.as_secs() as i64).min(s.max_interval_secs));
+        }
+        Utc::now() + chrono::Duration::seconds(secs)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
