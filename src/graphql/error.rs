@@ -39,8 +39,8 @@ pub fn assign_code(error: &mut ServerError) {
         "QUERY_TOO_DEEP"
     } else if m.contains("too complex") {
         "QUERY_TOO_COMPLEX"
-    } else if error.path.is_empty() {
-        // Parse and validation errors: the request itself is wrong.
+    } else if error.path.is_empty() || m.starts_with("Failed to parse") || m.starts_with("Invalid value for argument") {
+        // Parse and validation errors, and arguments that do not parse: the request is wrong.
         "BAD_USER_INPUT"
     } else {
         "INTERNAL"

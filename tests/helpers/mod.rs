@@ -1,0 +1,252 @@
+//! The one test helper: `spawn_app()` starts the real server on port 0 with a fresh SQLite file
+//! and a local feed server the test controls. Polls are driven by the test (the background poller
+//! is off), so nothing sleeps waiting for anything.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use tributary::access::Scope;
+use tributary::app::{App, Options};
+use tributary::config::Settings;
+use tributary::model::{Feed, FeedId, FeedKind, FeedUrl, NewFeed, OrgId, Visibility};
+use tributary::poller::{PollReport, Poller};
+use tributary::store::Store;
+
+/// What the feed server answers for one path.
+#[derive(Clone)]
+pub struct Served {
+    pub body: String,
+    pub content_type: &'static str,
+    pub etag: Option<String>,
+    pub status: StatusCode,
+    pub location: Option<String>,
+}
+
+#[derive(Default)]
+struct FeedServerState {
+    routes: HashMap<String, Served>,
+    /// Requests received, per path, and whether they carried If-None-Match.
+    hits: Vec<(String, bool)>,
+}
+
+/// A local feed server whose answers the test sets.
+#[derive(Clone)]
+pub struct FeedServer {
+    pub address: SocketAddr,
+    state: Arc<Mutex<FeedServerState>>,
+}
+
+impl FeedServer {
+    pub async fn start() -> FeedServer {
+        let state: Arc<Mutex<FeedServerState>> = Arc::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind feed server");
+        let address = listener.local_addr().unwrap();
+        let router = axum::Router::new()
+            .route("/{*path}", axum::routing::get(serve))
+            .with_state(Arc::clone(&state));
+        tokio::spawn(async move { axum::serve(listener, router).await.ok() });
+        FeedServer { address, state }
+    }
+
+    /// Serves `body` at `path` (RSS unless the body says otherwise), without validators.
+    pub fn set(&self, path: &str, body: &str) {
+        self.set_served(path, Served {
+            body: body.to_string(),
+            content_type: "application/rss+xml",
+            etag: None,
+            status: StatusCode::OK,
+            location: None,
+        });
+    }
+
+    /// Serves `body` at `path` with an ETag, answering 304 to a matching If-None-Match.
+    pub fn set_with_etag(&self, path: &str, body: &str, etag: &str) {
+        self.set_served(path, Served {
+            body: body.to_string(),
+            content_type: "application/rss+xml",
+            etag: Some(etag.to_string()),
+            status: StatusCode::OK,
+            location: None,
+        });
+    }
+
+    /// Answers `path` with a redirect to `location`.
+    pub fn redirect(&self, path: &str, location: &str) {
+        self.set_served(path, Served {
+            body: String::new(),
+            content_type: "text/plain",
+            etag: None,
+            status: StatusCode::FOUND,
+            location: Some(location.to_string()),
+        });
+    }
+
+    pub fn set_served(&self, path: &str, served: Served) {
+        self.state.lock().unwrap().routes.insert(path.trim_start_matches('/').to_string(), served);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}/{}", self.address, path.trim_start_matches('/'))
+    }
+
+    /// Requests received for `path`: (count, how many were conditional).
+    pub fn hits(&self, path: &str) -> (usize, usize) {
+        let state = self.state.lock().unwrap();
+        let path = path.trim_start_matches('/');
+        let hits: Vec<&(String, bool)> = state.hits.iter().filter(|(p, _)| p == path).collect();
+        (hits.len(), hits.iter().filter(|(_, conditional)| *conditional).count())
+    }
+}
+
+async fn serve(State(state): State<Arc<Mutex<FeedServerState>>>, Path(path): Path<String>, headers: HeaderMap) -> Response {
+    let if_none_match = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let mut state = state.lock().unwrap();
+    state.hits.push((path.clone(), if_none_match.is_some()));
+    let Some(served) = state.routes.get(&path).cloned() else {
+        return (StatusCode::NOT_FOUND, "no such feed").into_response();
+    };
+    if let (Some(etag), Some(sent)) = (&served.etag, &if_none_match) {
+        if etag == sent {
+            return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag.clone())]).into_response();
+        }
+    }
+    let mut response = (served.status, [(header::CONTENT_TYPE, served.content_type)], served.body).into_response();
+    if let Some(etag) = served.etag {
+        response.headers_mut().insert(header::ETAG, etag.parse().unwrap());
+    }
+    if let Some(location) = served.location {
+        response.headers_mut().insert(header::LOCATION, location.parse().unwrap());
+    }
+    response
+}
+
+/// A running hub.
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub client: reqwest::Client,
+    pub store: Arc<dyn Store>,
+    pub poller: Arc<Poller>,
+    pub feeds: FeedServer,
+    shutdown: Option<oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts the hub with default settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the hub with settings adjusted by `configure`.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let feeds = FeedServer::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = Settings::default();
+    settings.listen = "127.0.0.1:0".parse().unwrap();
+    settings.database_url = format!("sqlite:{}", dir.path().join("tributary.db").display());
+    settings.poll.enabled = false;
+    settings.fetch.allow = vec![feeds.address.to_string()];
+    configure(&mut settings);
+    let app = App::build(settings, Options::default()).await.expect("app builds");
+    let address = app.address();
+    let store = app.store();
+    let poller = app.poller();
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(app.run_until_stopped(async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        address,
+        client: reqwest::Client::builder().no_proxy().build().unwrap(),
+        store,
+        poller,
+        feeds,
+        shutdown: Some(tx),
+        _dir: dir,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.address, path)
+    }
+
+    /// Registers a PUBLIC feed for organisation `org` at `path` on the feed server.
+    pub async fn add_feed(&self, org: &str, path: &str) -> Feed {
+        self.add_feed_with(org, &self.feeds.url(path), Visibility::Public).await
+    }
+
+    pub async fn add_feed_with(&self, org: &str, url: &str, visibility: Visibility) -> Feed {
+        self.store
+            .add_feed(&NewFeed {
+                organisation: OrgId(org.into()),
+                url: FeedUrl::parse(url).unwrap(),
+                kind: FeedKind::Rss,
+                default_category: None,
+                default_language: None,
+                default_countries: Vec::new(),
+                visibility,
+                poll_interval_secs: 900,
+            })
+            .await
+            .expect("feed registered")
+    }
+
+    /// Polls every due feed once.
+    pub async fn poll_due(&self) -> Vec<PollReport> {
+        self.poller.poll_due_once().await.expect("poll")
+    }
+
+    /// Polls one feed now, whether due or not.
+    pub async fn poll_feed(&self, id: FeedId) -> PollReport {
+        let feed = self.store.feeds_by_ids(&Scope::System, &[id]).await.unwrap().pop().expect("feed exists");
+        self.poller.poll(feed).await
+    }
+
+    /// POSTs a GraphQL request and returns the JSON response.
+    pub async fn graphql(&self, query: &str, variables: Value) -> Value {
+        self.client
+            .post(self.url("/graphql"))
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("JSON response")
+    }
+
+    /// As [`TestApp::graphql`], asserting there are no errors and returning `data`.
+    pub async fn data(&self, query: &str, variables: Value) -> Value {
+        let response = self.graphql(query, variables).await;
+        assert!(response.get("errors").is_none(), "unexpected errors: {response:#}");
+        response["data"].clone()
+    }
+}
+
+/// An RSS document with the given `(guid, title, description, pubDate)` items.
+pub fn rss(items: &[(&str, &str, &str, &str)]) -> String {
+    let mut out = String::from("<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Test feed</title>");
+    for (guid, title, description, date) in items {
+        out.push_str(&format!(
+            "<item><guid>{guid}</guid><title>{title}</title><description>{description}</description><pubDate>{date}</pubDate></item>"
+        ));
+    }
+    out.push_str("</channel></rss>");
+    out
+}
