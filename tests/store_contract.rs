@@ -1,0 +1,259 @@
+//! The storage contract: every backend must pass these. `contract!` instantiates the suite for a
+//! backend; today that is SQLite (PostgreSQL joins with the scale-out issue).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use connectors::{Connector, FeedContext, NormalisedItem};
+use tributary::access::Scope;
+use tributary::model::{Feed, FeedKind, FeedUrl, NewFeed, OrgId, Visibility};
+use tributary::seed::Seed;
+use tributary::store::{ChangeFilter, FetchRecord, ItemFilter, ItemOrder, PageRequest, SearchQuery, Store};
+
+/// A fresh, migrated, seeded store.
+pub struct Fixture {
+    pub store: Arc<dyn Store>,
+    _dir: tempfile::TempDir,
+}
+
+async fn sqlite() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("contract.db").display());
+    let store: Arc<dyn Store> = Arc::new(tributary::store::SqliteStore::connect(&url).await.unwrap());
+    store.migrate().await.unwrap();
+    store.seed(&Seed::bundled().unwrap()).await.unwrap();
+    Fixture { store, _dir: dir }
+}
+
+async fn feed(store: &dyn Store, org: &str, path: &str, visibility: Visibility) -> Feed {
+    store
+        .add_feed(&NewFeed {
+            organisation: OrgId(org.into()),
+            url: FeedUrl::parse(&format!("https://feeds.example.org/{path}")).unwrap(),
+            kind: FeedKind::Rss,
+            default_category: None,
+            default_language: None,
+            default_countries: Vec::new(),
+            visibility,
+            poll_interval_secs: 900,
+        })
+        .await
+        .unwrap()
+}
+
+fn items(prefix: &str, n: usize, text: &str) -> Vec<NormalisedItem> {
+    let mut body = String::from("<rss version=\"2.0\"><channel><title>t</title>");
+    for i in 0..n {
+        body.push_str(&format!(
+            "<item><guid>{prefix}-{i}</guid><title>{prefix} {i} {text}</title><description>{text}</description>\
+             <pubDate>Mon, 02 Nov 2026 10:{:02}:00 GMT</pubDate></item>",
+            i % 60
+        ));
+    }
+    body.push_str("</channel></rss>");
+    Connector::Rss.parse(body.as_bytes(), &FeedContext::default()).unwrap().items
+}
+
+fn record() -> FetchRecord {
+    FetchRecord { next_check_at: Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap(), ..FetchRecord::default() }
+}
+
+async fn all_sequences(store: &dyn Store, after: Option<String>) -> Vec<i64> {
+    let filter = ChangeFilter { include_backfill: true, ..ChangeFilter::default() };
+    let page = store.changes_page(&Scope::System, &filter, &PageRequest { first: 100, after }).await.unwrap();
+    page.edges.iter().map(|(_, c)| c.sequence).collect()
+}
+
+pub async fn ingest_is_idempotent(f: Fixture) {
+    let s = f.store.as_ref();
+    let fd = feed(s, "IT", "a.xml", Visibility::Public).await;
+    let batch = items("a", 30, "text");
+    let first = s.ingest(&fd, &batch, &record(), 7).await.unwrap();
+    assert_eq!((first.created, first.updated, first.unchanged), (30, 0, 0));
+    let fd = s.feeds_by_ids(&Scope::System, &[fd.id]).await.unwrap().pop().unwrap();
+    let again = s.ingest(&fd, &batch, &record(), 7).await.unwrap();
+    assert_eq!((again.created, again.updated, again.unchanged), (0, 0, 30));
+    assert_eq!(all_sequences(s, None).await.len(), 30, "no change rows for unchanged items");
+}
+
+pub async fn the_first_import_is_backfill_and_later_changes_are_not(f: Fixture) {
+    let s = f.store.as_ref();
+    let fd = feed(s, "IT", "a.xml", Visibility::Public).await;
+    s.ingest(&fd, &items("a", 3, "one"), &record(), 100).await.unwrap();
+    let fd = s.feeds_by_ids(&Scope::System, &[fd.id]).await.unwrap().pop().unwrap();
+    let report = s.ingest(&fd, &items("a", 4, "two"), &record(), 100).await.unwrap();
+    assert_eq!((report.created, report.updated), (1, 3));
+    let live = s.changes_page(&Scope::System, &ChangeFilter::default(), &PageRequest { first: 100, after: None }).await.unwrap();
+    assert_eq!(live.total_count, 4, "backfill is left out unless asked for");
+    assert!(live.edges.iter().all(|(_, c)| !c.backfill));
+    let page = s.items_page(&Scope::System, &ItemFilter::default(), ItemOrder::PublishedDesc, &PageRequest { first: 10, after: None }).await.unwrap();
+    let versions: BTreeSet<i64> = page.edges.iter().map(|(_, i)| i.version).collect();
+    assert_eq!(versions, BTreeSet::from([1, 2]));
+}
+
+pub async fn concurrent_writers_never_make_a_reader_skip_a_change(f: Fixture) {
+    let s = Arc::clone(&f.store);
+    let a = feed(s.as_ref(), "IT", "a.xml", Visibility::Public).await;
+    let b = feed(s.as_ref(), "FR", "b.xml", Visibility::Public).await;
+    let writer = |fd: Feed, prefix: &'static str| {
+        let s = Arc::clone(&s);
+        tokio::spawn(async move {
+            for round in 0..10 {
+                let batch = items(&format!("{prefix}{round}"), 20, "text");
+                s.ingest(&fd, &batch, &record(), 5).await.unwrap();
+            }
+        })
+    };
+    let writers = [writer(a, "a"), writer(b, "b")];
+    // A reader follows the log with its cursor while both write; it must see every sequence once,
+    // in order, with no gap that fills in later.
+    let mut seen: Vec<i64> = Vec::new();
+    let mut cursor: Option<String> = None;
+    let filter = ChangeFilter { include_backfill: true, ..ChangeFilter::default() };
+    loop {
+        let done = writers.iter().all(|w| w.is_finished());
+        let page = s.changes_page(&Scope::System, &filter, &PageRequest { first: 50, after: cursor.clone() }).await.unwrap();
+        for (c, change) in &page.edges {
+            if let Some(last) = seen.last() {
+                assert_eq!(change.sequence, last + 1, "the reader skipped from {last} to {}", change.sequence);
+            }
+            seen.push(change.sequence);
+            cursor = Some(c.clone());
+        }
+        if done && page.edges.is_empty() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    assert_eq!(seen.len(), 400);
+    assert_eq!(all_sequences(s.as_ref(), cursor).await, Vec::<i64>::new());
+}
+
+pub async fn the_scope_hides_what_a_viewer_may_not_see(f: Fixture) {
+    let s = f.store.as_ref();
+    let public = feed(s, "IT", "public.xml", Visibility::Public).await;
+    let network = feed(s, "FR", "network.xml", Visibility::Network).await;
+    s.ingest(&public, &items("p", 2, "text"), &record(), 100).await.unwrap();
+    s.ingest(&network, &items("n", 3, "text"), &record(), 100).await.unwrap();
+    let anonymous = tributary::access::scope(&tributary::model::Viewer::Anonymous);
+    let page = |scope: &Scope| {
+        let scope = scope.clone();
+        async move {
+            s.items_page(&scope, &ItemFilter::default(), ItemOrder::PublishedDesc, &PageRequest { first: 10, after: None })
+                .await
+                .unwrap()
+                .total_count
+        }
+    };
+    assert_eq!(page(&anonymous).await, 2);
+    assert_eq!(page(&Scope::System).await, 5);
+    assert_eq!(s.feeds_by_ids(&anonymous, &[public.id, network.id]).await.unwrap().len(), 1);
+    let changes = s
+        .changes_page(&anonymous, &ChangeFilter { include_backfill: true, ..ChangeFilter::default() }, &PageRequest { first: 10, after: None })
+        .await
+        .unwrap();
+    assert_eq!(changes.total_count, 2);
+}
+
+pub async fn search_follows_our_syntax(f: Fixture) {
+    let s = f.store.as_ref();
+    let fd = feed(s, "IT", "a.xml", Visibility::Public).await;
+    let mut batch = items("x", 1, "Réfugiés arrivent à Lampedusa");
+    batch.extend(items("y", 1, "إغلاق الحدود مع ليبيا"));
+    batch.extend(items("z", 1, "Border closure at Lampedusa harbour"));
+    s.ingest(&fd, &batch, &record(), 100).await.unwrap();
+    let count = |q: &str| {
+        let filter = ItemFilter { search: Some(SearchQuery::parse(q).unwrap()), ..ItemFilter::default() };
+        async move {
+            s.items_page(&Scope::System, &filter, ItemOrder::Relevance, &PageRequest { first: 10, after: None })
+                .await
+                .unwrap()
+                .total_count
+        }
+    };
+    assert_eq!(count("refugies").await, 1, "diacritics folded");
+    assert_eq!(count("اغلاق").await, 1, "Arabic letter variants folded");
+    assert_eq!(count("lampedusa").await, 2);
+    assert_eq!(count("lampedusa -border").await, 1);
+    assert_eq!(count("\"border closure\" OR refugies").await, 2);
+    assert_eq!(count("lamped*").await, 2);
+}
+
+pub async fn memberships_can_be_set_and_removed(f: Fixture) {
+    let s = f.store.as_ref();
+    let m = tributary::model::Membership {
+        network: "americas".into(),
+        organisation: OrgId("ICRC".into()),
+        role: tributary::model::MemberRole::Observer,
+        source: Some("operator".into()),
+    };
+    s.set_membership(&m).await.unwrap();
+    assert_eq!(s.memberships(Some("americas")).await.unwrap(), vec![m.clone()]);
+    s.remove_membership("americas", &m.organisation).await.unwrap();
+    assert!(s.memberships(Some("americas")).await.unwrap().is_empty());
+    assert!(matches!(s.remove_membership("americas", &m.organisation).await, Err(tributary::store::StoreError::NotFound)));
+    let unknown = tributary::model::Membership { organisation: OrgId("ZZ".into()), ..m };
+    assert!(s.set_membership(&unknown).await.is_err());
+    let again = s.seed(&Seed::bundled().unwrap()).await.unwrap();
+    assert!(!again.applied, "seeding is idempotent");
+}
+
+pub async fn registering_a_url_twice_for_one_organisation_is_a_conflict(f: Fixture) {
+    let s = f.store.as_ref();
+    feed(s, "IT", "a.xml", Visibility::Public).await;
+    let again = s
+        .add_feed(&NewFeed {
+            organisation: OrgId("IT".into()),
+            url: FeedUrl::parse("https://feeds.example.org/a.xml").unwrap(),
+            kind: FeedKind::Rss,
+            default_category: None,
+            default_language: None,
+            default_countries: Vec::new(),
+            visibility: Visibility::Public,
+            poll_interval_secs: 900,
+        })
+        .await;
+    assert!(matches!(again, Err(tributary::store::StoreError::Conflict(_))));
+    feed(s, "FR", "a.xml", Visibility::Public).await; // another society may register the same URL
+}
+
+pub async fn due_feeds_are_claimed_once_until_released(f: Fixture) {
+    let s = f.store.as_ref();
+    let fd = feed(s, "IT", "a.xml", Visibility::Public).await;
+    let now = Utc::now() + chrono::Duration::seconds(1);
+    assert_eq!(s.claim_due_feeds(now, 10, 300).await.unwrap().len(), 1);
+    assert!(s.claim_due_feeds(now, 10, 300).await.unwrap().is_empty(), "leased");
+    s.record_failure(fd.id, "boom", now).await.unwrap();
+    let claimed = s.claim_due_feeds(now, 10, 300).await.unwrap();
+    assert_eq!(claimed.len(), 1, "released by recording the outcome");
+    assert_eq!(claimed[0].last_error.as_deref(), Some("boom"));
+    assert_eq!(claimed[0].error_count, 1);
+}
+
+macro_rules! contract {
+    ($backend:ident: $($test:ident),+ $(,)?) => {
+        mod $backend {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(super::$backend().await).await;
+                }
+            )+
+        }
+    };
+}
+
+contract!(sqlite:
+    ingest_is_idempotent,
+    the_first_import_is_backfill_and_later_changes_are_not,
+    concurrent_writers_never_make_a_reader_skip_a_change,
+    the_scope_hides_what_a_viewer_may_not_see,
+    search_follows_our_syntax,
+    memberships_can_be_set_and_removed,
+    registering_a_url_twice_for_one_organisation_is_a_conflict,
+    due_feeds_are_claimed_once_until_released,
+);
