@@ -109,7 +109,7 @@ impl Default for PollSettings {
             max_backoff_secs: 6 * 3600,
             concurrency: 16,
             per_host_concurrency: 2,
-            chunk_size: 500,
+            chunk_size: 2000,
             lease_secs: 300,
         }
     }

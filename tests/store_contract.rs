@@ -183,6 +183,25 @@ pub async fn search_follows_our_syntax(f: Fixture) {
     assert_eq!(count("lamped*").await, 2);
 }
 
+pub async fn updated_items_are_searchable_by_their_new_text_only(f: Fixture) {
+    let s = f.store.as_ref();
+    let fd = feed(s, "IT", "a.xml", Visibility::Public).await;
+    s.ingest(&fd, &items("x", 2, "Lampedusa"), &record(), 100).await.unwrap();
+    let fd = s.feeds_by_ids(&Scope::System, &[fd.id]).await.unwrap().pop().unwrap();
+    s.ingest(&fd, &items("x", 2, "Ventimiglia"), &record(), 100).await.unwrap();
+    let count = |q: &str| {
+        let filter = ItemFilter { search: Some(SearchQuery::parse(q).unwrap()), ..ItemFilter::default() };
+        async move {
+            s.items_page(&Scope::System, &filter, ItemOrder::PublishedDesc, &PageRequest { first: 10, after: None })
+                .await
+                .unwrap()
+                .total_count
+        }
+    };
+    assert_eq!(count("ventimiglia").await, 2);
+    assert_eq!(count("lampedusa").await, 0, "the old text is gone from the index");
+}
+
 pub async fn memberships_can_be_set_and_removed(f: Fixture) {
     let s = f.store.as_ref();
     let m = tributary::model::Membership {
@@ -253,6 +272,7 @@ contract!(sqlite:
     concurrent_writers_never_make_a_reader_skip_a_change,
     the_scope_hides_what_a_viewer_may_not_see,
     search_follows_our_syntax,
+    updated_items_are_searchable_by_their_new_text_only,
     memberships_can_be_set_and_removed,
     registering_a_url_twice_for_one_organisation_is_a_conflict,
     due_feeds_are_claimed_once_until_released,

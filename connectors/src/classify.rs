@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 
 use crate::model::{Category, Classification, ClassificationSource};
-use crate::text::{normalise, tokens};
+use crate::text::{normalise, tokens, TokenMap};
 
 const CATEGORY_RULES: &str = include_str!("../rules/categories.toml");
 const ROUTE_RULES: &str = include_str!("../rules/routes.toml");
@@ -51,38 +51,61 @@ impl Term {
     }
 }
 
-/// A set of terms indexed by the first character of their first token, each with a payload.
+/// A set of terms indexed by their first token: exact first tokens in one map, prefix first tokens
+/// (`word*`) in another keyed by the prefix, so matching costs a few hash lookups per token.
 struct Matcher<T> {
-    by_first_char: HashMap<char, Vec<(Term, T)>>,
+    terms: Vec<(Term, T)>,
+    exact: TokenMap<Vec<usize>>,
+    prefix: TokenMap<Vec<usize>>,
+    /// The lengths, in characters, that prefix keys have.
+    prefix_lengths: Vec<usize>,
 }
 
 impl<T: Copy> Matcher<T> {
     fn new(terms: impl IntoIterator<Item = (Term, T)>) -> Self {
-        let mut by_first_char: HashMap<char, Vec<(Term, T)>> = HashMap::new();
-        for (term, payload) in terms {
-            if let Some(c) = term.tokens[0].0.chars().next() {
-                by_first_char.entry(c).or_default().push((term, payload));
+        let terms: Vec<(Term, T)> = terms.into_iter().collect();
+        let mut exact: TokenMap<Vec<usize>> = TokenMap::default();
+        let mut prefix: TokenMap<Vec<usize>> = TokenMap::default();
+        let mut prefix_lengths = Vec::new();
+        for (i, (term, _)) in terms.iter().enumerate() {
+            let (first, is_prefix) = &term.tokens[0];
+            if *is_prefix {
+                prefix_lengths.push(first.chars().count());
+                prefix.entry(first.clone()).or_default().push(i);
+            } else {
+                exact.entry(first.clone()).or_default().push(i);
             }
         }
-        Matcher { by_first_char }
+        prefix_lengths.sort_unstable();
+        prefix_lengths.dedup();
+        Matcher { terms, exact, prefix, prefix_lengths }
+    }
+
+    /// Indices of terms whose first token could match `token`.
+    fn candidates<'a>(&'a self, token: &'a str) -> impl Iterator<Item = usize> + 'a {
+        let exact = self.exact.get(token).into_iter().flatten().copied();
+        let prefixes = token
+            .char_indices()
+            .enumerate()
+            .filter(|(n, _)| self.prefix_lengths.binary_search(&(n + 1)).is_ok())
+            .filter_map(move |(_, (i, c))| self.prefix.get(&token[..i + c.len_utf8()]))
+            .flatten()
+            .copied();
+        exact.chain(prefixes)
     }
 
     /// Every (term, payload) matching somewhere in `toks`; a term is reported once.
-    fn find<'a>(&'a self, toks: &[&str]) -> Vec<(&'a Term, T)> {
-        let mut found: Vec<(&Term, T)> = Vec::new();
+    fn find(&self, toks: &[&str]) -> Vec<(&Term, T)> {
+        let mut seen: Vec<usize> = Vec::new();
         for i in 0..toks.len() {
-            let first_chars = toks[i].chars().next().into_iter().chain(
-                crate::geo::strip_arabic_clitic(toks[i]).and_then(|t| t.chars().next()),
-            );
-            for c in first_chars {
-                for (term, payload) in self.by_first_char.get(&c).into_iter().flatten() {
-                    if term.matches_at(toks, i) && !found.iter().any(|(t, _)| std::ptr::eq(*t, term)) {
-                        found.push((term, *payload));
-                    }
+            let stripped = crate::geo::strip_arabic_clitic(toks[i]);
+            for c in self.candidates(toks[i]).chain(stripped.into_iter().flat_map(|t| self.candidates(t))) {
+                if !seen.contains(&c) && self.terms[c].0.matches_at(toks, i) {
+                    seen.push(c);
                 }
             }
         }
-        found
+        seen.into_iter().map(|i| (&self.terms[i].0, self.terms[i].1)).collect()
     }
 }
 
@@ -156,10 +179,19 @@ pub struct Input<'a> {
 /// Classifies an entry. Priority of the primary category's source: the entry's own tags, then the
 /// rules, then the feed default; `categories` holds every category any of them found.
 pub fn classify(input: Input<'_>) -> Classification {
+    let title_norm = normalise(input.title);
+    let summary_norm = normalise(input.summary);
+    let title_toks: Vec<&str> = tokens(&title_norm).collect();
+    let summary_toks: Vec<&str> = tokens(&summary_norm).collect();
+    classify_tokens(&title_toks, &summary_toks, input.tags, input.default)
+}
+
+/// As [`classify`], over a title and summary already normalised and split into tokens.
+pub fn classify_tokens(title: &[&str], summary: &[&str], tags: &[String], default: Option<Category>) -> Classification {
     let rules = rules();
     let mut tag_categories: Vec<Category> = Vec::new();
     let mut tag_terms: Vec<String> = Vec::new();
-    for tag in input.tags {
+    for tag in tags {
         if let Some(category) = category_named(tag) {
             push_unique(&mut tag_categories, category);
             tag_terms.push(tag.clone());
@@ -178,10 +210,8 @@ pub fn classify(input: Input<'_>) -> Classification {
     // Score rule matches: a term in the title counts twice.
     let mut scores: HashMap<Category, u32> = HashMap::new();
     let mut rule_terms: Vec<String> = Vec::new();
-    for (text, weight) in [(input.title, 2), (input.summary, 1)] {
-        let norm = normalise(text);
-        let toks: Vec<&str> = tokens(&norm).collect();
-        for (term, category) in rules.categories.find(&toks) {
+    for (toks, weight) in [(title, 2), (summary, 1)] {
+        for (term, category) in rules.categories.find(toks) {
             *scores.entry(category).or_default() += weight;
             if !rule_terms.contains(&term.text) {
                 rule_terms.push(term.text.clone());
@@ -199,7 +229,7 @@ pub fn classify(input: Input<'_>) -> Classification {
         (ClassificationSource::SourceTag, tag_terms)
     } else if !rule_categories.is_empty() {
         (ClassificationSource::Rule, Vec::new())
-    } else if let Some(default) = input.default {
+    } else if let Some(default) = default {
         categories.push(default);
         (ClassificationSource::FeedDefault, Vec::new())
     } else {
@@ -207,7 +237,7 @@ pub fn classify(input: Input<'_>) -> Classification {
         (ClassificationSource::Rule, Vec::new())
     };
     terms.extend(rule_terms);
-    if let Some(default) = input.default {
+    if let Some(default) = default {
         push_unique(&mut categories, default);
     }
     Classification { category: categories[0], categories, source, terms }
@@ -215,10 +245,15 @@ pub fn classify(input: Input<'_>) -> Classification {
 
 /// The named route an entry concerns, if the route rules recognise one.
 pub fn route(title: &str, summary: &str) -> Option<String> {
-    let rules = rules();
     let norm = normalise(&format!("{title}\n{summary}"));
     let toks: Vec<&str> = tokens(&norm).collect();
-    let found = rules.routes.find(&toks);
+    route_tokens(&toks)
+}
+
+/// As [`route`], over normalised tokens.
+pub fn route_tokens(toks: &[&str]) -> Option<String> {
+    let rules = rules();
+    let found = rules.routes.find(toks);
     found.iter().map(|(_, i)| *i).min().map(|i| rules.route_names[i].clone())
 }
 
@@ -245,7 +280,7 @@ mod tests {
     #[test]
     fn rules_files_compile() {
         let r = rules();
-        assert!(r.categories.by_first_char.values().map(Vec::len).sum::<usize>() > 200);
+        assert!(r.categories.terms.len() > 200);
         assert!(!r.route_names.is_empty());
     }
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use crate::text::{normalise, tokens};
+use crate::text::{normalise, tokens, TokenMap};
 
 const TABLE: &str = include_str!("../rules/countries.tsv");
 
@@ -79,7 +79,7 @@ struct Table {
     alpha3: HashMap<&'static str, &'static str>,
     english: HashMap<&'static str, &'static str>,
     /// First normalised token → names starting with it, longest first.
-    by_first_token: HashMap<String, Vec<Entry>>,
+    by_first_token: TokenMap<Vec<Entry>>,
 }
 
 fn table() -> &'static Table {
@@ -89,7 +89,7 @@ fn table() -> &'static Table {
             alpha2: HashMap::new(),
             alpha3: HashMap::new(),
             english: HashMap::new(),
-            by_first_token: HashMap::new(),
+            by_first_token: TokenMap::default(),
         };
         let mut seen: std::collections::HashSet<(String, CountryCode)> = Default::default();
         for line in TABLE.lines().skip(1) {

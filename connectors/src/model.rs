@@ -162,6 +162,9 @@ pub struct NormalisedItem {
     pub route: Option<String>,
     /// Numbers the entry carries.
     pub figures: Vec<Figure>,
+    /// Title and summary as [`crate::text::normalise`] writes them: what search indexes, so every
+    /// backend indexes the same text.
+    pub search_text: String,
 }
 
 impl NormalisedItem {

@@ -13,7 +13,7 @@ use crate::dates;
 use crate::geo;
 use crate::lang;
 use crate::model::{CountryMention, CountryRole, NormalisedItem};
-use crate::text::{html_to_text, truncate_chars, MAX_SUMMARY_CHARS};
+use crate::text::{html_to_text, normalise, tokens, truncate_chars, MAX_SUMMARY_CHARS};
 use crate::{ConnectorError, FeedContext, Parsed};
 
 /// What our id generator returns; never a real id (it contains a NUL byte).
@@ -115,14 +115,15 @@ fn normalise_entry(feed: &Feed, entry: &Entry, context: &FeedContext, warnings: 
         .map(|c| c.label.clone().unwrap_or_else(|| c.term.clone()))
         .filter(|t| !t.trim().is_empty())
         .collect();
-    let classification = classify::classify(classify::Input {
-        title: &title,
-        summary: &summary,
-        tags: &tags,
-        default: context.default_category,
-    });
-    let countries = countries_of(&title, &summary, &tags, context, warnings);
-    let route = classify::route(&title, &summary);
+    // Normalise once; classification, routes and countries all match on the same tokens.
+    let title_norm = normalise(&title);
+    let summary_norm = normalise(&summary);
+    let title_toks: Vec<&str> = tokens(&title_norm).collect();
+    let summary_toks: Vec<&str> = tokens(&summary_norm).collect();
+    let classification = classify::classify_tokens(&title_toks, &summary_toks, &tags, context.default_category);
+    let all_toks: Vec<&str> = title_toks.iter().chain(&summary_toks).copied().collect();
+    let countries = countries_of(&title, &all_toks, &tags, context, warnings);
+    let route = classify::route_tokens(&all_toks);
 
     Some(NormalisedItem {
         source_key,
@@ -137,13 +138,14 @@ fn normalise_entry(feed: &Feed, entry: &Entry, context: &FeedContext, warnings: 
         countries,
         route,
         figures: Vec::new(),
+        search_text: format!("{title_norm} {summary_norm}"),
     })
 }
 
 /// Countries from the entry's tags, then names in its title and summary, then the feed's defaults.
 fn countries_of(
     title: &str,
-    summary: &str,
+    toks: &[&str],
     tags: &[String],
     context: &FeedContext,
     warnings: &mut Vec<String>,
@@ -155,7 +157,7 @@ fn countries_of(
         }
     };
     let from_tags = tags.iter().filter_map(|t| geo::resolve_exact(t));
-    let from_text = geo::find_names(&format!("{title}\n{summary}"));
+    let from_text = geo::find_in_tokens(toks);
     for m in from_tags.chain(from_text) {
         if m.ambiguous {
             warnings.push(format!(

@@ -1,8 +1,6 @@
 //! Text handling shared by every connector: safe HTML-to-text, whitespace clean-up, and the one
 //! normaliser (case, diacritics, Arabic letter variants) used for matching and for the search column.
 
-use unicode_normalization::UnicodeNormalization;
-
 /// Longest summary kept, in characters; longer text is cut at a word boundary with an ellipsis.
 pub const MAX_SUMMARY_CHARS: usize = 2000;
 
@@ -147,11 +145,45 @@ pub fn truncate_chars(text: &str, max: usize) -> String {
 /// dropped), Arabic letter variants unified (أ إ آ ٱ → ا, ة → ه, ى → ي, ؤ → و, ئ → ي), tatweel and
 /// harakat removed, Russian ё → е, and every non-alphanumeric run turned into one space.
 pub fn normalise(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut space = true;
-    for c in text.nfd() {
+    let mut out = Normalised { text: String::with_capacity(text.len()), space: true };
+    for c in text.chars() {
+        if c.is_ascii() {
+            // ASCII has nothing to decompose or fold: the common case, kept off the Unicode tables.
+            if c.is_ascii_alphanumeric() {
+                out.text.push(c.to_ascii_lowercase());
+                out.space = false;
+            } else {
+                out.separate();
+            }
+        } else {
+            // Marks are dropped, so canonical reordering is not needed: decompose char by char.
+            unicode_normalization::char::decompose_canonical(c, |d| out.push(d));
+        }
+    }
+    if out.text.ends_with(' ') {
+        out.text.pop();
+    }
+    out.text
+}
+
+/// The normaliser's output under construction.
+struct Normalised {
+    text: String,
+    /// Whether the text ends with a separator (or is empty).
+    space: bool,
+}
+
+impl Normalised {
+    fn separate(&mut self) {
+        if !self.space {
+            self.text.push(' ');
+            self.space = true;
+        }
+    }
+
+    fn push(&mut self, c: char) {
         if is_combining_mark(c) || c == '\u{0640}' {
-            continue;
+            return;
         }
         let c = match c {
             'أ' | 'إ' | 'آ' | 'ٱ' => 'ا',
@@ -162,17 +194,12 @@ pub fn normalise(text: &str) -> String {
             other => other,
         };
         if c.is_alphanumeric() {
-            out.extend(c.to_lowercase());
-            space = false;
-        } else if !space {
-            out.push(' ');
-            space = true;
+            self.text.extend(c.to_lowercase());
+            self.space = false;
+        } else {
+            self.separate();
         }
     }
-    if out.ends_with(' ') {
-        out.pop();
-    }
-    out
 }
 
 /// Combining marks removed by [`normalise`]: Latin/Cyrillic diacritics and Arabic harakat.
@@ -181,6 +208,32 @@ fn is_combining_mark(c: char) -> bool {
         | '\u{20D0}'..='\u{20FF}' | '\u{FE20}'..='\u{FE2F}'
         | '\u{064B}'..='\u{065F}' | '\u{0670}' | '\u{06D6}'..='\u{06ED}')
 }
+
+/// A fast, non-cryptographic hasher for the matchers' token maps (the FxHash mix): the keys are
+/// our own rule terms, so flooding is not a concern, and SipHash dominated matching time.
+#[derive(Default, Clone, Copy)]
+pub struct TokenHasher(u64);
+
+impl std::hash::Hasher for TokenHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(byte)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A `HashMap` keyed by tokens, with [`TokenHasher`].
+pub type TokenMap<V> = std::collections::HashMap<String, V, std::hash::BuildHasherDefault<TokenHasher>>;
 
 /// Splits normalised text into tokens.
 pub fn tokens(normalised: &str) -> impl Iterator<Item = &str> {

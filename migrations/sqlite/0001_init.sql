@@ -87,51 +87,43 @@ CREATE TABLE items (
     figures               TEXT NOT NULL,
     version               INTEGER NOT NULL,
     content_hash          TEXT NOT NULL,
-    first_seen_at         INTEGER NOT NULL,
-    -- title and summary normalised by the connectors' normaliser, indexed by items_fts
-    search_text           TEXT NOT NULL
+    first_seen_at         INTEGER NOT NULL
 );
 CREATE INDEX items_by_published ON items (sort_published DESC, id DESC);
 CREATE INDEX items_by_updated ON items (sort_updated DESC, id DESC);
 CREATE INDEX items_by_feed ON items (feed);
 CREATE INDEX items_by_organisation ON items (organisation);
 
+-- Facets keyed by the item's rowid: new items append to these indexes instead of landing at
+-- random places, as their hash ids would.
 CREATE TABLE item_categories (
     category TEXT NOT NULL,
-    item     TEXT NOT NULL,
+    item     INTEGER NOT NULL,
     PRIMARY KEY (category, item)
 ) WITHOUT ROWID;
 CREATE INDEX item_categories_by_item ON item_categories (item);
 
 CREATE TABLE item_countries (
     code TEXT NOT NULL,
-    item TEXT NOT NULL,
+    item INTEGER NOT NULL,
     role TEXT NOT NULL,
     PRIMARY KEY (code, item)
 ) WITHOUT ROWID;
 CREATE INDEX item_countries_by_item ON item_countries (item);
 
+-- Full-text index over title and summary normalised by the connectors' normaliser. Contentless:
+-- the text is not stored twice (rows are written and deleted by rowid from the store's code).
 CREATE VIRTUAL TABLE items_fts USING fts5 (
     search_text,
-    content = 'items',
-    content_rowid = 'rowid',
+    content = '',
+    contentless_delete = 1,
     tokenize = 'unicode61 remove_diacritics 0'
 );
-CREATE TRIGGER items_fts_insert AFTER INSERT ON items BEGIN
-    INSERT INTO items_fts (rowid, search_text) VALUES (new.rowid, new.search_text);
-END;
-CREATE TRIGGER items_fts_update AFTER UPDATE OF search_text ON items BEGIN
-    INSERT INTO items_fts (items_fts, rowid, search_text) VALUES ('delete', old.rowid, old.search_text);
-    INSERT INTO items_fts (rowid, search_text) VALUES (new.rowid, new.search_text);
-END;
-CREATE TRIGGER items_fts_delete AFTER DELETE ON items BEGIN
-    INSERT INTO items_fts (items_fts, rowid, search_text) VALUES ('delete', old.rowid, old.search_text);
-END;
 
 -- The append-only change log. SQLite has one writer, so sequence order is commit order.
 CREATE TABLE changes (
     sequence INTEGER PRIMARY KEY AUTOINCREMENT,
-    item     TEXT NOT NULL,
+    item     INTEGER NOT NULL, -- items.rowid
     kind     TEXT NOT NULL,
     at       INTEGER NOT NULL,
     backfill INTEGER NOT NULL,

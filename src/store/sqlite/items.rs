@@ -4,7 +4,6 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
-use connectors::text::normalise;
 use connectors::NormalisedItem;
 use sqlx::{QueryBuilder, Sqlite};
 
@@ -29,6 +28,8 @@ struct Pending<'a> {
     item: &'a NormalisedItem,
     hash: String,
     version: i64,
+    /// The row's rowid (known for updates; filled in after insertion for new items).
+    rowid: i64,
 }
 
 pub(super) async fn ingest(
@@ -65,9 +66,9 @@ pub(super) async fn ingest(
         for (id, item) in chunk {
             let hash = item.content_hash();
             match existing.get(&id.0) {
-                None => created.push(Pending { id: id.clone(), item, hash, version: 1 }),
-                Some((old_hash, version)) if *old_hash != hash => {
-                    updated.push(Pending { id: id.clone(), item, hash, version: version + 1 })
+                None => created.push(Pending { id: id.clone(), item, hash, version: 1, rowid: 0 }),
+                Some((rowid, old_hash, version)) if *old_hash != hash => {
+                    updated.push(Pending { id: id.clone(), item, hash, version: version + 1, rowid: *rowid })
                 }
                 Some(_) => report.unchanged += 1,
             }
@@ -76,20 +77,26 @@ pub(super) async fn ingest(
             continue;
         }
         let now = to_millis(Utc::now());
-        insert_items(store, &mut tx, feed, &created, now).await?;
+        insert_items(store, &mut tx, feed, &mut created, now).await?;
         for p in &updated {
             update_item(store, &mut tx, p).await?;
         }
         if !updated.is_empty() {
-            let ids: Vec<&str> = updated.iter().map(|p| p.id.0.as_str()).collect();
+            store.count(1);
+            let mut qb = QueryBuilder::<Sqlite>::new("DELETE FROM items_fts WHERE 1 = 1");
+            push_in(&mut qb, "rowid", updated.iter().map(|p| p.rowid));
+            qb.build().execute(&mut *tx).await?;
+        }
+        if !updated.is_empty() {
             for table in ["item_categories", "item_countries"] {
                 store.count(1);
                 let mut qb = QueryBuilder::<Sqlite>::new(format!("DELETE FROM {table} WHERE 1 = 1"));
-                push_in(&mut qb, "item", ids.iter().copied());
+                push_in(&mut qb, "item", updated.iter().map(|p| p.rowid));
                 qb.build().execute(&mut *tx).await?;
             }
         }
         let written: Vec<&Pending> = created.iter().chain(&updated).collect();
+        insert_search_text(store, &mut tx, &written).await?;
         insert_facets(store, &mut tx, &written).await?;
         let last = insert_changes(store, &mut tx, &created, &updated, backfill, now).await?;
         let v = store.bump_version(&mut tx).await?;
@@ -135,43 +142,56 @@ pub(super) async fn ingest(
     Ok(report)
 }
 
+/// The rowid, content hash and version of the items among `ids` that exist.
 async fn existing_hashes<'a>(
     store: &SqliteStore,
     tx: &mut sqlx::Transaction<'_, Sqlite>,
     ids: impl Iterator<Item = &'a ItemId>,
-) -> StoreResult<HashMap<String, (String, i64)>> {
+) -> StoreResult<HashMap<String, (i64, String, i64)>> {
     let ids: Vec<&str> = ids.map(|i| i.0.as_str()).collect();
     let mut out = HashMap::with_capacity(ids.len());
     for batch in ids.chunks(INSERT_BATCH * 4) {
         store.count(1);
-        let mut qb = QueryBuilder::<Sqlite>::new("SELECT id, content_hash, version FROM items WHERE 1 = 1");
+        let mut qb = QueryBuilder::<Sqlite>::new("SELECT id, rowid, content_hash, version FROM items WHERE 1 = 1");
         push_in(&mut qb, "id", batch.iter().copied());
-        let rows: Vec<(String, String, i64)> = qb.build_query_as().fetch_all(&mut **tx).await?;
-        out.extend(rows.into_iter().map(|(id, hash, version)| (id, (hash, version))));
+        let rows: Vec<(String, i64, String, i64)> = qb.build_query_as().fetch_all(&mut **tx).await?;
+        out.extend(rows.into_iter().map(|(id, rowid, hash, version)| (id, (rowid, hash, version))));
     }
     Ok(out)
 }
 
-fn search_text(item: &NormalisedItem) -> String {
-    normalise(&format!("{}\n{}", item.title, item.summary))
+/// Indexes the normalised title and summary of `written` under their rowids.
+async fn insert_search_text(
+    store: &SqliteStore,
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    written: &[&Pending<'_>],
+) -> StoreResult<()> {
+    for batch in written.chunks(INSERT_BATCH * 2) {
+        store.count(1);
+        let mut qb = QueryBuilder::<Sqlite>::new("INSERT INTO items_fts (rowid, search_text) ");
+        qb.push_values(batch, |mut row, p| {
+            row.push_bind(p.rowid).push_bind(p.item.search_text.as_str());
+        });
+        qb.build().execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 async fn insert_items(
     store: &SqliteStore,
     tx: &mut sqlx::Transaction<'_, Sqlite>,
     feed: &Feed,
-    created: &[Pending<'_>],
+    created: &mut [Pending<'_>],
     now: i64,
 ) -> StoreResult<()> {
-    for batch in created.chunks(INSERT_BATCH) {
+    for batch in created.chunks_mut(INSERT_BATCH) {
         store.count(1);
         let mut qb = QueryBuilder::<Sqlite>::new(
             "INSERT INTO items (id, feed, organisation, visibility, source_key, title, summary, url, language, \
              direction, published_at, updated_at, sort_published, sort_updated, category, categories, \
-             classification_source, terms, countries, route, figures, version, content_hash, first_seen_at, \
-             search_text) ",
+             classification_source, terms, countries, route, figures, version, content_hash, first_seen_at) ",
         );
-        qb.push_values(batch, |mut row, p| {
+        qb.push_values(batch.iter(), |mut row, p| {
             let item = p.item;
             let published = item.published_at.map(to_millis);
             let updated = item.updated_at.map(to_millis);
@@ -198,10 +218,13 @@ async fn insert_items(
                 .push_bind(rows::figures_json(&item.figures))
                 .push_bind(p.version)
                 .push_bind(p.hash.clone())
-                .push_bind(now)
-                .push_bind(search_text(item));
+                .push_bind(now);
         });
-        qb.build().execute(&mut **tx).await?;
+        qb.push(" RETURNING id, rowid");
+        let rowids: HashMap<String, i64> = qb.build_query_as::<(String, i64)>().fetch_all(&mut **tx).await?.into_iter().collect();
+        for p in batch.iter_mut() {
+            p.rowid = rowids.get(&p.id.0).copied().ok_or_else(|| StoreError::Corrupt("inserted row not returned".into()))?;
+        }
     }
     Ok(())
 }
@@ -215,7 +238,7 @@ async fn update_item(store: &SqliteStore, tx: &mut sqlx::Transaction<'_, Sqlite>
         "UPDATE items SET title = ?, summary = ?, url = ?, language = ?, direction = ?, published_at = ?, \
          updated_at = ?, sort_published = coalesce(?, first_seen_at), sort_updated = ?, category = ?, \
          categories = ?, classification_source = ?, terms = ?, countries = ?, route = ?, figures = ?, \
-         version = ?, content_hash = ?, search_text = ? WHERE id = ?",
+         version = ?, content_hash = ? WHERE id = ?",
     )
     .bind(&item.title)
     .bind(&item.summary)
@@ -235,7 +258,6 @@ async fn update_item(store: &SqliteStore, tx: &mut sqlx::Transaction<'_, Sqlite>
     .bind(rows::figures_json(&item.figures))
     .bind(p.version)
     .bind(&p.hash)
-    .bind(search_text(item))
     .bind(&p.id.0)
     .execute(&mut **tx)
     .await?;
@@ -248,9 +270,9 @@ async fn insert_facets(
     tx: &mut sqlx::Transaction<'_, Sqlite>,
     written: &[&Pending<'_>],
 ) -> StoreResult<()> {
-    let categories: Vec<(&str, &str)> = written
+    let categories: Vec<(&str, i64)> = written
         .iter()
-        .flat_map(|p| p.item.classification.categories.iter().map(move |c| (c.as_str(), p.id.0.as_str())))
+        .flat_map(|p| p.item.classification.categories.iter().map(move |c| (c.as_str(), p.rowid)))
         .collect();
     for batch in categories.chunks(INSERT_BATCH * 4) {
         store.count(1);
@@ -260,9 +282,9 @@ async fn insert_facets(
         });
         qb.build().execute(&mut **tx).await?;
     }
-    let countries: Vec<(&str, &str, &str)> = written
+    let countries: Vec<(&str, i64, &str)> = written
         .iter()
-        .flat_map(|p| p.item.countries.iter().map(move |c| (c.code.as_str(), p.id.0.as_str(), c.role.as_str())))
+        .flat_map(|p| p.item.countries.iter().map(move |c| (c.code.as_str(), p.rowid, c.role.as_str())))
         .collect();
     for batch in countries.chunks(INSERT_BATCH * 3) {
         store.count(1);
@@ -294,7 +316,7 @@ async fn insert_changes(
         store.count(1);
         let mut qb = QueryBuilder::<Sqlite>::new("INSERT INTO changes (item, kind, at, backfill, version) ");
         qb.push_values(batch, |mut row, (p, kind)| {
-            row.push_bind(p.id.0.as_str()).push_bind(kind.as_str()).push_bind(now).push_bind(backfill).push_bind(p.version);
+            row.push_bind(p.rowid).push_bind(kind.as_str()).push_bind(now).push_bind(backfill).push_bind(p.version);
         });
         qb.push(" RETURNING sequence");
         let seqs: Vec<i64> = qb.build_query_scalar().fetch_all(&mut **tx).await?;
@@ -314,12 +336,12 @@ fn push_item_filter(qb: &mut QueryBuilder<'_, Sqlite>, scope: &Scope, filter: &I
     push_in(qb, "i.organisation", filter.organisations.iter().map(|o| o.0.clone()));
     push_in(qb, "i.organisation", filter.societies.iter().map(|c| c.to_string()));
     if !filter.countries.is_empty() {
-        qb.push(" AND i.id IN (SELECT item FROM item_countries WHERE 1 = 1");
+        qb.push(" AND i.rowid IN (SELECT item FROM item_countries WHERE 1 = 1");
         push_in(qb, "code", filter.countries.iter().map(|c| c.to_string()));
         qb.push(")");
     }
     if !filter.categories.is_empty() {
-        qb.push(" AND i.id IN (SELECT item FROM item_categories WHERE 1 = 1");
+        qb.push(" AND i.rowid IN (SELECT item FROM item_categories WHERE 1 = 1");
         push_in(qb, "category", filter.categories.iter().map(|c| c.as_str()));
         qb.push(")");
     }
@@ -489,12 +511,12 @@ pub(super) async fn changes(
         None => 0,
     };
     store.count(2);
-    let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM changes c JOIN items i ON i.id = c.item WHERE 1 = 1");
+    let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM changes c JOIN items i ON i.rowid = c.item WHERE 1 = 1");
     push_change_filter(&mut count, scope, filter);
     let total_count: i64 = count.build_query_scalar().fetch_one(&store.pool).await?;
     let mut qb = QueryBuilder::<Sqlite>::new(
-        "SELECT c.sequence, c.item, c.kind, c.at, c.backfill, c.version FROM changes c \
-         JOIN items i ON i.id = c.item WHERE c.sequence > ",
+        "SELECT c.sequence, i.id AS item, c.kind, c.at, c.backfill, c.version FROM changes c \
+         JOIN items i ON i.rowid = c.item WHERE c.sequence > ",
     );
     qb.push_bind(after);
     push_change_filter(&mut qb, scope, filter);

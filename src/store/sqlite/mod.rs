@@ -49,7 +49,12 @@ impl SqliteStore {
             // lose the last transactions, never corrupt the database.
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // A larger page cache and memory-mapped reads keep ingestion and FTS merges off
+            // read() calls; both grow only with use, so an idle hub stays small.
+            .pragma("cache_size", "-16384")
+            .pragma("mmap_size", "268435456")
+            .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new().max_connections(4).min_connections(1).connect_with(options).await?;
         Ok(SqliteStore { pool, writer: Mutex::new(()), data_version: AtomicI64::new(0), queries: AtomicU64::new(0) })
     }
