@@ -51,14 +51,26 @@ impl Term {
     }
 }
 
-/// A set of terms indexed by their first token: exact first tokens in one map, prefix first tokens
-/// (`word*`) in another keyed by the prefix, so matching costs a few hash lookups per token.
+/// Characters of a prefix term's first token used as its index key.
+const PREFIX_KEY_CHARS: usize = 3;
+
+/// A set of terms indexed by their first token: exact first tokens in one map; prefix first tokens
+/// (`word*`) by their first three characters (or whole, when shorter), checked with `starts_with`.
+/// Matching costs at most a few hash lookups per token.
 struct Matcher<T> {
     terms: Vec<(Term, T)>,
     exact: TokenMap<Vec<usize>>,
     prefix: TokenMap<Vec<usize>>,
-    /// The lengths, in characters, that prefix keys have.
-    prefix_lengths: Vec<usize>,
+    /// Whether some prefix key is shorter than [`PREFIX_KEY_CHARS`] (1 or 2 characters).
+    short_prefixes: [bool; PREFIX_KEY_CHARS],
+}
+
+/// The first `n` characters of `token` (all of it when shorter).
+fn head(token: &str, n: usize) -> &str {
+    match token.char_indices().nth(n) {
+        Some((i, _)) => &token[..i],
+        None => token,
+    }
 }
 
 impl<T: Copy> Matcher<T> {
@@ -66,32 +78,31 @@ impl<T: Copy> Matcher<T> {
         let terms: Vec<(Term, T)> = terms.into_iter().collect();
         let mut exact: TokenMap<Vec<usize>> = TokenMap::default();
         let mut prefix: TokenMap<Vec<usize>> = TokenMap::default();
-        let mut prefix_lengths = Vec::new();
+        let mut short_prefixes = [false; PREFIX_KEY_CHARS];
         for (i, (term, _)) in terms.iter().enumerate() {
             let (first, is_prefix) = &term.tokens[0];
             if *is_prefix {
-                prefix_lengths.push(first.chars().count());
-                prefix.entry(first.clone()).or_default().push(i);
+                let key = head(first, PREFIX_KEY_CHARS);
+                let len = key.chars().count();
+                if len < PREFIX_KEY_CHARS {
+                    short_prefixes[len] = true;
+                }
+                prefix.entry(key.to_string()).or_default().push(i);
             } else {
                 exact.entry(first.clone()).or_default().push(i);
             }
         }
-        prefix_lengths.sort_unstable();
-        prefix_lengths.dedup();
-        Matcher { terms, exact, prefix, prefix_lengths }
+        Matcher { terms, exact, prefix, short_prefixes }
     }
 
-    /// Indices of terms whose first token could match `token`.
+    /// Indices of terms whose first token could match `token` (checked by `matches_at`).
     fn candidates<'a>(&'a self, token: &'a str) -> impl Iterator<Item = usize> + 'a {
         let exact = self.exact.get(token).into_iter().flatten().copied();
-        let prefixes = token
-            .char_indices()
-            .enumerate()
-            .filter(|(n, _)| self.prefix_lengths.binary_search(&(n + 1)).is_ok())
-            .filter_map(move |(_, (i, c))| self.prefix.get(&token[..i + c.len_utf8()]))
-            .flatten()
-            .copied();
-        exact.chain(prefixes)
+        let keys = (1..=PREFIX_KEY_CHARS)
+            .filter(move |&n| n == PREFIX_KEY_CHARS || self.short_prefixes[n])
+            .map(move |n| head(token, n))
+            .filter_map(move |key| self.prefix.get(key));
+        exact.chain(keys.flatten().copied())
     }
 
     /// Every (term, payload) matching somewhere in `toks`; a term is reported once.

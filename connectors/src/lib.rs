@@ -64,10 +64,26 @@ pub enum Connector {
 }
 
 impl Connector {
-    /// Parses `bytes` into normalised items.
+    /// Parses `bytes` into normalised items, all at once.
     pub fn parse(self, bytes: &[u8], context: &FeedContext) -> Result<Parsed, ConnectorError> {
+        let mut items = Vec::new();
+        let mut parsed = self.parse_chunks(bytes, context, usize::MAX, &mut |chunk| items.extend(chunk))?;
+        parsed.items = items;
+        Ok(parsed)
+    }
+
+    /// Parses `bytes`, handing items to `sink` in chunks as they are normalised; the result holds
+    /// everything but the items. Entries repeating an earlier entry's identity are dropped with a
+    /// warning, so a chunk never contradicts an earlier one.
+    pub fn parse_chunks(
+        self,
+        bytes: &[u8],
+        context: &FeedContext,
+        chunk_size: usize,
+        sink: &mut dyn FnMut(Vec<NormalisedItem>),
+    ) -> Result<Parsed, ConnectorError> {
         match self {
-            Connector::Rss => rss::parse(bytes, context),
+            Connector::Rss => rss::parse_chunks(bytes, context, chunk_size, sink),
         }
     }
 }

@@ -19,8 +19,15 @@ use crate::{ConnectorError, FeedContext, Parsed};
 /// What our id generator returns; never a real id (it contains a NUL byte).
 const MISSING_ID: &str = "\0missing";
 
-/// Parses a feed document.
-pub fn parse(bytes: &[u8], context: &FeedContext) -> Result<Parsed, ConnectorError> {
+/// Parses a feed document, handing normalised items to `sink` in chunks of `chunk_size` as they
+/// are ready (so storing one chunk can overlap normalising the next). The returned [`Parsed`]
+/// carries the feed's title, ttl and warnings; its `items` are empty.
+pub fn parse_chunks(
+    bytes: &[u8],
+    context: &FeedContext,
+    chunk_size: usize,
+    sink: &mut dyn FnMut(Vec<NormalisedItem>),
+) -> Result<Parsed, ConnectorError> {
     let unreadable_dates: Arc<Mutex<Vec<String>>> = Arc::default();
     let seen = Arc::clone(&unreadable_dates);
     let parser = feed_rs::parser::Builder::new()
@@ -48,14 +55,30 @@ pub fn parse(bytes: &[u8], context: &FeedContext) -> Result<Parsed, ConnectorErr
             parsed.warnings.push(format!("unreadable date `{raw}`: the entry is kept without it"));
         }
     }
+    let chunk_size = chunk_size.max(1);
+    let mut chunk = Vec::with_capacity(chunk_size.min(feed.entries.len()));
+    let mut keys = std::collections::HashSet::new();
+    let mut repeated = 0;
     for (index, entry) in feed.entries.iter().enumerate() {
         match normalise_entry(&feed, entry, context, &mut parsed.warnings) {
-            Some(item) => parsed.items.push(item),
+            Some(item) if !keys.insert(item.source_key.clone()) => repeated += 1,
+            Some(item) => {
+                chunk.push(item);
+                if chunk.len() == chunk_size {
+                    sink(std::mem::replace(&mut chunk, Vec::with_capacity(chunk_size)));
+                }
+            }
             None => parsed.warnings.push(format!(
                 "entry {} has no id, link, title or text to identify it and was skipped",
                 index + 1
             )),
         }
+    }
+    if !chunk.is_empty() {
+        sink(chunk);
+    }
+    if repeated > 0 {
+        parsed.warnings.push(format!("{repeated} entries repeat the identity of an earlier entry; the first of each was kept"));
     }
     Ok(parsed)
 }
@@ -179,6 +202,7 @@ fn countries_of(
 mod tests {
     use super::*;
     use crate::model::{Category, ClassificationSource};
+    use crate::Connector;
 
     const RSS: &str = r#"<?xml version="1.0"?>
 <rss version="2.0"><channel><title>Sample</title><language>en</language><ttl>60</ttl>
@@ -192,7 +216,7 @@ mod tests {
 
     #[test]
     fn identity_is_guid_else_link_else_title_and_date() {
-        let parsed = parse(RSS.as_bytes(), &FeedContext::default()).unwrap();
+        let parsed = Connector::Rss.parse(RSS.as_bytes(), &FeedContext::default()).unwrap();
         let keys: Vec<&str> = parsed.items.iter().map(|i| i.source_key.as_str()).collect();
         assert_eq!(keys[0], "guid:a-1");
         assert_eq!(keys[1], "link:https://example.org/b");
@@ -201,7 +225,7 @@ mod tests {
 
     #[test]
     fn entries_are_normalised() {
-        let parsed = parse(RSS.as_bytes(), &FeedContext::default()).unwrap();
+        let parsed = Connector::Rss.parse(RSS.as_bytes(), &FeedContext::default()).unwrap();
         let first = &parsed.items[0];
         assert_eq!(first.summary, "Arrivals from Libya rose on the Central Mediterranean route.");
         assert_eq!(first.language.as_deref(), Some("en"));
@@ -216,7 +240,7 @@ mod tests {
 
     #[test]
     fn an_unreadable_date_is_a_warning_and_the_entry_is_kept() {
-        let parsed = parse(RSS.as_bytes(), &FeedContext::default()).unwrap();
+        let parsed = Connector::Rss.parse(RSS.as_bytes(), &FeedContext::default()).unwrap();
         assert_eq!(parsed.items.len(), 4);
         assert!(parsed.items[3].published_at.is_none());
         assert!(parsed.warnings.iter().any(|w| w.contains("the day after tomorrow")), "{:?}", parsed.warnings);
@@ -224,7 +248,7 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error() {
-        assert!(parse(b"<html><body>not a feed</body></html>", &FeedContext::default()).is_err());
-        assert!(parse(b"", &FeedContext::default()).is_err());
+        assert!(Connector::Rss.parse(b"<html><body>not a feed</body></html>", &FeedContext::default()).is_err());
+        assert!(Connector::Rss.parse(b"", &FeedContext::default()).is_err());
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod fetch;
 pub mod guard;
+pub mod ingest;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -208,16 +209,16 @@ impl Poller {
             default_language: feed.default_language.clone(),
             default_countries: feed.default_countries.clone(),
         };
-        // Parsing is CPU work: keep it off the threads that serve requests.
-        let parsed = tokio::task::spawn_blocking(move || connector.parse(&bytes, &context))
-            .await
-            .map_err(|e| (format!("the parser crashed: {e}"), None))?
-            .map_err(|e| (e.to_string(), None))?;
+        // Parsing is CPU work: it runs off the threads that serve requests, overlapped with storing.
+        let (parsed, report) =
+            ingest::parse_and_store(self.store.as_ref(), feed, connector, bytes, context, self.settings.chunk_size)
+                .await
+                .map_err(|e| (e.to_string(), None))?;
         let ttl = parsed.ttl_minutes.map(|m| Duration::from_secs(u64::from(m) * 60));
         let mut record = self.record(feed, &validators, Some(body_hash), ttl);
         record.title = parsed.title;
         record.warnings = parsed.warnings;
-        let report = self.store.ingest(feed, &parsed.items, &record, self.settings.chunk_size).await.map_err(store_err)?;
+        self.store.record_success(feed.id, &record).await.map_err(store_err)?;
         let outcome = if report.created + report.updated > 0 { PollOutcome::Updated } else { PollOutcome::Unchanged };
         Ok((outcome, report, record.next_check_at))
     }

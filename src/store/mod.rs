@@ -170,6 +170,16 @@ pub struct IngestReport {
     pub last_sequence: Option<i64>,
 }
 
+impl IngestReport {
+    /// Adds another chunk's report to this one.
+    pub fn add(&mut self, other: IngestReport) {
+        self.created += other.created;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.last_sequence = self.last_sequence.max(other.last_sequence);
+    }
+}
+
 /// What seeding did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SeedReport {
@@ -225,16 +235,34 @@ pub trait Store: Send + Sync + 'static {
     async fn record_unchanged(&self, feed: FeedId, record: &FetchRecord) -> StoreResult<()>;
     /// Records a failed fetch or parse with its reason and next retry, and releases the lease.
     async fn record_failure(&self, feed: FeedId, reason: &str, next_check_at: DateTime<Utc>) -> StoreResult<()>;
-    /// Upserts items of a fetched feed in chunks of `chunk_size` (one transaction each), writing
-    /// a change row only for what really changed, then records the fetch and releases the lease.
-    /// A feed's first successful import is marked as backfill.
+    /// Upserts one chunk of a fetched feed's items in one transaction, writing a change row only
+    /// for what really changed (`backfill` marks a feed's first import). Items repeated within
+    /// the chunk are written once.
+    async fn ingest_chunk(
+        &self,
+        feed: &Feed,
+        items: &[connectors::NormalisedItem],
+        backfill: bool,
+    ) -> StoreResult<IngestReport>;
+    /// Records a successful fetch (validators, title, warnings, next poll): the feed is ACTIVE
+    /// again and its lease released.
+    async fn record_success(&self, feed: FeedId, record: &FetchRecord) -> StoreResult<()>;
+    /// Ingests a whole fetched feed in chunks of `chunk_size`, then records the fetch.
     async fn ingest(
         &self,
         feed: &Feed,
         items: &[connectors::NormalisedItem],
         record: &FetchRecord,
         chunk_size: usize,
-    ) -> StoreResult<IngestReport>;
+    ) -> StoreResult<IngestReport> {
+        let backfill = feed.last_success_at.is_none();
+        let mut report = IngestReport::default();
+        for chunk in items.chunks(chunk_size.max(1)) {
+            report.add(self.ingest_chunk(feed, chunk, backfill).await?);
+        }
+        self.record_success(feed.id, record).await?;
+        Ok(report)
+    }
 
     /// A page of items.
     async fn items_page(

@@ -10,7 +10,7 @@ use sqlx::{QueryBuilder, Sqlite};
 use super::rows::{self, to_millis, ChangeRow, ItemRow};
 use super::{push_in, push_scope, SqliteStore};
 use crate::access::Scope;
-use crate::model::{Change, ChangeKind, Feed, Item, ItemId};
+use crate::model::{Change, ChangeKind, Feed, FeedId, Item, ItemId};
 use crate::store::{
     ChangeFilter, FetchRecord, IngestReport, ItemFilter, ItemOrder, Page, PageRequest, StoreError, StoreResult,
 };
@@ -32,91 +32,78 @@ struct Pending<'a> {
     rowid: i64,
 }
 
-pub(super) async fn ingest(
+pub(super) async fn ingest_chunk(
     store: &SqliteStore,
     feed: &Feed,
     items: &[NormalisedItem],
-    record: &FetchRecord,
-    chunk_size: usize,
+    backfill: bool,
 ) -> StoreResult<IngestReport> {
-    let backfill = feed.last_success_at.is_none();
     let mut report = IngestReport::default();
-    let mut warnings = record.warnings.clone();
-
     let mut seen = HashSet::new();
-    let mut unique = Vec::with_capacity(items.len());
-    for item in items {
-        let id = ItemId::derive(feed.id, &item.source_key);
-        if seen.insert(id.clone()) {
-            unique.push((id, item));
-        }
-    }
-    let repeated = items.len() - unique.len();
-    if repeated > 0 {
-        warnings.push(format!("{repeated} entries repeat the identity of an earlier entry; the first of each was kept"));
-    }
+    let chunk: Vec<(ItemId, &NormalisedItem)> = items
+        .iter()
+        .map(|item| (ItemId::derive(feed.id, &item.source_key), item))
+        .filter(|(id, _)| seen.insert(id.clone()))
+        .collect();
 
-    for chunk in unique.chunks(chunk_size.max(1)) {
-        // The writer lock is taken per chunk, so other feeds' writes interleave with a large import.
-        let _w = store.writer.lock().await;
-        let mut tx = store.pool.begin().await?;
-        let existing = existing_hashes(store, &mut tx, chunk.iter().map(|(id, _)| id)).await?;
-        let mut created = Vec::new();
-        let mut updated = Vec::new();
-        for (id, item) in chunk {
-            let hash = item.content_hash();
-            match existing.get(&id.0) {
-                None => created.push(Pending { id: id.clone(), item, hash, version: 1, rowid: 0 }),
-                Some((rowid, old_hash, version)) if *old_hash != hash => {
-                    updated.push(Pending { id: id.clone(), item, hash, version: version + 1, rowid: *rowid })
-                }
-                Some(_) => report.unchanged += 1,
+    // One writer at a time; the lock is taken per chunk, so other feeds' writes interleave with a
+    // large import.
+    let _w = store.writer.lock().await;
+    let mut tx = store.pool.begin().await?;
+    let existing = existing_hashes(store, &mut tx, chunk.iter().map(|(id, _)| id)).await?;
+    let mut created = Vec::new();
+    let mut updated = Vec::new();
+    for (id, item) in chunk {
+        let hash = item.content_hash();
+        match existing.get(&id.0) {
+            None => created.push(Pending { id, item, hash, version: 1, rowid: 0 }),
+            Some((rowid, old_hash, version)) if *old_hash != hash => {
+                updated.push(Pending { id, item, hash, version: version + 1, rowid: *rowid })
             }
+            Some(_) => report.unchanged += 1,
         }
-        if created.is_empty() && updated.is_empty() {
-            continue;
-        }
-        let now = to_millis(Utc::now());
-        insert_items(store, &mut tx, feed, &mut created, now).await?;
-        for p in &updated {
-            update_item(store, &mut tx, p).await?;
-        }
-        if !updated.is_empty() {
+    }
+    if created.is_empty() && updated.is_empty() {
+        return Ok(report);
+    }
+    let now = to_millis(Utc::now());
+    insert_items(store, &mut tx, feed, &mut created, now).await?;
+    for p in &updated {
+        update_item(store, &mut tx, p).await?;
+    }
+    if !updated.is_empty() {
+        for table in ["items_fts", "item_categories", "item_countries"] {
             store.count(1);
-            let mut qb = QueryBuilder::<Sqlite>::new("DELETE FROM items_fts WHERE 1 = 1");
-            push_in(&mut qb, "rowid", updated.iter().map(|p| p.rowid));
+            let column = if table == "items_fts" { "rowid" } else { "item" };
+            let mut qb = QueryBuilder::<Sqlite>::new(format!("DELETE FROM {table} WHERE 1 = 1"));
+            push_in(&mut qb, column, updated.iter().map(|p| p.rowid));
             qb.build().execute(&mut *tx).await?;
         }
-        if !updated.is_empty() {
-            for table in ["item_categories", "item_countries"] {
-                store.count(1);
-                let mut qb = QueryBuilder::<Sqlite>::new(format!("DELETE FROM {table} WHERE 1 = 1"));
-                push_in(&mut qb, "item", updated.iter().map(|p| p.rowid));
-                qb.build().execute(&mut *tx).await?;
-            }
-        }
-        let written: Vec<&Pending> = created.iter().chain(&updated).collect();
-        insert_search_text(store, &mut tx, &written).await?;
-        insert_facets(store, &mut tx, &written).await?;
-        let last = insert_changes(store, &mut tx, &created, &updated, backfill, now).await?;
-        let v = store.bump_version(&mut tx).await?;
-        tx.commit().await?;
-        store.remember_version(v);
-        report.created += created.len();
-        report.updated += updated.len();
-        report.last_sequence = report.last_sequence.max(last);
     }
+    let written: Vec<&Pending> = created.iter().chain(&updated).collect();
+    insert_search_text(store, &mut tx, &written).await?;
+    insert_facets(store, &mut tx, &written).await?;
+    let last = insert_changes(store, &mut tx, &created, &updated, backfill, now).await?;
+    let v = store.bump_version(&mut tx).await?;
+    tx.commit().await?;
+    store.remember_version(v);
+    report.created = created.len();
+    report.updated = updated.len();
+    report.last_sequence = last;
+    Ok(report)
+}
 
+pub(super) async fn record_success(store: &SqliteStore, feed: FeedId, record: &FetchRecord) -> StoreResult<()> {
     let _w = store.writer.lock().await;
     let mut tx = store.pool.begin().await?;
     store.count(2);
     let before: Option<(String, Option<String>, String)> =
         sqlx::query_as("SELECT state, title, warnings FROM feeds WHERE id = ?")
-            .bind(feed.id.0)
+            .bind(feed.0)
             .fetch_optional(&mut *tx)
             .await?;
     let Some((state, title, old_warnings)) = before else { return Err(StoreError::NotFound) };
-    let warnings_json = serde_json::to_string(&warnings).unwrap_or_else(|_| "[]".into());
+    let warnings_json = serde_json::to_string(&record.warnings).unwrap_or_else(|_| "[]".into());
     let new_title = record.title.clone().or(title.clone());
     sqlx::query(
         "UPDATE feeds SET state = CASE WHEN state = 'PAUSED' THEN 'PAUSED' ELSE 'ACTIVE' END, last_error = NULL, \
@@ -130,16 +117,17 @@ pub(super) async fn ingest(
     .bind(&record.body_hash)
     .bind(&new_title)
     .bind(&warnings_json)
-    .bind(feed.id.0)
+    .bind(feed.0)
     .execute(&mut *tx)
     .await?;
+    // Only what the API shows bumps the data version: a quiet successful poll must not flush caches.
     let visible_change = state == "FAILING" || new_title != title || warnings_json != old_warnings;
     let v = if visible_change { Some(store.bump_version(&mut tx).await?) } else { None };
     tx.commit().await?;
     if let Some(v) = v {
         store.remember_version(v);
     }
-    Ok(report)
+    Ok(())
 }
 
 /// The rowid, content hash and version of the items among `ids` that exist.

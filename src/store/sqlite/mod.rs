@@ -54,7 +54,9 @@ impl SqliteStore {
             // read() calls; both grow only with use, so an idle hub stays small.
             .pragma("cache_size", "-16384")
             .pragma("mmap_size", "268435456")
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            .pragma("wal_autocheckpoint", "8192")
+            .pragma("journal_size_limit", "67108864");
         let pool = SqlitePoolOptions::new().max_connections(4).min_connections(1).connect_with(options).await?;
         Ok(SqliteStore { pool, writer: Mutex::new(()), data_version: AtomicI64::new(0), queries: AtomicU64::new(0) })
     }
@@ -483,14 +485,17 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn ingest(
+    async fn ingest_chunk(
         &self,
         feed: &Feed,
         items: &[connectors::NormalisedItem],
-        record: &FetchRecord,
-        chunk_size: usize,
+        backfill: bool,
     ) -> StoreResult<IngestReport> {
-        items::ingest(self, feed, items, record, chunk_size).await
+        items::ingest_chunk(self, feed, items, backfill).await
+    }
+
+    async fn record_success(&self, feed: FeedId, record: &FetchRecord) -> StoreResult<()> {
+        items::record_success(self, feed, record).await
     }
 
     async fn items_page(

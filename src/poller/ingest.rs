@@ -1,0 +1,60 @@
+//! Parsing and storing, overlapped: the connector normalises on a blocking thread and hands over
+//! chunks through a small bounded channel, while each chunk is written in its own transaction —
+//! so a large feed uses both cores, never holds the database for long, and never buffers more
+//! than a few chunks.
+
+use connectors::{Connector, ConnectorError, FeedContext, NormalisedItem, Parsed};
+
+use crate::model::Feed;
+use crate::store::{IngestReport, Store, StoreError};
+
+/// Chunks normalised ahead of the one being stored.
+const CHUNKS_AHEAD: usize = 2;
+
+/// Why parsing and storing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The document is not a feed.
+    #[error(transparent)]
+    Parse(#[from] ConnectorError),
+    /// The store failed.
+    #[error("could not store the feed: {0}")]
+    Store(#[from] StoreError),
+    /// The parser panicked (a bug; the feed is marked failing rather than the poller dying).
+    #[error("the parser crashed: {0}")]
+    Crashed(String),
+}
+
+/// Parses `bytes` with `connector` and stores every chunk of `chunk_size` items as it is ready.
+/// Returns the feed's metadata (title, ttl, warnings) and what was written; the caller records the
+/// fetch with [`Store::record_success`].
+pub async fn parse_and_store(
+    store: &dyn Store,
+    feed: &Feed,
+    connector: Connector,
+    bytes: Vec<u8>,
+    context: FeedContext,
+    chunk_size: usize,
+) -> Result<(Parsed, IngestReport), IngestError> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<NormalisedItem>>(CHUNKS_AHEAD);
+    let parsing = tokio::task::spawn_blocking(move || {
+        connector.parse_chunks(&bytes, &context, chunk_size, &mut |chunk| {
+            // The receiver is gone only when storing failed; the rest is discarded.
+            let _ = tx.blocking_send(chunk);
+        })
+    });
+    let backfill = feed.last_success_at.is_none();
+    let mut report = IngestReport::default();
+    while let Some(chunk) = rx.recv().await {
+        match store.ingest_chunk(feed, &chunk, backfill).await {
+            Ok(r) => report.add(r),
+            Err(e) => {
+                drop(rx);
+                let _ = parsing.await;
+                return Err(e.into());
+            }
+        }
+    }
+    let parsed = parsing.await.map_err(|e| IngestError::Crashed(e.to_string()))??;
+    Ok((parsed, report))
+}
