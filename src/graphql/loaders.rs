@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 
 use crate::access::Scope;
 use crate::model::{Feed, FeedId, Item, ItemId, Membership, Network, OrgId, Organisation};
@@ -84,29 +84,37 @@ impl Loader<String> for NetworkLoader {
     }
 }
 
-/// The loaders of one request.
+/// A loader that remembers what it loaded for the rest of the request.
+pub type Cached<T> = DataLoader<T, HashMapCache>;
+
+/// The loaders of one request. Each caches for the request only, so a value prefetched for a
+/// page is not fetched again by the fields that use it.
 pub struct Loaders {
     /// Organisations.
-    pub orgs: DataLoader<OrgLoader>,
+    pub orgs: Cached<OrgLoader>,
     /// Feeds.
-    pub feeds: DataLoader<FeedLoader>,
+    pub feeds: Cached<FeedLoader>,
     /// Items.
-    pub items: DataLoader<ItemLoader>,
+    pub items: Cached<ItemLoader>,
     /// Memberships by organisation.
-    pub memberships: DataLoader<MembershipLoader>,
+    pub memberships: Cached<MembershipLoader>,
     /// Networks by slug.
-    pub networks: DataLoader<NetworkLoader>,
+    pub networks: Cached<NetworkLoader>,
+}
+
+fn cached<T: Loader<K>, K: Send + Sync + std::hash::Hash + Eq + Clone + 'static>(loader: T) -> Cached<T> {
+    DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default())
 }
 
 impl Loaders {
     /// Loaders for one request.
     pub fn new(store: &Arc<dyn Store>, scope: &Scope) -> Loaders {
         Loaders {
-            orgs: DataLoader::new(OrgLoader(Arc::clone(store)), tokio::spawn),
-            feeds: DataLoader::new(FeedLoader(Arc::clone(store), scope.clone()), tokio::spawn),
-            items: DataLoader::new(ItemLoader(Arc::clone(store), scope.clone()), tokio::spawn),
-            memberships: DataLoader::new(MembershipLoader(Arc::clone(store)), tokio::spawn),
-            networks: DataLoader::new(NetworkLoader(Arc::clone(store)), tokio::spawn),
+            orgs: cached(OrgLoader(Arc::clone(store))),
+            feeds: cached(FeedLoader(Arc::clone(store), scope.clone())),
+            items: cached(ItemLoader(Arc::clone(store), scope.clone())),
+            memberships: cached(MembershipLoader(Arc::clone(store))),
+            networks: cached(NetworkLoader(Arc::clone(store))),
         }
     }
 }

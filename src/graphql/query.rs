@@ -254,6 +254,7 @@ impl Query {
         let filter = filter.unwrap_or_default().into_store()?;
         let order = order_by.unwrap_or_default().into();
         let result = r.store.items_page(&r.scope, &filter, order, &page).await.map_err(store_err)?;
+        prefetch_for_items(ctx, result.edges.iter().map(|(_, i)| i)).await?;
         let mut connection =
             Connection::with_additional_fields(page.after.is_some(), result.has_next_page, TotalCount { total_count: result.total_count });
         connection.edges.extend(result.edges.into_iter().map(|(c, i)| Edge::new(encode_cursor("items", &c), Item(i))));
@@ -327,6 +328,30 @@ impl Query {
     async fn viewer(&self, ctx: &Context<'_>) -> Viewer {
         Viewer(request(ctx).viewer)
     }
+}
+
+/// Loads, in one batch each, the organisations and feeds a page of items will ask for, when the
+/// query selects them: a page then costs the same number of store queries whatever its size, and
+/// does not depend on how the executor happens to interleave field resolution.
+async fn prefetch_for_items<'a>(ctx: &Context<'_>, items: impl Iterator<Item = &'a model::Item> + Clone) -> async_graphql::Result<()> {
+    let look = ctx.look_ahead();
+    let selects = |field: &str| {
+        look.field("nodes").field(field).exists() || look.field("edges").field("node").field(field).exists()
+    };
+    let r = request(ctx);
+    if selects("organisation") {
+        let mut orgs: Vec<OrgId> = items.clone().map(|i| i.organisation.clone()).collect();
+        orgs.sort();
+        orgs.dedup();
+        r.loaders.orgs.load_many(orgs).await.map_err(|e| store_err_arc(&e))?;
+    }
+    if selects("feed") {
+        let mut feeds: Vec<FeedId> = items.map(|i| i.feed).collect();
+        feeds.sort();
+        feeds.dedup();
+        r.loaders.feeds.load_many(feeds).await.map_err(|e| store_err_arc(&e))?;
+    }
+    Ok(())
 }
 
 fn store_err_arc(e: &std::sync::Arc<crate::store::StoreError>) -> async_graphql::Error {
