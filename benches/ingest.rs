@@ -83,7 +83,11 @@ async fn main() -> anyhow::Result<()> {
     let items: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(20_000);
     let rounds: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(3);
     let bytes = document(items);
-    println!("ingest benchmark: {items} entries, {:.1} MB, {:.0} bytes/entry, {rounds} rounds (median)", bytes.len() as f64 / 1e6, bytes.len() as f64 / items as f64);
+    println!(
+        "ingest benchmark: {items} entries, {:.1} MB, {:.0} bytes/entry, {rounds} rounds (median)",
+        bytes.len() as f64 / 1e6,
+        bytes.len() as f64 / items as f64
+    );
 
     let mut bare = Vec::new();
     let mut normalise = Vec::new();
@@ -121,9 +125,24 @@ async fn main() -> anyhow::Result<()> {
     let (bare, normalise, full, store_only) = (median(bare), median(normalise), median(full), median(store_only));
     println!("{:<42} {:>10} {:>14}", "stage", "time", "items/s");
     println!("{:<42} {:>8.0}ms {:>14.0}", "feed-rs parse only", bare.as_secs_f64() * 1e3, rate(items, bare));
-    println!("{:<42} {:>8.0}ms {:>14.0}", "parse + normalise (connector)", normalise.as_secs_f64() * 1e3, rate(items, normalise));
-    println!("{:<42} {:>8.0}ms {:>14.0}", "store only (SQLite, WAL, chunks of 2000)", store_only.as_secs_f64() * 1e3, rate(items, store_only));
-    println!("{:<42} {:>8.0}ms {:>14.0}", "full pipeline (parse+normalise ‖ store)", full.as_secs_f64() * 1e3, rate(items, full));
+    println!(
+        "{:<42} {:>8.0}ms {:>14.0}",
+        "parse + normalise (connector)",
+        normalise.as_secs_f64() * 1e3,
+        rate(items, normalise)
+    );
+    println!(
+        "{:<42} {:>8.0}ms {:>14.0}",
+        "store only (SQLite, WAL, chunks of 2000)",
+        store_only.as_secs_f64() * 1e3,
+        rate(items, store_only)
+    );
+    println!(
+        "{:<42} {:>8.0}ms {:>14.0}",
+        "full pipeline (parse+normalise ‖ store)",
+        full.as_secs_f64() * 1e3,
+        rate(items, full)
+    );
     println!("full pipeline / bare feed-rs throughput: {:.2}", rate(items, full) / rate(items, bare));
     Ok(())
 }

@@ -136,9 +136,8 @@ impl App {
         let poll_enabled = state.settings.poll.enabled;
         let demo = state.demo.clone();
         let router = http::router(state);
-        let mut server = tokio::spawn(
-            axum::serve(listener, router).with_graceful_shutdown(stopped(stop_rx.clone())).into_future(),
-        );
+        let mut server =
+            tokio::spawn(axum::serve(listener, router).with_graceful_shutdown(stopped(stop_rx.clone())).into_future());
         let poller_stop = stopped(stop_rx.clone());
         let mut poller = tokio::spawn(async move {
             if poll_enabled {

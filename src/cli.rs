@@ -211,7 +211,8 @@ async fn poll_once(settings: &Settings) -> anyhow::Result<i32> {
     let store = open_store(settings).await?;
     let guard = Guard::new(&settings.fetch.allow).map_err(anyhow::Error::msg)?;
     let fetcher = Fetcher::new(&settings.fetch, guard)?;
-    let poller = Arc::new(Poller::new(Arc::clone(&store), fetcher, settings.poll.clone(), Arc::new(Metrics::default())));
+    let poller =
+        Arc::new(Poller::new(Arc::clone(&store), fetcher, settings.poll.clone(), Arc::new(Metrics::default())));
     let reports = poller.poll_due_once().await?;
     println!("{:>5}  {:<8}  {:<12}  {:>7}  {:>7}  url / reason", "feed", "owner", "outcome", "created", "updated");
     let mut failed = 0;
@@ -252,7 +253,9 @@ async fn feed_add(settings: &Settings, add: FeedAdd) -> anyhow::Result<()> {
             .transpose()
             .map_err(anyhow::Error::msg)?,
         default_language: match add.language.as_deref() {
-            Some(l) => Some(connectors::lang::canonical_tag(l).with_context(|| format!("`{l}` is not a language tag"))?),
+            Some(l) => {
+                Some(connectors::lang::canonical_tag(l).with_context(|| format!("`{l}` is not a language tag"))?)
+            }
             None => None,
         },
         default_countries: add
@@ -264,7 +267,13 @@ async fn feed_add(settings: &Settings, add: FeedAdd) -> anyhow::Result<()> {
         poll_interval_secs: add.interval.unwrap_or(settings.poll.default_interval_secs),
     };
     match store.add_feed(&feed).await {
-        Ok(f) => println!("feed {} registered for {}: {} (polled every {} s)", f.id, f.organisation, f.url.as_str(), f.poll_interval_secs),
+        Ok(f) => println!(
+            "feed {} registered for {}: {} (polled every {} s)",
+            f.id,
+            f.organisation,
+            f.url.as_str(),
+            f.poll_interval_secs
+        ),
         Err(StoreError::Conflict(m)) => bail!("{m}"),
         Err(StoreError::Invalid(m)) => bail!("{m} (societies are keyed by country code, e.g. --society FR)"),
         Err(e) => return Err(e.into()),
@@ -279,7 +288,11 @@ async fn feed_list(settings: &Settings) -> anyhow::Result<()> {
     loop {
         let page = store.feeds_page(&Scope::System, &FeedFilter::default(), &PageRequest { first: 100, after }).await?;
         for (_, f) in &page.edges {
-            let detail = f.last_error.clone().map(|e| format!("{} — {e}", f.url.as_str())).unwrap_or_else(|| f.url.as_str().into());
+            let detail = f
+                .last_error
+                .clone()
+                .map(|e| format!("{} — {e}", f.url.as_str()))
+                .unwrap_or_else(|| f.url.as_str().into());
             println!("{:>5}  {:<8}  {:<8}  {:<7}  {}", f.id, f.organisation, f.state, f.visibility, detail);
         }
         if !page.has_next_page {

@@ -133,7 +133,13 @@ impl Default for FetchSettings {
 
 impl Default for ApiSettings {
     fn default() -> Self {
-        ApiSettings { max_depth: 15, max_complexity: 5000, max_body_bytes: 256 * 1024, cache_entries: 2000, timeout_secs: 10 }
+        ApiSettings {
+            max_depth: 15,
+            max_complexity: 5000,
+            max_body_bytes: 256 * 1024,
+            cache_entries: 2000,
+            timeout_secs: 10,
+        }
     }
 }
 
@@ -172,7 +178,8 @@ impl Settings {
     pub fn load_from(file: Option<&Path>, env: &[(String, String)]) -> anyhow::Result<Settings> {
         let mut table = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+                let text =
+                    std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
                 text.parse::<toml::Table>().with_context(|| format!("parsing config {}", path.display()))?
             }
             None => toml::Table::new(),
@@ -185,9 +192,7 @@ impl Settings {
             let path: Vec<String> = key.split("__").map(str::to_ascii_lowercase).collect();
             set_path(&mut table, &path, env_value(value)).with_context(|| format!("environment variable {name}"))?;
         }
-        toml::Value::Table(table)
-            .try_into::<Settings>()
-            .map_err(|e| anyhow!("invalid settings: {e}"))
+        toml::Value::Table(table).try_into::<Settings>().map_err(|e| anyhow!("invalid settings: {e}"))
     }
 }
 

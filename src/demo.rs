@@ -37,11 +37,46 @@ struct SampleFeed {
 }
 
 const SAMPLES: [SampleFeed; 5] = [
-    SampleFeed { name: "perco-en", file: "perco-en.xml", body: include_str!("demo/perco-en.xml"), format: Format::Rss, owner: "IT", language: "en" },
-    SampleFeed { name: "perco-fr", file: "perco-fr.xml", body: include_str!("demo/perco-fr.xml"), format: Format::Atom, owner: "FR", language: "fr" },
-    SampleFeed { name: "americas-es", file: "americas-es.json", body: include_str!("demo/americas-es.json"), format: Format::JsonFeed, owner: "CO", language: "es" },
-    SampleFeed { name: "central-asia-ru", file: "central-asia-ru.xml", body: include_str!("demo/central-asia-ru.xml"), format: Format::Rss, owner: "KZ", language: "ru" },
-    SampleFeed { name: "mena-ar", file: "mena-ar.xml", body: include_str!("demo/mena-ar.xml"), format: Format::Rss, owner: "IFRC", language: "ar" },
+    SampleFeed {
+        name: "perco-en",
+        file: "perco-en.xml",
+        body: include_str!("demo/perco-en.xml"),
+        format: Format::Rss,
+        owner: "IT",
+        language: "en",
+    },
+    SampleFeed {
+        name: "perco-fr",
+        file: "perco-fr.xml",
+        body: include_str!("demo/perco-fr.xml"),
+        format: Format::Atom,
+        owner: "FR",
+        language: "fr",
+    },
+    SampleFeed {
+        name: "americas-es",
+        file: "americas-es.json",
+        body: include_str!("demo/americas-es.json"),
+        format: Format::JsonFeed,
+        owner: "CO",
+        language: "es",
+    },
+    SampleFeed {
+        name: "central-asia-ru",
+        file: "central-asia-ru.xml",
+        body: include_str!("demo/central-asia-ru.xml"),
+        format: Format::Rss,
+        owner: "KZ",
+        language: "ru",
+    },
+    SampleFeed {
+        name: "mena-ar",
+        file: "mena-ar.xml",
+        body: include_str!("demo/mena-ar.xml"),
+        format: Format::Rss,
+        owner: "IFRC",
+        language: "ar",
+    },
 ];
 
 #[derive(Deserialize)]

@@ -93,17 +93,16 @@ fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
     for part in accept.split(',') {
         let mut params = part.split(';');
         let kind = params.next().unwrap_or("").trim().to_ascii_lowercase();
-        let q: f32 = params
-            .filter_map(|p| p.trim().strip_prefix("q="))
-            .next()
-            .and_then(|q| q.parse().ok())
-            .unwrap_or(1.0);
+        let q: f32 =
+            params.filter_map(|p| p.trim().strip_prefix("q=")).next().and_then(|q| q.parse().ok()).unwrap_or(1.0);
         let media = match kind.as_str() {
             "application/graphql-response+json" => MediaType::GraphqlResponse,
             "application/json" | "application/*" | "*/*" => MediaType::Json,
             _ => continue,
         };
-        if q > 0.0 && best.is_none_or(|(bq, bm)| q > bq || (q == bq && media == MediaType::GraphqlResponse && bm != media)) {
+        if q > 0.0
+            && best.is_none_or(|(bq, bm)| q > bq || (q == bq && media == MediaType::GraphqlResponse && bm != media))
+        {
             best = Some((q, media));
         }
     }
@@ -183,8 +182,12 @@ async fn graphql(
             Err(m) => return error_response(StatusCode::BAD_REQUEST, media, "BAD_USER_INPUT", &m),
         };
         if selects_non_query(&request) {
-            let mut response =
-                error_response(StatusCode::METHOD_NOT_ALLOWED, media, "BAD_USER_INPUT", "mutations must be sent with POST");
+            let mut response = error_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                media,
+                "BAD_USER_INPUT",
+                "mutations must be sent with POST",
+            );
             response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
             return response;
         }
@@ -201,7 +204,9 @@ async fn graphql(
                     &format!("the request body is larger than {limit} bytes"),
                 );
             }
-            Err(rejection) => return error_response(rejection.status(), media, "BAD_USER_INPUT", &rejection.body_text()),
+            Err(rejection) => {
+                return error_response(rejection.status(), media, "BAD_USER_INPUT", &rejection.body_text())
+            }
         };
         let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
         if !content_type.to_ascii_lowercase().starts_with("application/json") {
@@ -213,12 +218,22 @@ async fn graphql(
             );
         }
         if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-            return error_response(StatusCode::BAD_REQUEST, media, "BAD_USER_INPUT", "batched requests are not supported");
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                media,
+                "BAD_USER_INPUT",
+                "batched requests are not supported",
+            );
         }
         match serde_json::from_slice::<async_graphql::Request>(&body) {
             Ok(r) => r,
             Err(e) => {
-                return error_response(StatusCode::BAD_REQUEST, media, "BAD_USER_INPUT", &format!("invalid request body: {e}"))
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    media,
+                    "BAD_USER_INPUT",
+                    &format!("invalid request body: {e}"),
+                )
             }
         }
     };
@@ -251,7 +266,8 @@ async fn execute(state: &AppState, media: MediaType, request: async_graphql::Req
     let request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
-    let status = if request_error && media == MediaType::GraphqlResponse { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let status =
+        if request_error && media == MediaType::GraphqlResponse { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let cacheable = response.errors.is_empty();
     let body = match serde_json::to_vec(&response) {
         Ok(b) => Bytes::from(b),

@@ -6,10 +6,7 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = tributary::cli::Cli::parse();
-    let filter = cli
-        .settings()
-        .map(|s| s.log)
-        .unwrap_or_else(|_| "info".into());
+    let filter = cli.settings().map(|s| s.log).unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(filter)))
         .with_writer(std::io::stderr)

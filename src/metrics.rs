@@ -95,11 +95,23 @@ impl Metrics {
         }
         let _ = writeln!(out, "# HELP tributary_poll_failures_total Feed polls that failed.");
         let _ = writeln!(out, "# TYPE tributary_poll_failures_total counter");
-        let _ = writeln!(out, "tributary_poll_failures_total {}", self.polls[PollOutcome::Failed as usize].load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "tributary_poll_failures_total {}",
+            self.polls[PollOutcome::Failed as usize].load(Ordering::Relaxed)
+        );
         let _ = writeln!(out, "# HELP tributary_items_ingested_total Items written, by kind of change.");
         let _ = writeln!(out, "# TYPE tributary_items_ingested_total counter");
-        let _ = writeln!(out, "tributary_items_ingested_total{{kind=\"created\"}} {}", self.items_created.load(Ordering::Relaxed));
-        let _ = writeln!(out, "tributary_items_ingested_total{{kind=\"updated\"}} {}", self.items_updated.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "tributary_items_ingested_total{{kind=\"created\"}} {}",
+            self.items_created.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "tributary_items_ingested_total{{kind=\"updated\"}} {}",
+            self.items_updated.load(Ordering::Relaxed)
+        );
         let _ = writeln!(out, "# HELP tributary_store_queries_total SQL statements run by the store.");
         let _ = writeln!(out, "# TYPE tributary_store_queries_total counter");
         let _ = writeln!(out, "tributary_store_queries_total {store_queries}");
@@ -108,9 +120,16 @@ impl Metrics {
         if let Ok(requests) = self.requests.lock() {
             for (route, h) in requests.iter() {
                 for (bound, n) in BUCKETS.iter().zip(h.buckets.iter()) {
-                    let _ = writeln!(out, "tributary_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {n}");
+                    let _ = writeln!(
+                        out,
+                        "tributary_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {n}"
+                    );
                 }
-                let _ = writeln!(out, "tributary_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}", h.count);
+                let _ = writeln!(
+                    out,
+                    "tributary_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
+                    h.count
+                );
                 let _ = writeln!(out, "tributary_http_request_duration_seconds_sum{{route=\"{route}\"}} {}", h.sum);
                 let _ = writeln!(out, "tributary_http_request_duration_seconds_count{{route=\"{route}\"}} {}", h.count);
             }

@@ -31,9 +31,24 @@ async fn two_feeds(app: &helpers::TestApp) -> (String, String) {
     app.feeds.set(
         "it.xml",
         &rss(&[
-            ("a1", "Border closure pushes migrants to the Central Mediterranean route", "Arrivals in Italy from Libya rose sharply.", "Mon, 02 Nov 2026 10:00:00 GMT"),
-            ("a2", "New asylum law adopted in Greece", "The parliament adopted a decree changing the asylum procedure.", "Tue, 03 Nov 2026 10:00:00 GMT"),
-            ("a3", "Appel de fonds pour l'accueil des migrants en France", "La Croix-Rouge lance un appel de fonds pour les centres d'accueil.", "Wed, 04 Nov 2026 10:00:00 GMT"),
+            (
+                "a1",
+                "Border closure pushes migrants to the Central Mediterranean route",
+                "Arrivals in Italy from Libya rose sharply.",
+                "Mon, 02 Nov 2026 10:00:00 GMT",
+            ),
+            (
+                "a2",
+                "New asylum law adopted in Greece",
+                "The parliament adopted a decree changing the asylum procedure.",
+                "Tue, 03 Nov 2026 10:00:00 GMT",
+            ),
+            (
+                "a3",
+                "Appel de fonds pour l'accueil des migrants en France",
+                "La Croix-Rouge lance un appel de fonds pour les centres d'accueil.",
+                "Wed, 04 Nov 2026 10:00:00 GMT",
+            ),
         ]),
     );
     app.feeds.set(
@@ -52,7 +67,8 @@ async fn two_feeds(app: &helpers::TestApp) -> (String, String) {
     assert!(reports.iter().all(|r| r.outcome == PollOutcome::Updated), "{reports:?}");
     let ids = app.data("{ feeds(first: 10) { nodes { id url } } }", json!({})).await;
     let id_of = |suffix: &str| {
-        ids["feeds"]["nodes"].as_array().unwrap().iter().find(|f| f["url"].as_str().unwrap().ends_with(suffix)).unwrap()["id"]
+        ids["feeds"]["nodes"].as_array().unwrap().iter().find(|f| f["url"].as_str().unwrap().ends_with(suffix)).unwrap()
+            ["id"]
             .as_str()
             .unwrap()
             .to_string()
@@ -92,7 +108,10 @@ async fn a_polled_feed_is_queryable_with_every_filter() {
     assert!(routes.contains(&"Cierre de la frontera en el Darién".to_string()), "{routes:?}");
     assert!(!routes.contains(&"New asylum law adopted in Greece".to_string()), "{routes:?}");
 
-    assert_eq!(titles(&q(json!({ "languages": ["fr"] })).await), ["Appel de fonds pour l'accueil des migrants en France"]);
+    assert_eq!(
+        titles(&q(json!({ "languages": ["fr"] })).await),
+        ["Appel de fonds pour l'accueil des migrants en France"]
+    );
     assert_eq!(titles(&q(json!({ "languages": ["es"] })).await), ["Cierre de la frontera en el Darién"]);
 
     assert_eq!(q(json!({ "feeds": [co_feed] })).await["items"]["totalCount"], 1);
@@ -151,7 +170,11 @@ async fn pages_are_stable_and_complete() {
 #[tokio::test]
 async fn a_second_poll_answered_304_writes_nothing() {
     let app = spawn_app().await;
-    app.feeds.set_with_etag("feed.xml", &rss(&[("x", "Route change at the border", "Text", "Mon, 02 Nov 2026 10:00:00 GMT")]), "\"v1\"");
+    app.feeds.set_with_etag(
+        "feed.xml",
+        &rss(&[("x", "Route change at the border", "Text", "Mon, 02 Nov 2026 10:00:00 GMT")]),
+        "\"v1\"",
+    );
     let feed = app.add_feed("IT", "feed.xml").await;
     assert_eq!(app.poll_due().await[0].outcome, PollOutcome::Updated);
     let changes = "{ changes(first: 100, filter: { includeBackfill: true }) { totalCount } }";
@@ -187,7 +210,8 @@ async fn a_changed_entry_produces_version_2_and_an_updated_change() {
     let item = "{ items(first: 1) { nodes { id title summary version } } }";
     assert_eq!(app.data(item, json!({})).await["items"]["nodes"][0]["version"], 1);
 
-    app.feeds.set("feed.xml", &rss(&[("x", "New decree on asylum", "Corrected text", "Mon, 02 Nov 2026 10:00:00 GMT")]));
+    app.feeds
+        .set("feed.xml", &rss(&[("x", "New decree on asylum", "Corrected text", "Mon, 02 Nov 2026 10:00:00 GMT")]));
     let report = app.poll_feed(feed.id).await;
 
     assert_eq!(report.outcome, PollOutcome::Updated);
@@ -195,15 +219,18 @@ async fn a_changed_entry_produces_version_2_and_an_updated_change() {
     let after = app.data(item, json!({})).await;
     assert_eq!(after["items"]["nodes"][0]["version"], 2, "the cache never serves the old version");
     assert_eq!(after["items"]["nodes"][0]["summary"], "Corrected text");
-    let live = app
-        .data("{ changes(first: 10) { nodes { kind backfill version item { summary } } } }", json!({}))
-        .await;
+    let live = app.data("{ changes(first: 10) { nodes { kind backfill version item { summary } } } }", json!({})).await;
     assert_eq!(
         live["changes"]["nodes"],
         json!([{ "kind": "UPDATED", "backfill": false, "version": 2, "item": { "summary": "Corrected text" } }]),
         "the first import is backfill and hidden by default; the update is not"
     );
-    let all = app.data("{ changes(first: 10, filter: { includeBackfill: true }) { nodes { sequence kind backfill } } }", json!({})).await;
+    let all = app
+        .data(
+            "{ changes(first: 10, filter: { includeBackfill: true }) { nodes { sequence kind backfill } } }",
+            json!({}),
+        )
+        .await;
     let kinds: Vec<(i64, &str, bool)> = all["changes"]["nodes"]
         .as_array()
         .unwrap()
@@ -227,7 +254,8 @@ async fn a_malformed_feed_fails_alone_and_recovers_when_fixed() {
 
     let outcome = |id| reports.iter().find(|r| r.feed.id == id).unwrap().outcome;
     assert_eq!(outcome(bad.id), PollOutcome::Failed);
-    let feeds = "{ feeds(first: 10, filter: { states: [FAILING] }) { nodes { url state lastError errorCount nextRetryAt } } }";
+    let feeds =
+        "{ feeds(first: 10, filter: { states: [FAILING] }) { nodes { url state lastError errorCount nextRetryAt } } }";
     let failing = app.data(feeds, json!({})).await;
     let node = &failing["feeds"]["nodes"][0];
     assert_eq!(failing["feeds"]["nodes"].as_array().unwrap().len(), 1);
@@ -263,11 +291,19 @@ async fn http_errors_mark_the_feed_failing_with_the_status() {
 async fn private_addresses_are_refused_by_the_ssrf_guard() {
     let app = spawn_app().await;
     let other_port = app.add_feed_with("IT", "http://127.0.0.1:1/feed.xml", tributary::model::Visibility::Public).await;
-    let by_name = app.add_feed_with("IT", &format!("http://localhost:{}/feed.xml", app.feeds.address.port()), tributary::model::Visibility::Public).await;
+    let by_name = app
+        .add_feed_with(
+            "IT",
+            &format!("http://localhost:{}/feed.xml", app.feeds.address.port()),
+            tributary::model::Visibility::Public,
+        )
+        .await;
     app.feeds.redirect("hop.xml", "http://169.254.169.254/latest/meta-data/");
     let redirected = app.add_feed("IT", "hop.xml").await;
 
-    for (feed, expected) in [(other_port, "not a public address"), (by_name, "this machine"), (redirected, "not a public address")] {
+    for (feed, expected) in
+        [(other_port, "not a public address"), (by_name, "this machine"), (redirected, "not a public address")]
+    {
         let report = app.poll_feed(feed.id).await;
         assert_eq!(report.outcome, PollOutcome::Failed);
         let reason = report.error.unwrap();
@@ -291,7 +327,8 @@ async fn a_page_of_items_with_organisation_and_feed_costs_a_constant_number_of_q
         let app = &app;
         async move {
             let before = app.store.query_count();
-            let q = format!("{{ items(first: {first}) {{ nodes {{ title organisation {{ name }} feed {{ url }} }} }} }}");
+            let q =
+                format!("{{ items(first: {first}) {{ nodes {{ title organisation {{ name }} feed {{ url }} }} }} }}");
             let data = app.data(&q, json!({})).await;
             assert_eq!(data["items"]["nodes"].as_array().unwrap().len(), first);
             app.store.query_count() - before
@@ -318,11 +355,18 @@ async fn the_http_transport_follows_graphql_over_http() {
     assert_eq!(mutation.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(mutation.headers()["allow"], "POST");
 
-    let html = client.post(&url).header("accept", "text/html").json(&json!({ "query": "{ viewer { role } }" })).send().await.unwrap();
+    let html = client
+        .post(&url)
+        .header("accept", "text/html")
+        .json(&json!({ "query": "{ viewer { role } }" }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(html.status(), StatusCode::NOT_ACCEPTABLE);
 
     let invalid = json!({ "query": "{ nope }" });
-    let strict = client.post(&url).header("accept", "application/graphql-response+json").json(&invalid).send().await.unwrap();
+    let strict =
+        client.post(&url).header("accept", "application/graphql-response+json").json(&invalid).send().await.unwrap();
     assert_eq!(strict.status(), StatusCode::BAD_REQUEST);
     assert_eq!(strict.headers()["content-type"], "application/graphql-response+json; charset=utf-8");
     let body: Value = strict.json().await.unwrap();
@@ -354,7 +398,8 @@ async fn depth_and_complexity_limits_answer_with_codes() {
     let response = app.graphql(deep, json!({})).await;
     assert_eq!(response["errors"][0]["extensions"]["code"], "QUERY_TOO_DEEP", "{response}");
 
-    let complex = "{ items(first: 100) { nodes { title summary url language feed { url title } organisation { name code } } } }";
+    let complex =
+        "{ items(first: 100) { nodes { title summary url language feed { url title } organisation { name code } } } }";
     let response = app.graphql(complex, json!({})).await;
     assert_eq!(response["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX", "{response}");
 
@@ -382,7 +427,9 @@ async fn node_resolves_every_global_id_and_country_codes_are_validated() {
         assert_eq!(&node["node"]["id"], id);
     }
     let ifrc = app.data("{ organisations(kind: IFRC) { id } }", json!({})).await;
-    let node = app.data("query($id: ID!) { node(id: $id) { __typename } }", json!({ "id": ifrc["organisations"][0]["id"] })).await;
+    let node = app
+        .data("query($id: ID!) { node(id: $id) { __typename } }", json!({ "id": ifrc["organisations"][0]["id"] }))
+        .await;
     assert_eq!(node["node"]["__typename"], "Organisation");
 
     let society = app.data("{ society(code: \"fra\") { code name networks { slug } } }", json!({})).await;
@@ -425,7 +472,8 @@ async fn health_readiness_and_metrics_answer() {
 
 #[test]
 fn schema_graphql_is_what_the_server_serves() {
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).expect("schema.graphql");
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).expect("schema.graphql");
     assert!(
         committed == tributary::graphql::sdl(),
         "schema.graphql is stale: run `cargo run -- schema > schema.graphql`"

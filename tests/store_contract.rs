@@ -84,10 +84,21 @@ pub async fn the_first_import_is_backfill_and_later_changes_are_not(f: Fixture) 
     let fd = s.feeds_by_ids(&Scope::System, &[fd.id]).await.unwrap().pop().unwrap();
     let report = s.ingest(&fd, &items("a", 4, "two"), &record(), 100).await.unwrap();
     assert_eq!((report.created, report.updated), (1, 3));
-    let live = s.changes_page(&Scope::System, &ChangeFilter::default(), &PageRequest { first: 100, after: None }).await.unwrap();
+    let live = s
+        .changes_page(&Scope::System, &ChangeFilter::default(), &PageRequest { first: 100, after: None })
+        .await
+        .unwrap();
     assert_eq!(live.total_count, 4, "backfill is left out unless asked for");
     assert!(live.edges.iter().all(|(_, c)| !c.backfill));
-    let page = s.items_page(&Scope::System, &ItemFilter::default(), ItemOrder::PublishedDesc, &PageRequest { first: 10, after: None }).await.unwrap();
+    let page = s
+        .items_page(
+            &Scope::System,
+            &ItemFilter::default(),
+            ItemOrder::PublishedDesc,
+            &PageRequest { first: 10, after: None },
+        )
+        .await
+        .unwrap();
     let versions: BTreeSet<i64> = page.edges.iter().map(|(_, i)| i.version).collect();
     assert_eq!(versions, BTreeSet::from([1, 2]));
 }
@@ -113,7 +124,8 @@ pub async fn concurrent_writers_never_make_a_reader_skip_a_change(f: Fixture) {
     let filter = ChangeFilter { include_backfill: true, ..ChangeFilter::default() };
     loop {
         let done = writers.iter().all(|w| w.is_finished());
-        let page = s.changes_page(&Scope::System, &filter, &PageRequest { first: 50, after: cursor.clone() }).await.unwrap();
+        let page =
+            s.changes_page(&Scope::System, &filter, &PageRequest { first: 50, after: cursor.clone() }).await.unwrap();
         for (c, change) in &page.edges {
             if let Some(last) = seen.last() {
                 assert_eq!(change.sequence, last + 1, "the reader skipped from {last} to {}", change.sequence);
@@ -143,17 +155,26 @@ pub async fn the_scope_hides_what_a_viewer_may_not_see(f: Fixture) {
     let page = |scope: &Scope| {
         let scope = scope.clone();
         async move {
-            s.items_page(&scope, &ItemFilter::default(), ItemOrder::PublishedDesc, &PageRequest { first: 10, after: None })
-                .await
-                .unwrap()
-                .total_count
+            s.items_page(
+                &scope,
+                &ItemFilter::default(),
+                ItemOrder::PublishedDesc,
+                &PageRequest { first: 10, after: None },
+            )
+            .await
+            .unwrap()
+            .total_count
         }
     };
     assert_eq!(page(&anonymous).await, 2);
     assert_eq!(page(&Scope::System).await, 5);
     assert_eq!(s.feeds_by_ids(&anonymous, &[public.id, network.id]).await.unwrap().len(), 1);
     let changes = s
-        .changes_page(&anonymous, &ChangeFilter { include_backfill: true, ..ChangeFilter::default() }, &PageRequest { first: 10, after: None })
+        .changes_page(
+            &anonymous,
+            &ChangeFilter { include_backfill: true, ..ChangeFilter::default() },
+            &PageRequest { first: 10, after: None },
+        )
         .await
         .unwrap();
     assert_eq!(changes.total_count, 2);
@@ -214,7 +235,10 @@ pub async fn memberships_can_be_set_and_removed(f: Fixture) {
     assert_eq!(s.memberships(Some("americas")).await.unwrap(), vec![m.clone()]);
     s.remove_membership("americas", &m.organisation).await.unwrap();
     assert!(s.memberships(Some("americas")).await.unwrap().is_empty());
-    assert!(matches!(s.remove_membership("americas", &m.organisation).await, Err(tributary::store::StoreError::NotFound)));
+    assert!(matches!(
+        s.remove_membership("americas", &m.organisation).await,
+        Err(tributary::store::StoreError::NotFound)
+    ));
     let unknown = tributary::model::Membership { organisation: OrgId("ZZ".into()), ..m };
     assert!(s.set_membership(&unknown).await.is_err());
     let again = s.seed(&Seed::bundled().unwrap()).await.unwrap();

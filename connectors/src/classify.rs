@@ -314,7 +314,8 @@ mod tests {
 
     #[test]
     fn the_feed_default_applies_when_nothing_matches() {
-        let c = classify(Input { title: "Quarterly newsletter", summary: "", tags: &[], default: Some(Category::Funding) });
+        let c =
+            classify(Input { title: "Quarterly newsletter", summary: "", tags: &[], default: Some(Category::Funding) });
         assert_eq!(c.category, Category::Funding);
         assert_eq!(c.source, ClassificationSource::FeedDefault);
         let c = classify_text("Quarterly newsletter", "");
@@ -342,7 +343,10 @@ mod tests {
 
     #[test]
     fn routes_are_named() {
-        assert_eq!(route("Arrivals rise on the Central Mediterranean route", "").as_deref(), Some("Central Mediterranean"));
+        assert_eq!(
+            route("Arrivals rise on the Central Mediterranean route", "").as_deref(),
+            Some("Central Mediterranean")
+        );
         assert_eq!(route("Crecen los cruces por la selva del Darién", "").as_deref(), Some("Darién"));
         assert_eq!(route("Local blood drive", ""), None);
     }

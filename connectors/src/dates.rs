@@ -5,8 +5,22 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
 /// Time zone abbreviations feeds actually use, with their offsets in hours.
 const ZONES: [(&str, i32); 16] = [
-    ("UT", 0), ("UTC", 0), ("GMT", 0), ("Z", 0), ("EST", -5), ("EDT", -4), ("CST", -6), ("CDT", -5),
-    ("MST", -7), ("MDT", -6), ("PST", -8), ("PDT", -7), ("CET", 1), ("CEST", 2), ("MSK", 3), ("BST", 1),
+    ("UT", 0),
+    ("UTC", 0),
+    ("GMT", 0),
+    ("Z", 0),
+    ("EST", -5),
+    ("EDT", -4),
+    ("CST", -6),
+    ("CDT", -5),
+    ("MST", -7),
+    ("MDT", -6),
+    ("PST", -8),
+    ("PDT", -7),
+    ("CET", 1),
+    ("CEST", 2),
+    ("MSK", 3),
+    ("BST", 1),
 ];
 
 /// Parses `text` as a timestamp, trying strict formats first and then progressively looser ones.
@@ -29,16 +43,26 @@ pub fn parse_lenient(text: &str) -> Option<DateTime<Utc>> {
     let (body, offset) = split_zone(without_day);
     let body = body.trim().trim_end_matches(',');
     const WITH_TIME: [&str; 12] = [
-        "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M",
-        "%d %b %Y %H:%M:%S", "%d %b %Y %H:%M", "%d %B %Y %H:%M:%S", "%d %B %Y %H:%M",
-        "%b %d %Y %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%d.%m.%Y %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%d %b %Y %H:%M:%S",
+        "%d %b %Y %H:%M",
+        "%d %B %Y %H:%M:%S",
+        "%d %B %Y %H:%M",
+        "%b %d %Y %H:%M:%S",
+        "%Y/%m/%d %H:%M:%S",
+        "%d/%m/%Y %H:%M:%S",
+        "%d.%m.%Y %H:%M:%S",
     ];
     for f in WITH_TIME {
         if let Ok(naive) = NaiveDateTime::parse_from_str(body, f) {
             return Some(apply_offset(naive, offset));
         }
     }
-    const DATE_ONLY: [&str; 8] = ["%Y-%m-%d", "%d %b %Y", "%d %B %Y", "%b %d, %Y", "%B %d, %Y", "%Y/%m/%d", "%d/%m/%Y", "%d.%m.%Y"];
+    const DATE_ONLY: [&str; 8] =
+        ["%Y-%m-%d", "%d %b %Y", "%d %B %Y", "%b %d, %Y", "%B %d, %Y", "%Y/%m/%d", "%d/%m/%Y", "%d.%m.%Y"];
     for f in DATE_ONLY {
         if let Ok(date) = NaiveDate::parse_from_str(body, f) {
             return Some(apply_offset(date.and_hms_opt(0, 0, 0)?, offset));

@@ -142,18 +142,16 @@ pub fn find_in_tokens(toks: &[&str]) -> Vec<NameMatch> {
     while i < toks.len() {
         let fits = |e: &&Entry| {
             e.tokens.len() <= toks.len() - i
-                && e.tokens.iter().zip(&toks[i..]).enumerate().all(|(k, (a, b))| {
-                    a == b || (k == 0 && strip_arabic_clitic(b) == Some(a.as_str()))
-                })
+                && e.tokens
+                    .iter()
+                    .zip(&toks[i..])
+                    .enumerate()
+                    .all(|(k, (a, b))| a == b || (k == 0 && strip_arabic_clitic(b) == Some(a.as_str())))
         };
-        let matched = table
-            .by_first_token
-            .get(toks[i])
-            .and_then(|entries| entries.iter().find(fits))
-            .or_else(|| {
-                let stripped = strip_arabic_clitic(toks[i])?;
-                table.by_first_token.get(stripped).and_then(|entries| entries.iter().find(fits))
-            });
+        let matched = table.by_first_token.get(toks[i]).and_then(|entries| entries.iter().find(fits)).or_else(|| {
+            let stripped = strip_arabic_clitic(toks[i])?;
+            table.by_first_token.get(stripped).and_then(|entries| entries.iter().find(fits))
+        });
         match matched {
             Some(e) => {
                 if !found.iter().any(|f| f.code == e.code) {

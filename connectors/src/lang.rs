@@ -6,16 +6,62 @@ const RTL: [&str; 11] = ["ar", "he", "fa", "ur", "ps", "yi", "dv", "ckb", "sd", 
 
 /// ISO 639-3 codes that whatlang returns, mapped to the shorter ISO 639-1 tag BCP 47 prefers.
 const ISO639_3_TO_1: [(&str, &str); 56] = [
-    ("eng", "en"), ("fra", "fr"), ("spa", "es"), ("ara", "ar"), ("rus", "ru"), ("por", "pt"),
-    ("ita", "it"), ("deu", "de"), ("ukr", "uk"), ("kat", "ka"), ("hin", "hi"), ("jpn", "ja"),
-    ("heb", "he"), ("yid", "yi"), ("pol", "pl"), ("amh", "am"), ("jav", "jv"), ("kor", "ko"),
-    ("nob", "nb"), ("dan", "da"), ("swe", "sv"), ("fin", "fi"), ("tur", "tr"), ("nld", "nl"),
-    ("hun", "hu"), ("ces", "cs"), ("ell", "el"), ("bul", "bg"), ("bel", "be"), ("mar", "mr"),
-    ("kan", "kn"), ("ron", "ro"), ("slv", "sl"), ("hrv", "hr"), ("srp", "sr"), ("mkd", "mk"),
-    ("lit", "lt"), ("lav", "lv"), ("est", "et"), ("tam", "ta"), ("vie", "vi"), ("urd", "ur"),
-    ("tha", "th"), ("guj", "gu"), ("uzb", "uz"), ("pan", "pa"), ("aze", "az"), ("ind", "id"),
-    ("tel", "te"), ("pes", "fa"), ("mal", "ml"), ("nep", "ne"), ("khm", "km"), ("tuk", "tk"),
-    ("ben", "bn"), ("cmn", "zh"),
+    ("eng", "en"),
+    ("fra", "fr"),
+    ("spa", "es"),
+    ("ara", "ar"),
+    ("rus", "ru"),
+    ("por", "pt"),
+    ("ita", "it"),
+    ("deu", "de"),
+    ("ukr", "uk"),
+    ("kat", "ka"),
+    ("hin", "hi"),
+    ("jpn", "ja"),
+    ("heb", "he"),
+    ("yid", "yi"),
+    ("pol", "pl"),
+    ("amh", "am"),
+    ("jav", "jv"),
+    ("kor", "ko"),
+    ("nob", "nb"),
+    ("dan", "da"),
+    ("swe", "sv"),
+    ("fin", "fi"),
+    ("tur", "tr"),
+    ("nld", "nl"),
+    ("hun", "hu"),
+    ("ces", "cs"),
+    ("ell", "el"),
+    ("bul", "bg"),
+    ("bel", "be"),
+    ("mar", "mr"),
+    ("kan", "kn"),
+    ("ron", "ro"),
+    ("slv", "sl"),
+    ("hrv", "hr"),
+    ("srp", "sr"),
+    ("mkd", "mk"),
+    ("lit", "lt"),
+    ("lav", "lv"),
+    ("est", "et"),
+    ("tam", "ta"),
+    ("vie", "vi"),
+    ("urd", "ur"),
+    ("tha", "th"),
+    ("guj", "gu"),
+    ("uzb", "uz"),
+    ("pan", "pa"),
+    ("aze", "az"),
+    ("ind", "id"),
+    ("tel", "te"),
+    ("pes", "fa"),
+    ("mal", "ml"),
+    ("nep", "ne"),
+    ("khm", "km"),
+    ("tuk", "tk"),
+    ("ben", "bn"),
+    ("cmn", "zh"),
 ];
 
 /// A resolved language.
@@ -70,26 +116,59 @@ pub fn resolve(declared: Option<&str>, text: &str, fallback: Option<&str>) -> Op
 /// trigrams misjudge short headlines (it takes some English headlines for French with full
 /// confidence), so for Latin script these decide first.
 const STOPWORDS: [(&str, &[&str]); 6] = [
-    ("en", &["the", "and", "of", "to", "in", "for", "on", "with", "from", "is", "are", "new", "by", "at", "as", "more", "after", "over", "into", "onto"]),
-    ("fr", &["le", "la", "les", "des", "du", "et", "en", "une", "un", "pour", "dans", "sur", "avec", "au", "aux", "est", "sont", "par", "nouveau", "nouvelle"]),
-    ("es", &["el", "la", "los", "las", "del", "y", "en", "una", "un", "para", "por", "con", "al", "es", "son", "nuevo", "nueva", "que", "se", "sus"]),
-    ("pt", &["o", "os", "as", "do", "da", "dos", "das", "e", "em", "uma", "um", "para", "com", "no", "na", "ao", "novo", "nova", "que", "pelo"]),
-    ("it", &["il", "lo", "gli", "della", "delle", "dei", "e", "di", "in", "una", "un", "per", "con", "nel", "nella", "sono", "nuovo", "nuova", "che", "alla"]),
-    ("de", &["der", "die", "das", "und", "den", "dem", "des", "ein", "eine", "mit", "von", "auf", "ist", "sind", "neue", "neuer", "nach", "zu", "im", "für"]),
+    (
+        "en",
+        &[
+            "the", "and", "of", "to", "in", "for", "on", "with", "from", "is", "are", "new", "by", "at", "as", "more",
+            "after", "over", "into", "onto",
+        ],
+    ),
+    (
+        "fr",
+        &[
+            "le", "la", "les", "des", "du", "et", "en", "une", "un", "pour", "dans", "sur", "avec", "au", "aux", "est",
+            "sont", "par", "nouveau", "nouvelle",
+        ],
+    ),
+    (
+        "es",
+        &[
+            "el", "la", "los", "las", "del", "y", "en", "una", "un", "para", "por", "con", "al", "es", "son", "nuevo",
+            "nueva", "que", "se", "sus",
+        ],
+    ),
+    (
+        "pt",
+        &[
+            "o", "os", "as", "do", "da", "dos", "das", "e", "em", "uma", "um", "para", "com", "no", "na", "ao", "novo",
+            "nova", "que", "pelo",
+        ],
+    ),
+    (
+        "it",
+        &[
+            "il", "lo", "gli", "della", "delle", "dei", "e", "di", "in", "una", "un", "per", "con", "nel", "nella",
+            "sono", "nuovo", "nuova", "che", "alla",
+        ],
+    ),
+    (
+        "de",
+        &[
+            "der", "die", "das", "und", "den", "dem", "des", "ein", "eine", "mit", "von", "auf", "ist", "sind", "neue",
+            "neuer", "nach", "zu", "im", "für",
+        ],
+    ),
 ];
 
 /// The Latin-script language whose function words clearly dominate `text`, if any.
 fn detect_by_stopwords(text: &str) -> Option<&'static str> {
-    let words: Vec<String> = text
-        .split(|c: char| !c.is_alphabetic())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect();
+    let words: Vec<String> =
+        text.split(|c: char| !c.is_alphabetic()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
     let mut scores: Vec<(&str, usize)> = STOPWORDS
         .iter()
         .map(|(tag, list)| (*tag, words.iter().filter(|w| list.contains(&w.as_str())).count()))
         .collect();
-    scores.sort_by(|a, b| b.1.cmp(&a.1));
+    scores.sort_by_key(|s| std::cmp::Reverse(s.1));
     let (best, best_score) = scores[0];
     let runner_up = scores[1].1;
     (best_score >= 2 && best_score > runner_up).then_some(best)

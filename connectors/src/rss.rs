@@ -68,17 +68,18 @@ pub fn parse_chunks(
                     sink(std::mem::replace(&mut chunk, Vec::with_capacity(chunk_size)));
                 }
             }
-            None => parsed.warnings.push(format!(
-                "entry {} has no id, link, title or text to identify it and was skipped",
-                index + 1
-            )),
+            None => parsed
+                .warnings
+                .push(format!("entry {} has no id, link, title or text to identify it and was skipped", index + 1)),
         }
     }
     if !chunk.is_empty() {
         sink(chunk);
     }
     if repeated > 0 {
-        parsed.warnings.push(format!("{repeated} entries repeat the identity of an earlier entry; the first of each was kept"));
+        parsed
+            .warnings
+            .push(format!("{repeated} entries repeat the identity of an earlier entry; the first of each was kept"));
     }
     Ok(parsed)
 }
@@ -98,7 +99,12 @@ fn entry_link(entry: &Entry) -> Option<String> {
         .filter(|href| !href.is_empty())
 }
 
-fn normalise_entry(feed: &Feed, entry: &Entry, context: &FeedContext, warnings: &mut Vec<String>) -> Option<NormalisedItem> {
+fn normalise_entry(
+    feed: &Feed,
+    entry: &Entry,
+    context: &FeedContext,
+    warnings: &mut Vec<String>,
+) -> Option<NormalisedItem> {
     let title = entry.title.as_ref().map(text_of).unwrap_or_default();
     let body = entry
         .summary

@@ -12,9 +12,8 @@ pub const MAX_SUMMARY_CHARS: usize = 2000;
 /// so `&lt;script&gt;` becomes the literal text `<script>` and is never interpreted as markup).
 pub fn html_to_text(html: &str) -> String {
     const SKIP_CONTENT: [&str; 7] = ["script", "style", "template", "noscript", "iframe", "object", "svg"];
-    const BLOCK: [&str; 16] = [
-        "p", "br", "div", "li", "ul", "ol", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "hr",
-    ];
+    const BLOCK: [&str; 16] =
+        ["p", "br", "div", "li", "ul", "ol", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "hr"];
     let mut out = String::with_capacity(html.len());
     let mut rest = html;
     while let Some(lt) = rest.find('<') {

@@ -74,7 +74,10 @@ pub async fn execute(
     let mut response = match tokio::time::timeout(timeout, schema.execute(request)).await {
         Ok(response) => response,
         Err(_) => {
-            let mut e = async_graphql::ServerError::new(format!("the query took longer than {} s and was stopped", timeout.as_secs()), None);
+            let mut e = async_graphql::ServerError::new(
+                format!("the query took longer than {} s and was stopped", timeout.as_secs()),
+                None,
+            );
             e.extensions.get_or_insert_with(Default::default).set("code", "TIMEOUT");
             async_graphql::Response::from_errors(vec![e])
         }

@@ -100,7 +100,9 @@ fn page_request(first: i32, after: Option<String>, connection: &str) -> async_gr
         return Err(bad_input(format!("`first` must be between 0 and {MAX_PAGE}")));
     }
     let after = match after {
-        Some(c) => Some(decode_cursor(connection, &c).ok_or_else(|| bad_input("`after` is not a cursor of this connection"))?),
+        Some(c) => {
+            Some(decode_cursor(connection, &c).ok_or_else(|| bad_input("`after` is not a cursor of this connection"))?)
+        }
         None => None,
     };
     Ok(PageRequest { first: first as usize, after })
@@ -109,7 +111,11 @@ fn page_request(first: i32, after: Option<String>, connection: &str) -> async_gr
 fn org_ids(ids: Option<Vec<ID>>) -> async_graphql::Result<Vec<OrgId>> {
     ids.unwrap_or_default()
         .iter()
-        .map(|id| decode_id_of("Organisation", id).map(OrgId).ok_or_else(|| bad_input(format!("`{}` is not an organisation id", id.0))))
+        .map(|id| {
+            decode_id_of("Organisation", id)
+                .map(OrgId)
+                .ok_or_else(|| bad_input(format!("`{}` is not an organisation id", id.0)))
+        })
         .collect()
 }
 
@@ -143,7 +149,9 @@ impl ItemFilter {
             .languages
             .unwrap_or_default()
             .iter()
-            .map(|l| connectors::lang::canonical_tag(l).ok_or_else(|| bad_input(format!("`{l}` is not a language tag"))))
+            .map(|l| {
+                connectors::lang::canonical_tag(l).ok_or_else(|| bad_input(format!("`{l}` is not a language tag")))
+            })
             .collect::<async_graphql::Result<_>>()?;
         Ok(store::ItemFilter {
             networks: self.networks.unwrap_or_default(),
@@ -226,8 +234,11 @@ impl Query {
             networks: f.networks.unwrap_or_default(),
         };
         let result = r.store.feeds_page(&r.scope, &filter, &page).await.map_err(store_err)?;
-        let mut connection =
-            Connection::with_additional_fields(page.after.is_some(), result.has_next_page, TotalCount { total_count: result.total_count });
+        let mut connection = Connection::with_additional_fields(
+            page.after.is_some(),
+            result.has_next_page,
+            TotalCount { total_count: result.total_count },
+        );
         connection.edges.extend(result.edges.into_iter().map(|(c, f)| Edge::new(encode_cursor("feeds", &c), Feed(f))));
         Ok(connection)
     }
@@ -255,8 +266,11 @@ impl Query {
         let order = order_by.unwrap_or_default().into();
         let result = r.store.items_page(&r.scope, &filter, order, &page).await.map_err(store_err)?;
         prefetch_for_items(ctx, result.edges.iter().map(|(_, i)| i)).await?;
-        let mut connection =
-            Connection::with_additional_fields(page.after.is_some(), result.has_next_page, TotalCount { total_count: result.total_count });
+        let mut connection = Connection::with_additional_fields(
+            page.after.is_some(),
+            result.has_next_page,
+            TotalCount { total_count: result.total_count },
+        );
         connection.edges.extend(result.edges.into_iter().map(|(c, i)| Edge::new(encode_cursor("items", &c), Item(i))));
         Ok(connection)
     }
@@ -275,12 +289,30 @@ impl Query {
             return Err(bad_input(format!("`{}` is not a global id", id.0)));
         };
         let node = match kind.as_str() {
-            "Item" => r.loaders.items.load_one(ItemId(raw)).await.map_err(|e| store_err_arc(&e))?.map(|i| NodeValue::Item(Item(i))),
+            "Item" => r
+                .loaders
+                .items
+                .load_one(ItemId(raw))
+                .await
+                .map_err(|e| store_err_arc(&e))?
+                .map(|i| NodeValue::Item(Item(i))),
             "Feed" => match raw.parse() {
-                Ok(n) => r.loaders.feeds.load_one(FeedId(n)).await.map_err(|e| store_err_arc(&e))?.map(|f| NodeValue::Feed(Feed(f))),
+                Ok(n) => r
+                    .loaders
+                    .feeds
+                    .load_one(FeedId(n))
+                    .await
+                    .map_err(|e| store_err_arc(&e))?
+                    .map(|f| NodeValue::Feed(Feed(f))),
                 Err(_) => None,
             },
-            "Network" => r.loaders.networks.load_one(raw).await.map_err(|e| store_err_arc(&e))?.map(|n| NodeValue::Network(Network(n))),
+            "Network" => r
+                .loaders
+                .networks
+                .load_one(raw)
+                .await
+                .map_err(|e| store_err_arc(&e))?
+                .map(|n| NodeValue::Network(Network(n))),
             "Organisation" => r.loaders.orgs.load_one(OrgId(raw)).await.map_err(|e| store_err_arc(&e))?.map(|o| {
                 if o.kind == OrgKind::Society {
                     NodeValue::Society(Society(o))
@@ -315,8 +347,11 @@ impl Query {
             include_backfill: f.include_backfill,
         };
         let result = r.store.changes_page(&r.scope, &filter, &page).await.map_err(store_err)?;
-        let mut connection =
-            Connection::with_additional_fields(page.after.is_some(), result.has_next_page, TotalCount { total_count: result.total_count });
+        let mut connection = Connection::with_additional_fields(
+            page.after.is_some(),
+            result.has_next_page,
+            TotalCount { total_count: result.total_count },
+        );
         connection.edges.extend(result.edges.into_iter().map(|(c, change)| {
             let cursor = encode_cursor("changes", &c);
             Edge::new(cursor.clone(), Change(change, cursor))
@@ -333,7 +368,10 @@ impl Query {
 /// Loads, in one batch each, the organisations and feeds a page of items will ask for, when the
 /// query selects them: a page then costs the same number of store queries whatever its size, and
 /// does not depend on how the executor happens to interleave field resolution.
-async fn prefetch_for_items<'a>(ctx: &Context<'_>, items: impl Iterator<Item = &'a model::Item> + Clone) -> async_graphql::Result<()> {
+async fn prefetch_for_items<'a>(
+    ctx: &Context<'_>,
+    items: impl Iterator<Item = &'a model::Item> + Clone,
+) -> async_graphql::Result<()> {
     let look = ctx.look_ahead();
     let selects = |field: &str| {
         look.field("nodes").field(field).exists() || look.field("edges").field("node").field(field).exists()

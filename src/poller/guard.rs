@@ -146,9 +146,10 @@ impl Resolve for GuardedResolver {
             let public: Vec<SocketAddr> = resolved.iter().copied().filter(|a| open || is_public(a.ip())).collect();
             if public.is_empty() {
                 let err: Box<dyn std::error::Error + Send + Sync> = match resolved.first() {
-                    Some(addr) => {
-                        Box::new(Blocked(format!("refused to fetch {host}: it resolves to {}, not a public address", addr.ip())))
-                    }
+                    Some(addr) => Box::new(Blocked(format!(
+                        "refused to fetch {host}: it resolves to {}, not a public address",
+                        addr.ip()
+                    ))),
                     None => Box::new(Blocked(format!("{host} does not resolve"))),
                 };
                 return Err(err);
@@ -170,9 +171,27 @@ mod tests {
     #[test]
     fn private_and_special_addresses_are_not_public() {
         for s in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
-            "255.255.255.255", "224.0.0.1", "198.18.0.1", "192.0.2.1", "240.0.0.1", "::1", "::", "fc00::1",
-            "fe80::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "64:ff9b::a00:1", "2002:a00:1::", "2001:db8::1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "198.18.0.1",
+            "192.0.2.1",
+            "240.0.0.1",
+            "::1",
+            "::",
+            "fc00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a00:1",
+            "2002:a00:1::",
+            "2001:db8::1",
         ] {
             assert!(!is_public(ip(s)), "{s} should not be public");
         }

@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 
 use crate::access::Scope;
 use crate::model::{
-    Category, Change, ChangeKind, CountryCode, Feed, FeedId, FeedState, IfrcRegion, Item, ItemId, Membership, Network, NewFeed, OrgId, OrgKind, Organisation,
+    Category, Change, ChangeKind, CountryCode, Feed, FeedId, FeedState, IfrcRegion, Item, ItemId, Membership, Network,
+    NewFeed, OrgId, OrgKind, Organisation,
 };
 use crate::seed::Seed;
 
@@ -275,7 +276,8 @@ pub trait Store: Send + Sync + 'static {
     /// Items by id that `scope` may see, in no particular order.
     async fn items_by_ids(&self, scope: &Scope, ids: &[ItemId]) -> StoreResult<Vec<Item>>;
     /// A page of the change log in sequence order, of changes to items `scope` may see.
-    async fn changes_page(&self, scope: &Scope, filter: &ChangeFilter, page: &PageRequest) -> StoreResult<Page<Change>>;
+    async fn changes_page(&self, scope: &Scope, filter: &ChangeFilter, page: &PageRequest)
+        -> StoreResult<Page<Change>>;
 }
 
 /// Opens the store a database URL names.

@@ -49,44 +49,51 @@ impl FeedServer {
         let state: Arc<Mutex<FeedServerState>> = Arc::default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind feed server");
         let address = listener.local_addr().unwrap();
-        let router = axum::Router::new()
-            .route("/{*path}", axum::routing::get(serve))
-            .with_state(Arc::clone(&state));
+        let router = axum::Router::new().route("/{*path}", axum::routing::get(serve)).with_state(Arc::clone(&state));
         tokio::spawn(async move { axum::serve(listener, router).await.ok() });
         FeedServer { address, state }
     }
 
     /// Serves `body` at `path` (RSS unless the body says otherwise), without validators.
     pub fn set(&self, path: &str, body: &str) {
-        self.set_served(path, Served {
-            body: body.to_string(),
-            content_type: "application/rss+xml",
-            etag: None,
-            status: StatusCode::OK,
-            location: None,
-        });
+        self.set_served(
+            path,
+            Served {
+                body: body.to_string(),
+                content_type: "application/rss+xml",
+                etag: None,
+                status: StatusCode::OK,
+                location: None,
+            },
+        );
     }
 
     /// Serves `body` at `path` with an ETag, answering 304 to a matching If-None-Match.
     pub fn set_with_etag(&self, path: &str, body: &str, etag: &str) {
-        self.set_served(path, Served {
-            body: body.to_string(),
-            content_type: "application/rss+xml",
-            etag: Some(etag.to_string()),
-            status: StatusCode::OK,
-            location: None,
-        });
+        self.set_served(
+            path,
+            Served {
+                body: body.to_string(),
+                content_type: "application/rss+xml",
+                etag: Some(etag.to_string()),
+                status: StatusCode::OK,
+                location: None,
+            },
+        );
     }
 
     /// Answers `path` with a redirect to `location`.
     pub fn redirect(&self, path: &str, location: &str) {
-        self.set_served(path, Served {
-            body: String::new(),
-            content_type: "text/plain",
-            etag: None,
-            status: StatusCode::FOUND,
-            location: Some(location.to_string()),
-        });
+        self.set_served(
+            path,
+            Served {
+                body: String::new(),
+                content_type: "text/plain",
+                etag: None,
+                status: StatusCode::FOUND,
+                location: Some(location.to_string()),
+            },
+        );
     }
 
     pub fn set_served(&self, path: &str, served: Served) {
@@ -106,7 +113,11 @@ impl FeedServer {
     }
 }
 
-async fn serve(State(state): State<Arc<Mutex<FeedServerState>>>, Path(path): Path<String>, headers: HeaderMap) -> Response {
+async fn serve(
+    State(state): State<Arc<Mutex<FeedServerState>>>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let if_none_match = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).map(str::to_string);
     let mut state = state.lock().unwrap();
     state.hits.push((path.clone(), if_none_match.is_some()));
@@ -148,9 +159,11 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let feeds = FeedServer::start().await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut settings = Settings::default();
-    settings.listen = "127.0.0.1:0".parse().unwrap();
-    settings.database_url = format!("sqlite:{}", dir.path().join("tributary.db").display());
+    let mut settings = Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: format!("sqlite:{}", dir.path().join("tributary.db").display()),
+        ..Settings::default()
+    };
     settings.poll.enabled = false;
     settings.fetch.allow = vec![feeds.address.to_string()];
     configure(&mut settings);

@@ -209,9 +209,11 @@ async fn insert_items(
                 .push_bind(now);
         });
         qb.push(" RETURNING id, rowid");
-        let rowids: HashMap<String, i64> = qb.build_query_as::<(String, i64)>().fetch_all(&mut **tx).await?.into_iter().collect();
+        let rowids: HashMap<String, i64> =
+            qb.build_query_as::<(String, i64)>().fetch_all(&mut **tx).await?.into_iter().collect();
         for p in batch.iter_mut() {
-            p.rowid = rowids.get(&p.id.0).copied().ok_or_else(|| StoreError::Corrupt("inserted row not returned".into()))?;
+            p.rowid =
+                rowids.get(&p.id.0).copied().ok_or_else(|| StoreError::Corrupt("inserted row not returned".into()))?;
         }
     }
     Ok(())
@@ -499,7 +501,8 @@ pub(super) async fn changes(
         None => 0,
     };
     store.count(2);
-    let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM changes c JOIN items i ON i.rowid = c.item WHERE 1 = 1");
+    let mut count =
+        QueryBuilder::<Sqlite>::new("SELECT count(*) FROM changes c JOIN items i ON i.rowid = c.item WHERE 1 = 1");
     push_change_filter(&mut count, scope, filter);
     let total_count: i64 = count.build_query_scalar().fetch_one(&store.pool).await?;
     let mut qb = QueryBuilder::<Sqlite>::new(

@@ -69,10 +69,9 @@ impl SqliteStore {
     /// Bumps the data version inside a write transaction, and remembers it once committed.
     async fn bump_version(&self, tx: &mut sqlx::Transaction<'_, Sqlite>) -> StoreResult<i64> {
         self.count(1);
-        let v: i64 =
-            sqlx::query_scalar("UPDATE meta SET value = value + 1 WHERE key = 'data_version' RETURNING value")
-                .fetch_one(&mut **tx)
-                .await?;
+        let v: i64 = sqlx::query_scalar("UPDATE meta SET value = value + 1 WHERE key = 'data_version' RETURNING value")
+            .fetch_one(&mut **tx)
+            .await?;
         Ok(v)
     }
 
@@ -82,7 +81,8 @@ impl SqliteStore {
 
     async fn load_version(&self) -> StoreResult<()> {
         self.count(1);
-        let v: i64 = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'data_version'").fetch_one(&self.pool).await?;
+        let v: i64 =
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'data_version'").fetch_one(&self.pool).await?;
         self.remember_version(v);
         Ok(())
     }
@@ -143,7 +143,8 @@ impl Store for SqliteStore {
         let _w = self.writer.lock().await;
         let mut tx = self.pool.begin().await?;
         self.count(1);
-        let done: i64 = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'seed_version'").fetch_one(&mut *tx).await?;
+        let done: i64 =
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'seed_version'").fetch_one(&mut *tx).await?;
         if done >= SEED_VERSION {
             return Ok(SeedReport::default());
         }
@@ -197,7 +198,10 @@ impl Store for SqliteStore {
             .rows_affected();
         }
         self.count(1);
-        sqlx::query("UPDATE meta SET value = ? WHERE key = 'seed_version'").bind(SEED_VERSION).execute(&mut *tx).await?;
+        sqlx::query("UPDATE meta SET value = ? WHERE key = 'seed_version'")
+            .bind(SEED_VERSION)
+            .execute(&mut *tx)
+            .await?;
         let v = self.bump_version(&mut tx).await?;
         tx.commit().await?;
         self.remember_version(v);

@@ -88,7 +88,12 @@ pub struct MembershipRow {
 impl TryFrom<MembershipRow> for Membership {
     type Error = StoreError;
     fn try_from(r: MembershipRow) -> StoreResult<Self> {
-        Ok(Membership { network: r.network, organisation: OrgId(r.organisation), role: parse(&r.role)?, source: r.source })
+        Ok(Membership {
+            network: r.network,
+            organisation: OrgId(r.organisation),
+            role: parse(&r.role)?,
+            source: r.source,
+        })
     }
 }
 
@@ -171,10 +176,8 @@ pub struct StoredFigure {
 }
 
 pub fn countries_json(countries: &[CountryMention]) -> String {
-    let stored: Vec<StoredCountry> = countries
-        .iter()
-        .map(|c| StoredCountry { code: c.code.to_string(), role: c.role.to_string() })
-        .collect();
+    let stored: Vec<StoredCountry> =
+        countries.iter().map(|c| StoredCountry { code: c.code.to_string(), role: c.role.to_string() }).collect();
     serde_json::to_string(&stored).unwrap_or_else(|_| "[]".into())
 }
 
