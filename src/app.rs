@@ -119,6 +119,11 @@ impl App {
         Arc::clone(&self.poller)
     }
 
+    /// The sample feeds, in demo mode.
+    pub fn demo(&self) -> Option<Arc<Demo>> {
+        self.state.demo.clone()
+    }
+
     /// Serves until `shutdown` completes (or a part fails), then stops every part gracefully.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);

@@ -2,7 +2,7 @@
 
 mod helpers;
 
-use helpers::{rss, spawn_app, spawn_app_with};
+use helpers::{rss, spawn_app, spawn_app_with, spawn_demo_app};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tributary::metrics::PollOutcome;
@@ -468,6 +468,55 @@ async fn health_readiness_and_metrics_answer() {
     assert!(metrics.contains("tributary_http_request_duration_seconds_count{route=\"/graphql\"} 1"), "{metrics}");
     let graphiql = app.client.get(app.url("/graphiql")).send().await.unwrap().text().await.unwrap();
     assert!(graphiql.contains("GraphiQL"));
+}
+
+#[tokio::test]
+async fn the_demo_serves_and_registers_sample_feeds_that_grow() {
+    let app = spawn_demo_app().await;
+    let reports = app.poll_due().await;
+    assert_eq!(reports.len(), 5, "five sample feeds");
+    assert!(reports.iter().all(|r| r.outcome == PollOutcome::Updated), "{reports:?}");
+    let languages = app.data("{ items(first: 100) { totalCount nodes { language } } }", json!({})).await;
+    let mut langs: Vec<&str> =
+        languages["items"]["nodes"].as_array().unwrap().iter().map(|n| n["language"].as_str().unwrap()).collect();
+    langs.sort();
+    langs.dedup();
+    assert_eq!(langs, ["ar", "en", "es", "fr", "ru"]);
+    let routes = app
+        .data("{ items(first: 1, filter: { categories: [ROUTE_CHANGE] }) { totalCount } r: items(first: 1, filter: { categories: [REGULATORY_CHANGE] }) { totalCount } }", json!({}))
+        .await;
+    assert!(routes["items"]["totalCount"].as_i64().unwrap() >= 5, "{routes}");
+    assert!(routes["r"]["totalCount"].as_i64().unwrap() >= 4, "{routes}");
+
+    app.demo.as_ref().unwrap().tick();
+    for feed in app
+        .store
+        .feeds_by_ids(&tributary::access::Scope::System, &reports.iter().map(|r| r.feed.id).collect::<Vec<_>>())
+        .await
+        .unwrap()
+    {
+        app.poll_feed(feed.id).await;
+    }
+    let live = app.data("{ changes(first: 10) { nodes { kind backfill item { title } } } }", json!({})).await;
+    let nodes = live["changes"]["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 1, "one live entry, not backfill: {live}");
+    assert_eq!(nodes[0]["kind"], "CREATED");
+    assert!(nodes[0]["item"]["title"].as_str().unwrap().ends_with("(#1)"));
+}
+
+#[tokio::test]
+async fn readme_examples_run_as_written() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md");
+    let blocks: Vec<&str> = readme.split("```graphql\n").skip(1).map(|b| b.split("```").next().unwrap()).collect();
+    assert!(blocks.len() >= 4, "README has {} GraphQL examples", blocks.len());
+    let app = spawn_demo_app().await;
+    app.poll_due().await;
+    for block in &blocks {
+        let data = app.data(block, json!({})).await;
+        assert!(!data.is_null(), "{block}");
+    }
+    let first = app.data(blocks[0], json!({})).await;
+    assert!(first["items"]["totalCount"].as_i64().unwrap() > 0, "the first example finds items in the demo");
 }
 
 #[test]

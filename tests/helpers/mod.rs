@@ -142,6 +142,7 @@ async fn serve(
 /// A running hub.
 pub struct TestApp {
     pub address: SocketAddr,
+    pub demo: Option<Arc<tributary::demo::Demo>>,
     pub client: reqwest::Client,
     pub store: Arc<dyn Store>,
     pub poller: Arc<Poller>,
@@ -157,6 +158,16 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the hub with settings adjusted by `configure`.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_with_options(Options::default(), configure).await
+}
+
+/// Starts the hub in `--demo` mode: its sample feeds are registered (and due) but not yet polled.
+pub async fn spawn_demo_app() -> TestApp {
+    spawn_app_with_options(Options { demo: true }, |_| {}).await
+}
+
+/// Starts the hub with these options and settings adjusted by `configure`.
+pub async fn spawn_app_with_options(options: Options, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let feeds = FeedServer::start().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let mut settings = Settings {
@@ -167,16 +178,18 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     settings.poll.enabled = false;
     settings.fetch.allow = vec![feeds.address.to_string()];
     configure(&mut settings);
-    let app = App::build(settings, Options::default()).await.expect("app builds");
+    let app = App::build(settings, options).await.expect("app builds");
     let address = app.address();
     let store = app.store();
     let poller = app.poller();
+    let demo = app.demo();
     let (tx, rx) = oneshot::channel();
     tokio::spawn(app.run_until_stopped(async {
         let _ = rx.await;
     }));
     TestApp {
         address,
+        demo,
         client: reqwest::Client::builder().no_proxy().build().unwrap(),
         store,
         poller,
