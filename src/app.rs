@@ -87,9 +87,10 @@ impl App {
         let metrics = Arc::new(Metrics::default());
         let fetcher = Fetcher::new(&settings.fetch, guard)?;
         let poller = Arc::new(Poller::new(Arc::clone(&store), fetcher, settings.poll.clone(), Arc::clone(&metrics)));
-        let cache = (settings.api.cache_entries > 0).then(|| {
+        let cache = (settings.api.cache_bytes > 0).then(|| {
             moka::future::Cache::builder()
-                .max_capacity(settings.api.cache_entries)
+                .weigher(|_key: &[u8; 32], body: &axum::body::Bytes| (32 + body.len()).try_into().unwrap_or(u32::MAX))
+                .max_capacity(settings.api.cache_bytes)
                 .time_to_idle(std::time::Duration::from_secs(600))
                 .build()
         });
@@ -139,6 +140,7 @@ impl App {
         let App { listener, state, poller } = self;
         tracing::info!(address = %listener.local_addr()?, "Tributary is serving: GraphQL at /graphql, GraphiQL at /graphiql");
         let poll_enabled = state.settings.poll.enabled;
+        let store = Arc::clone(&state.store);
         let demo = state.demo.clone();
         let router = http::router(state);
         let mut server =
@@ -156,6 +158,22 @@ impl App {
             let demo_stop = stopped(stop_rx.clone());
             tokio::spawn(async move { demo.run(demo_stop).await });
         }
+        // Writes by other processes (the CLI, later other replicas) reach the cache key within a second.
+        let version_stop = stopped(stop_rx.clone());
+        tokio::spawn(async move {
+            tokio::pin!(version_stop);
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = &mut version_stop => return,
+                    _ = every.tick() => {
+                        if let Err(e) = store.refresh_data_version().await {
+                            tracing::warn!(error = %e, "could not read the data version");
+                        }
+                    }
+                }
+            }
+        });
 
         let first = tokio::select! {
             r = &mut server => ("server", r.map(|r| r.map_err(anyhow::Error::from))),

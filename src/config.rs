@@ -80,8 +80,8 @@ pub struct ApiSettings {
     pub max_complexity: usize,
     /// Largest request body in bytes.
     pub max_body_bytes: usize,
-    /// Entries in the response cache (0 turns it off).
-    pub cache_entries: u64,
+    /// Bytes of responses the cache keeps (0 turns it off).
+    pub cache_bytes: u64,
     /// Seconds a query may run before it is cut off.
     pub timeout_secs: u64,
 }
@@ -137,7 +137,7 @@ impl Default for ApiSettings {
             max_depth: 15,
             max_complexity: 5000,
             max_body_bytes: 256 * 1024,
-            cache_entries: 2000,
+            cache_bytes: 8 * 1024 * 1024,
             timeout_secs: 10,
         }
     }

@@ -28,8 +28,9 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// The schema.
     pub schema: TributarySchema,
-    /// Response cache keyed on data version, scope and request; `None` when turned off.
-    pub cache: Option<moka::future::Cache<String, Bytes>>,
+    /// Response cache keyed on a hash of data version, scope and request, weighed in bytes;
+    /// `None` when turned off.
+    pub cache: Option<moka::future::Cache<[u8; 32], Bytes>>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Settings.
@@ -246,14 +247,19 @@ async fn execute(state: &AppState, media: MediaType, request: async_graphql::Req
     // The data version is read before executing: a write that lands meanwhile bumps it, so the
     // next reader never gets this (possibly older) result.
     let key = state.cache.as_ref().map(|_| {
-        format!(
-            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}",
-            state.store.data_version(),
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for part in [
+            state.store.data_version().to_string().as_str(),
             scope.cache_key(),
             request.operation_name.as_deref().unwrap_or(""),
-            request.query,
-            serde_json::to_string(&request.variables).unwrap_or_default()
-        )
+            request.query.as_str(),
+            serde_json::to_string(&request.variables).unwrap_or_default().as_str(),
+        ] {
+            h.update(part.as_bytes());
+            h.update([0u8]);
+        }
+        h.finalize().into()
     });
     if let (Some(cache), Some(key)) = (&state.cache, &key) {
         if let Some(body) = cache.get(key).await {
@@ -262,14 +268,28 @@ async fn execute(state: &AppState, media: MediaType, request: async_graphql::Req
     }
     let timeout = Duration::from_secs(state.settings.api.timeout_secs);
     let response = graphql::execute(&state.schema, Arc::clone(&state.store), viewer, request, timeout).await;
+    let has_code = |code: &str| {
+        response.errors.iter().any(|e| e.extensions.as_ref().and_then(|x| x.get("code")) == Some(&code.into()))
+    };
+    let timed_out = has_code("TIMEOUT");
     // A request error (it could not be executed at all) has no data and errors without a path.
-    let request_error = response.data == async_graphql::Value::Null
+    let request_error = !timed_out
+        && response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
-    let status =
-        if request_error && media == MediaType::GraphqlResponse { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let status = match media {
+        MediaType::GraphqlResponse if timed_out => StatusCode::GATEWAY_TIMEOUT,
+        MediaType::GraphqlResponse if request_error => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
+    };
     let cacheable = response.errors.is_empty();
-    let body = match serde_json::to_vec(&response) {
+    // When execution never started (or never finished), the specification wants no `data` entry.
+    let serialised = if request_error || timed_out {
+        serde_json::to_vec(&json!({ "errors": response.errors }))
+    } else {
+        serde_json::to_vec(&response)
+    };
+    let body = match serialised {
         Ok(b) => Bytes::from(b),
         Err(e) => {
             tracing::error!(error = %e, "could not serialise a response");

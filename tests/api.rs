@@ -371,6 +371,7 @@ async fn the_http_transport_follows_graphql_over_http() {
     assert_eq!(strict.headers()["content-type"], "application/graphql-response+json; charset=utf-8");
     let body: Value = strict.json().await.unwrap();
     assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    assert!(body.get("data").is_none(), "a request that was not executed has no data entry: {body}");
     let legacy = client.post(&url).header("accept", "application/json").json(&invalid).send().await.unwrap();
     assert_eq!(legacy.status(), StatusCode::OK);
     assert_eq!(legacy.headers()["content-type"], "application/json; charset=utf-8");
@@ -389,6 +390,29 @@ async fn the_http_transport_follows_graphql_over_http() {
 
     let viewer = app.data("{ viewer { role organisation { name } } }", json!({})).await;
     assert_eq!(viewer, json!({ "viewer": { "role": "ANONYMOUS", "organisation": null } }));
+}
+
+#[tokio::test]
+async fn writes_by_another_process_reach_the_cache_within_a_refresh() {
+    let app = spawn_app().await;
+    let members = "{ network(slug: \"americas\") { members { organisation { code } } } }";
+    assert_eq!(app.data(members, json!({})).await["network"]["members"], json!([]));
+
+    // The operator's CLI is another process with its own connection to the same database.
+    let cli = tributary::store::SqliteStore::connect(&app.database_url).await.unwrap();
+    use tributary::store::Store;
+    cli.set_membership(&tributary::model::Membership {
+        network: "americas".into(),
+        organisation: tributary::model::OrgId("CO".into()),
+        role: tributary::model::MemberRole::Member,
+        source: Some("test".into()),
+    })
+    .await
+    .unwrap();
+    // What the server's once-a-second task does.
+    app.store.refresh_data_version().await.unwrap();
+
+    assert_eq!(app.data(members, json!({})).await["network"]["members"], json!([{ "organisation": { "code": "CO" } }]));
 }
 
 #[tokio::test]

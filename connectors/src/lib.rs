@@ -48,6 +48,18 @@ pub struct Parsed {
     pub ttl_minutes: Option<u32>,
 }
 
+/// Most warnings kept per parse; the rest are counted in a last one.
+pub const MAX_WARNINGS: usize = 50;
+
+/// Keeps the first [`MAX_WARNINGS`] warnings and says how many more there were.
+fn cap_warnings(warnings: &mut Vec<String>) {
+    if warnings.len() > MAX_WARNINGS {
+        let more = warnings.len() - MAX_WARNINGS;
+        warnings.truncate(MAX_WARNINGS);
+        warnings.push(format!("… and {more} more warnings like these"));
+    }
+}
+
 /// Why a document could not be parsed at all. Individual odd entries are warnings, not errors.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {

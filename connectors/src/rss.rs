@@ -81,6 +81,7 @@ pub fn parse_chunks(
             .warnings
             .push(format!("{repeated} entries repeat the identity of an earlier entry; the first of each was kept"));
     }
+    crate::cap_warnings(&mut parsed.warnings);
     Ok(parsed)
 }
 

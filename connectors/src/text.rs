@@ -88,16 +88,20 @@ fn parse_tag(s: &str) -> Option<Tag<'_>> {
     Some(Tag { name, closing, len: s.len() })
 }
 
+/// The text after the closing tag `</name…>`, or nothing when it is never closed. Scans forward
+/// once without copying, so many such tags in one document cost linear time.
 fn skip_until_close<'a>(s: &'a str, name: &str) -> &'a str {
-    let lower = s.to_ascii_lowercase();
-    let needle = format!("</{name}");
-    match lower.find(&needle) {
-        Some(pos) => {
-            let after = &s[pos..];
-            after.find('>').map_or("", |end| &after[end + 1..])
+    let bytes = s.as_bytes();
+    let mut from = 0;
+    while let Some(pos) = s[from..].find("</") {
+        let start = from + pos + 2;
+        let end = start + name.len();
+        if bytes.get(start..end).is_some_and(|candidate| candidate.eq_ignore_ascii_case(name.as_bytes())) {
+            return s[end..].find('>').map_or("", |gt| &s[end + gt + 1..]);
         }
-        None => "",
+        from = start;
     }
+    ""
 }
 
 /// Collapses runs of spaces, keeps at most one blank line between paragraphs, trims the ends and
@@ -259,6 +263,17 @@ mod tests {
         assert_eq!(html_to_text("text <img src=\"x\" onerror=\"alert(1)"), "text");
         assert_eq!(html_to_text("x <!-- never closed"), "x");
         assert_eq!(html_to_text("<STYLE>p{}</style>ok"), "ok");
+    }
+
+    #[test]
+    fn many_unclosed_skipped_tags_cost_linear_time() {
+        let hostile = "<svg>".repeat(200_000);
+        let started = std::time::Instant::now();
+        assert_eq!(html_to_text(&hostile), "");
+        let closed = "<svg>x</svg>y".repeat(100_000);
+        assert_eq!(html_to_text(&closed).len(), 100_000);
+        // Generous: quadratic behaviour takes minutes here, linear a few milliseconds.
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 
     #[test]

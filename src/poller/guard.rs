@@ -62,10 +62,18 @@ impl Guard {
             Some(url::Host::Ipv4(ip)) => self.check_ip(IpAddr::V4(ip), port),
             Some(url::Host::Ipv6(ip)) => self.check_ip(IpAddr::V6(ip), port),
             Some(url::Host::Domain(name)) => {
-                if name.eq_ignore_ascii_case("localhost") || name.to_ascii_lowercase().ends_with(".localhost") {
-                    if self.is_allowed(name, port) {
-                        return Ok(());
-                    }
+                let lower = name.to_ascii_lowercase();
+                if self.is_allowed(&lower, port) {
+                    return Ok(());
+                }
+                if self.allowed_names.contains(&lower) {
+                    // The resolver lets an allowlisted name reach private addresses, so the name
+                    // is fetched on its allowlisted ports only.
+                    return Err(Blocked(format!(
+                        "refused to fetch {name}:{port}: only its allowlisted ports are fetched"
+                    )));
+                }
+                if lower == "localhost" || lower.ends_with(".localhost") {
                     return Err(Blocked(format!("refused to fetch {name}: it is this machine")));
                 }
                 Ok(())
@@ -211,6 +219,15 @@ mod tests {
         assert!(guard.check_url(&url("http://localhost:9000/")).is_err());
         assert!(guard.check_url(&url("ftp://example.org/")).is_err());
         assert!(guard.check_url(&url("https://example.org/feed")).is_ok());
+    }
+
+    #[test]
+    fn allowlisted_names_are_fetched_on_their_ports_only() {
+        let guard = Guard::new(&["feeds.internal:9000".to_string()]).unwrap();
+        let url = |s: &str| url::Url::parse(s).unwrap();
+        assert!(guard.check_url(&url("http://feeds.internal:9000/a.xml")).is_ok());
+        assert!(guard.check_url(&url("http://feeds.internal:22/")).is_err());
+        assert!(guard.check_url(&url("http://feeds.internal/")).is_err());
     }
 
     #[tokio::test]

@@ -17,11 +17,11 @@ pub enum IngestError {
     /// The document is not a feed.
     #[error(transparent)]
     Parse(#[from] ConnectorError),
-    /// The store failed.
-    #[error("could not store the feed: {0}")]
+    /// The store failed (the detail is logged; feeds show only this).
+    #[error("the hub could not store the feed (an internal error, logged on the hub)")]
     Store(#[from] StoreError),
     /// The parser panicked (a bug; the feed is marked failing rather than the poller dying).
-    #[error("the parser crashed: {0}")]
+    #[error("the hub could not parse the feed (an internal error, logged on the hub)")]
     Crashed(String),
 }
 
@@ -49,12 +49,16 @@ pub async fn parse_and_store(
         match store.ingest_chunk(feed, &chunk, backfill).await {
             Ok(r) => report.add(r),
             Err(e) => {
+                tracing::error!(feed = %feed.id, error = %e, "could not store a chunk of the feed");
                 drop(rx);
                 let _ = parsing.await;
                 return Err(e.into());
             }
         }
     }
-    let parsed = parsing.await.map_err(|e| IngestError::Crashed(e.to_string()))??;
+    let parsed = parsing.await.map_err(|e| {
+        tracing::error!(feed = %feed.id, error = %e, "the parser panicked");
+        IngestError::Crashed(e.to_string())
+    })??;
     Ok((parsed, report))
 }

@@ -185,7 +185,10 @@ impl Poller {
             .fetch(&feed.url, feed.etag.as_deref(), feed.last_modified.as_deref())
             .await
             .map_err(|e| (e.to_string(), e.retry_after()))?;
-        let store_err = |e: crate::store::StoreError| (format!("could not store the feed: {e}"), None);
+        let store_err = |e: crate::store::StoreError| {
+            tracing::error!(feed = %feed.id, error = %e, "could not record a poll");
+            ("the hub could not store the feed (an internal error, logged on the hub)".to_string(), None)
+        };
         let (bytes, validators) = match fetched {
             Fetched::NotModified(validators) => {
                 let record = self.record(feed, &validators, None, None);

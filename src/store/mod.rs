@@ -206,6 +206,9 @@ pub trait Store: Send + Sync + 'static {
     async fn seed(&self, seed: &Seed) -> StoreResult<SeedReport>;
     /// The data version as this process last saw it, bumped by every write (no query).
     fn data_version(&self) -> i64;
+    /// Reads the data version from the database, so writes by other processes are seen; the
+    /// server calls it once a second. Not counted in [`Store::query_count`].
+    async fn refresh_data_version(&self) -> StoreResult<i64>;
     /// SQL statements run so far (for `/metrics` and query-count tests).
     fn query_count(&self) -> u64;
 

@@ -142,6 +142,7 @@ async fn serve(
 /// A running hub.
 pub struct TestApp {
     pub address: SocketAddr,
+    pub database_url: String,
     pub demo: Option<Arc<tributary::demo::Demo>>,
     pub client: reqwest::Client,
     pub store: Arc<dyn Store>,
@@ -178,6 +179,7 @@ pub async fn spawn_app_with_options(options: Options, configure: impl FnOnce(&mu
     settings.poll.enabled = false;
     settings.fetch.allow = vec![feeds.address.to_string()];
     configure(&mut settings);
+    let database_url = settings.database_url.clone();
     let app = App::build(settings, options).await.expect("app builds");
     let address = app.address();
     let store = app.store();
@@ -189,6 +191,7 @@ pub async fn spawn_app_with_options(options: Options, configure: impl FnOnce(&mu
     }));
     TestApp {
         address,
+        database_url,
         demo,
         client: reqwest::Client::builder().no_proxy().build().unwrap(),
         store,

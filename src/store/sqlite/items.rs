@@ -69,14 +69,14 @@ pub(super) async fn ingest_chunk(
     let now = to_millis(Utc::now());
     insert_items(store, &mut tx, feed, &mut created, now).await?;
     for p in &updated {
-        update_item(store, &mut tx, p).await?;
+        update_item(store, &mut tx, feed, p).await?;
     }
-    if !updated.is_empty() {
+    for batch in updated.chunks(INSERT_BATCH * 4) {
         for table in ["items_fts", "item_categories", "item_countries"] {
             store.count(1);
             let column = if table == "items_fts" { "rowid" } else { "item" };
             let mut qb = QueryBuilder::<Sqlite>::new(format!("DELETE FROM {table} WHERE 1 = 1"));
-            push_in(&mut qb, column, updated.iter().map(|p| p.rowid));
+            push_in(&mut qb, column, batch.iter().map(|p| p.rowid));
             qb.build().execute(&mut *tx).await?;
         }
     }
@@ -219,17 +219,23 @@ async fn insert_items(
     Ok(())
 }
 
-async fn update_item(store: &SqliteStore, tx: &mut sqlx::Transaction<'_, Sqlite>, p: &Pending<'_>) -> StoreResult<()> {
+async fn update_item(
+    store: &SqliteStore,
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    feed: &Feed,
+    p: &Pending<'_>,
+) -> StoreResult<()> {
     let item = p.item;
     let published = item.published_at.map(to_millis);
     let updated = item.updated_at.map(to_millis);
     store.count(1);
     sqlx::query(
-        "UPDATE items SET title = ?, summary = ?, url = ?, language = ?, direction = ?, published_at = ?, \
+        "UPDATE items SET visibility = ?, title = ?, summary = ?, url = ?, language = ?, direction = ?, published_at = ?, \
          updated_at = ?, sort_published = coalesce(?, first_seen_at), sort_updated = ?, category = ?, \
          categories = ?, classification_source = ?, terms = ?, countries = ?, route = ?, figures = ?, \
          version = ?, content_hash = ? WHERE id = ?",
     )
+    .bind(feed.visibility.as_str())
     .bind(&item.title)
     .bind(&item.summary)
     .bind(&item.url)

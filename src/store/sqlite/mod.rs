@@ -78,14 +78,6 @@ impl SqliteStore {
     fn remember_version(&self, v: i64) {
         self.data_version.fetch_max(v, Ordering::SeqCst);
     }
-
-    async fn load_version(&self) -> StoreResult<()> {
-        self.count(1);
-        let v: i64 =
-            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'data_version'").fetch_one(&self.pool).await?;
-        self.remember_version(v);
-        Ok(())
-    }
 }
 
 /// Appends `AND <scope>` for a table aliased `alias` that has `visibility` and `organisation`.
@@ -128,7 +120,7 @@ impl Store for SqliteStore {
         MIGRATOR.run(&self.pool).await?;
         let pending = MIGRATOR.iter().filter(|m| !applied.contains(&m.version)).count();
         drop(_w);
-        self.load_version().await?;
+        self.refresh_data_version().await?;
         Ok(pending)
     }
 
@@ -210,6 +202,13 @@ impl Store for SqliteStore {
 
     fn data_version(&self) -> i64 {
         self.data_version.load(Ordering::SeqCst)
+    }
+
+    async fn refresh_data_version(&self) -> StoreResult<i64> {
+        let v: i64 =
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'data_version'").fetch_one(&self.pool).await?;
+        self.remember_version(v);
+        Ok(self.data_version())
     }
 
     fn query_count(&self) -> u64 {
