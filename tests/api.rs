@@ -168,6 +168,42 @@ async fn pages_are_stable_and_complete() {
 }
 
 #[tokio::test]
+async fn items_with_equal_dates_page_one_at_a_time_in_every_order() {
+    let app = spawn_app().await;
+    let same = "Mon, 02 Nov 2026 10:00:00 GMT";
+    app.feeds.set(
+        "ties.xml",
+        &rss(&[
+            ("t1", "Route a", "x", same),
+            ("t2", "Route b", "x", same),
+            ("t3", "Route c", "x", same),
+            ("t4", "Route d", "x", same),
+            ("t5", "Route e", "x", same),
+        ]),
+    );
+    app.add_feed("IT", "ties.xml").await;
+    app.poll_due().await;
+    for (order, search) in
+        [("PUBLISHED_DESC", None), ("PUBLISHED_ASC", None), ("UPDATED_DESC", None), ("RELEVANCE", Some("route"))]
+    {
+        let mut seen = Vec::new();
+        let mut after = Value::Null;
+        loop {
+            let vars = json!({ "first": 1, "after": after, "order": order, "filter": { "search": search } });
+            let page = app.data(ITEMS, vars).await;
+            seen.extend(titles(&page));
+            if page["items"]["pageInfo"]["hasNextPage"] == false {
+                break;
+            }
+            after = page["items"]["pageInfo"]["endCursor"].clone();
+            assert!(seen.len() <= 5, "{order}: paging does not end: {seen:?}");
+        }
+        seen.sort();
+        assert_eq!(seen, ["Route a", "Route b", "Route c", "Route d", "Route e"], "{order}");
+    }
+}
+
+#[tokio::test]
 async fn a_second_poll_answered_304_writes_nothing() {
     let app = spawn_app().await;
     app.feeds.set_with_etag(
@@ -276,6 +312,46 @@ async fn a_malformed_feed_fails_alone_and_recovers_when_fixed() {
         assert!(f["lastError"].is_null());
     }
     assert_eq!(app.data("{ items(first: 10) { totalCount } }", json!({})).await["items"]["totalCount"], 2);
+}
+
+#[tokio::test]
+async fn the_background_poller_ingests_a_feed_as_soon_as_it_is_woken() {
+    let app = spawn_app_with(|s| s.poll.enabled = true).await;
+    let mut reports = app.poller.reports();
+    app.feeds
+        .set("feed.xml", &rss(&[("x", "Border closure on the Balkan route", "Text", "Mon, 02 Nov 2026 10:00:00 GMT")]));
+    app.add_feed("IT", "feed.xml").await;
+
+    app.poller.waker().notify_one();
+    let report = tokio::time::timeout(std::time::Duration::from_secs(30), reports.recv())
+        .await
+        .expect("the poller reports within 30 s")
+        .expect("a report");
+
+    assert_eq!(report.outcome, PollOutcome::Updated);
+    let items = app.data("{ items(first: 5) { nodes { title route } } }", json!({})).await;
+    assert_eq!(items["items"]["nodes"][0]["route"], "Western Balkans");
+}
+
+#[tokio::test]
+async fn feeds_of_one_host_are_fetched_at_most_per_host_concurrency_at_once() {
+    let app = spawn_app_with(|s| {
+        s.poll.per_host_concurrency = 2;
+        s.poll.concurrency = 16;
+    })
+    .await;
+    app.feeds.slow_down(std::time::Duration::from_millis(150));
+    for n in 0..6 {
+        let path = format!("{n}.xml");
+        app.feeds.set(&path, &rss(&[(&format!("g{n}"), "Item", "Text", "Mon, 02 Nov 2026 10:00:00 GMT")]));
+        app.add_feed("IT", &path).await;
+    }
+
+    let reports = app.poll_due().await;
+
+    assert_eq!(reports.len(), 6);
+    assert!(reports.iter().all(|r| r.outcome == PollOutcome::Updated), "{reports:?}");
+    assert_eq!(app.feeds.max_in_flight(), 2, "two at a time from one host, and no fewer");
 }
 
 #[tokio::test]

@@ -268,13 +268,16 @@ pub async fn due_feeds_are_claimed_once_until_released(f: Fixture) {
     let s = f.store.as_ref();
     let fd = feed(s, "IT", "a.xml", Visibility::Public).await;
     let now = Utc::now() + chrono::Duration::seconds(1);
-    assert_eq!(s.claim_due_feeds(now, 10, 300).await.unwrap().len(), 1);
-    assert!(s.claim_due_feeds(now, 10, 300).await.unwrap().is_empty(), "leased");
+    assert_eq!(s.claim_due_feeds(now, 10, 300, &[]).await.unwrap().len(), 1);
+    assert!(s.claim_due_feeds(now, 10, 300, &[]).await.unwrap().is_empty(), "leased");
     s.record_failure(fd.id, "boom", now).await.unwrap();
-    let claimed = s.claim_due_feeds(now, 10, 300).await.unwrap();
+    let claimed = s.claim_due_feeds(now, 10, 300, &[]).await.unwrap();
     assert_eq!(claimed.len(), 1, "released by recording the outcome");
     assert_eq!(claimed[0].last_error.as_deref(), Some("boom"));
     assert_eq!(claimed[0].error_count, 1);
+    s.record_failure(fd.id, "boom", now).await.unwrap();
+    let busy = vec![fd.url.host()];
+    assert!(s.claim_due_feeds(now, 10, 300, &busy).await.unwrap().is_empty(), "feeds of busy hosts wait");
 }
 
 macro_rules! contract {

@@ -39,6 +39,7 @@ CREATE TABLE feeds (
     id                 INTEGER PRIMARY KEY AUTOINCREMENT,
     organisation       TEXT NOT NULL REFERENCES organisations (id),
     url                TEXT NOT NULL,
+    host               TEXT NOT NULL, -- the URL's host, for per-host concurrency when claiming
     kind               TEXT NOT NULL,
     title              TEXT,
     default_category   TEXT,

@@ -6,15 +6,15 @@ pub mod fetch;
 pub mod guard;
 pub mod ingest;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use connectors::{Connector, FeedContext};
 use sha2::{Digest, Sha256};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{broadcast, Notify};
 use tokio::task::JoinSet;
 
 use self::fetch::{Fetched, Fetcher, Validators};
@@ -44,23 +44,119 @@ pub struct Poller {
     fetcher: Fetcher,
     settings: PollSettings,
     metrics: Arc<Metrics>,
-    global: Arc<Semaphore>,
-    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
     wake: Arc<Notify>,
+    reports: broadcast::Sender<PollReport>,
+}
+
+/// Polls in flight, bounded globally and per host. Hosts at their limit are left out of the next
+/// claim, so one slow host with many feeds never holds the slots other hosts' feeds need, and a
+/// claimed feed starts at once (its lease does not run out while it waits).
+struct Dispatch {
+    concurrency: usize,
+    per_host: usize,
+    running: HashMap<String, usize>,
+    /// Feeds claimed in the same batch as others of their host, beyond the host's limit.
+    waiting: HashMap<String, VecDeque<Feed>>,
+    tasks: JoinSet<(String, PollReport)>,
+}
+
+impl Dispatch {
+    fn new(settings: &PollSettings) -> Dispatch {
+        Dispatch {
+            concurrency: settings.concurrency.max(1),
+            per_host: settings.per_host_concurrency.max(1),
+            running: HashMap::new(),
+            waiting: HashMap::new(),
+            tasks: JoinSet::new(),
+        }
+    }
+
+    fn queued(&self) -> usize {
+        self.waiting.values().map(VecDeque::len).sum()
+    }
+
+    /// How many more feeds may be claimed now.
+    fn free(&self) -> usize {
+        self.concurrency.saturating_sub(self.tasks.len() + self.queued())
+    }
+
+    /// Hosts that are at their limit.
+    fn saturated(&self) -> Vec<String> {
+        self.running.iter().filter(|(_, n)| **n >= self.per_host).map(|(h, _)| h.clone()).collect()
+    }
+
+    fn add(&mut self, poller: &Arc<Poller>, feed: Feed) {
+        let host = feed.url.host();
+        self.waiting.entry(host.clone()).or_default().push_back(feed);
+        self.start(poller, &host);
+    }
+
+    /// Starts waiting feeds of `host` while it and the whole poller have room.
+    fn start(&mut self, poller: &Arc<Poller>, host: &str) {
+        while self.tasks.len() < self.concurrency && self.running.get(host).copied().unwrap_or(0) < self.per_host {
+            let Some(feed) = self.waiting.get_mut(host).and_then(VecDeque::pop_front) else { break };
+            *self.running.entry(host.to_string()).or_default() += 1;
+            let me = Arc::clone(poller);
+            let host = host.to_string();
+            self.tasks.spawn(async move { (host, me.poll(feed).await) });
+        }
+        if self.waiting.get(host).is_some_and(VecDeque::is_empty) {
+            self.waiting.remove(host);
+        }
+    }
+
+    /// Claims due feeds for the free slots; returns how many were claimed.
+    async fn claim(&mut self, poller: &Arc<Poller>) -> usize {
+        let free = self.free();
+        if free == 0 {
+            return 0;
+        }
+        let lease = poller.settings.lease_secs;
+        match poller.store.claim_due_feeds(Utc::now(), free, lease, &self.saturated()).await {
+            Ok(feeds) => {
+                let n = feeds.len();
+                for feed in feeds {
+                    self.add(poller, feed);
+                }
+                n
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not claim due feeds");
+                0
+            }
+        }
+    }
+
+    /// Waits for a poll to finish and frees its slot; `None` when nothing runs.
+    async fn finished(&mut self, poller: &Arc<Poller>) -> Option<PollReport> {
+        let (host, report) = match self.tasks.join_next().await? {
+            Ok(done) => done,
+            Err(e) => {
+                // A poll task ends in error only if it panicked: its feed's lease expires and it is
+                // retried. Host counts are rebuilt from nothing rather than guessed.
+                tracing::error!(error = %e, "a poll task failed");
+                self.running.clear();
+                return None;
+            }
+        };
+        if let Some(n) = self.running.get_mut(&host) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.running.remove(&host);
+            }
+        }
+        let hosts: Vec<String> = self.waiting.keys().cloned().collect();
+        for h in hosts {
+            self.start(poller, &h);
+        }
+        Some(report)
+    }
 }
 
 impl Poller {
     /// A poller over `store`.
     pub fn new(store: Arc<dyn Store>, fetcher: Fetcher, settings: PollSettings, metrics: Arc<Metrics>) -> Poller {
-        Poller {
-            store,
-            fetcher,
-            global: Arc::new(Semaphore::new(settings.concurrency.max(1))),
-            settings,
-            metrics,
-            hosts: Mutex::new(HashMap::new()),
-            wake: Arc::new(Notify::new()),
-        }
+        Poller { store, fetcher, settings, metrics, wake: Arc::new(Notify::new()), reports: broadcast::channel(256).0 }
     }
 
     /// A handle that wakes the loop early (a feed was added).
@@ -68,30 +164,23 @@ impl Poller {
         Arc::clone(&self.wake)
     }
 
+    /// Reports of polls as they finish (for tests and, later, live status).
+    pub fn reports(&self) -> broadcast::Receiver<PollReport> {
+        self.reports.subscribe()
+    }
+
     /// Runs until `shutdown` completes, then waits briefly for polls in flight.
     pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         tokio::pin!(shutdown);
-        let mut tasks: JoinSet<PollReport> = JoinSet::new();
+        let mut dispatch = Dispatch::new(&self.settings);
         loop {
-            let free = self.global.available_permits();
-            let mut claimed = 0;
-            if free > 0 {
-                match self.store.claim_due_feeds(Utc::now(), free, self.settings.lease_secs).await {
-                    Ok(feeds) => {
-                        claimed = feeds.len();
-                        for feed in feeds {
-                            let me = Arc::clone(&self);
-                            tasks.spawn(async move { me.poll_with_permits(feed).await });
-                        }
-                    }
-                    Err(e) => tracing::error!(error = %e, "could not claim due feeds"),
-                }
-            }
+            let free = dispatch.free();
+            let claimed = dispatch.claim(&self).await;
             if claimed > 0 && claimed == free {
-                // Possibly more due: come back as soon as a poll finishes.
+                // Possibly more due: come back as soon as a slot frees.
                 tokio::select! {
                     _ = &mut shutdown => break,
-                    Some(_) = tasks.join_next() => {}
+                    _ = dispatch.finished(&self) => {}
                 }
                 continue;
             }
@@ -103,23 +192,26 @@ impl Poller {
                     Duration::from_secs(5)
                 }
             };
-            // Never spin: a due feed still leased elsewhere comes back after a short pause.
+            // Never spin: a due feed whose host is busy (or leased elsewhere) is looked at again
+            // when a poll finishes, or after a short pause.
             let wait = wait.max(Duration::from_millis(200));
+            let busy = !dispatch.tasks.is_empty();
             tokio::select! {
                 _ = &mut shutdown => break,
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = dispatch.finished(&self), if busy => {}
             }
         }
+        dispatch.waiting.clear();
         let deadline = tokio::time::sleep(Duration::from_secs(10));
         tokio::pin!(deadline);
         loop {
             tokio::select! {
-                next = tasks.join_next() => if next.is_none() { break },
+                next = dispatch.tasks.join_next() => if next.is_none() { break },
                 _ = &mut deadline => {
-                    tracing::warn!(in_flight = tasks.len(), "polls still running at shutdown; their leases will expire");
-                    tasks.abort_all();
+                    tracing::warn!(in_flight = dispatch.tasks.len(), "polls still running at shutdown; their leases will expire");
+                    dispatch.tasks.abort_all();
                     break;
                 }
             }
@@ -127,33 +219,21 @@ impl Poller {
         Ok(())
     }
 
-    /// Claims every due feed and polls them all, with the usual concurrency limits.
+    /// Polls every feed due now once, with the usual limits, and returns their reports.
     pub async fn poll_due_once(self: &Arc<Self>) -> anyhow::Result<Vec<PollReport>> {
-        let feeds = self.store.claim_due_feeds(Utc::now(), usize::MAX >> 1, self.settings.lease_secs).await?;
-        let mut tasks = JoinSet::new();
-        for feed in feeds {
-            let me = Arc::clone(self);
-            tasks.spawn(async move { me.poll_with_permits(feed).await });
-        }
+        let mut dispatch = Dispatch::new(&self.settings);
         let mut reports = Vec::new();
-        while let Some(report) = tasks.join_next().await {
-            reports.push(report?);
+        loop {
+            dispatch.claim(self).await;
+            if dispatch.tasks.is_empty() && dispatch.queued() == 0 {
+                break;
+            }
+            if let Some(report) = dispatch.finished(self).await {
+                reports.push(report);
+            }
         }
         reports.sort_by_key(|r| r.feed.id);
         Ok(reports)
-    }
-
-    async fn poll_with_permits(&self, feed: Feed) -> PollReport {
-        let host = feed.url.host();
-        let host_limit = {
-            let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
-            let per_host = self.settings.per_host_concurrency.max(1);
-            Arc::clone(hosts.entry(host).or_insert_with(|| Arc::new(Semaphore::new(per_host))))
-        };
-        // Semaphores are never closed, so acquiring cannot fail.
-        let _global = self.global.acquire().await.ok();
-        let _host = host_limit.acquire().await.ok();
-        self.poll(feed).await
     }
 
     /// Fetches, parses and ingests one feed, recording the outcome on the feed.
@@ -172,7 +252,9 @@ impl Poller {
         };
         self.metrics.poll(outcome);
         self.metrics.items(ingest.created, ingest.updated);
-        PollReport { feed, outcome, ingest, error, next_check_at: next }
+        let report = PollReport { feed, outcome, ingest, error, next_check_at: next };
+        let _ = self.reports.send(report.clone());
+        report
     }
 
     /// The happy path; an `Err` carries the reason and any Retry-After.

@@ -231,8 +231,15 @@ pub trait Store: Send + Sync + 'static {
     async fn feeds_by_ids(&self, scope: &Scope, ids: &[FeedId]) -> StoreResult<Vec<Feed>>;
     /// A page of feeds, by id.
     async fn feeds_page(&self, scope: &Scope, filter: &FeedFilter, page: &PageRequest) -> StoreResult<Page<Feed>>;
-    /// Claims up to `limit` feeds due at `now` (ACTIVE or FAILING), leasing them for `lease_secs`.
-    async fn claim_due_feeds(&self, now: DateTime<Utc>, limit: usize, lease_secs: i64) -> StoreResult<Vec<Feed>>;
+    /// Claims up to `limit` feeds due at `now` (ACTIVE or FAILING), leasing them for `lease_secs`,
+    /// leaving out feeds on `busy_hosts` (hosts at their concurrency limit).
+    async fn claim_due_feeds(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease_secs: i64,
+        busy_hosts: &[String],
+    ) -> StoreResult<Vec<Feed>>;
     /// The earliest `next_check_at` of an ACTIVE or FAILING feed.
     async fn next_due_at(&self) -> StoreResult<Option<DateTime<Utc>>>;
     /// Records a fetch that found nothing new (304 or same body hash) and releases the lease.

@@ -35,6 +35,11 @@ struct FeedServerState {
     routes: HashMap<String, Served>,
     /// Requests received, per path, and whether they carried If-None-Match.
     hits: Vec<(String, bool)>,
+    /// How long to take over each answer (a slow server).
+    delay: std::time::Duration,
+    /// Requests being answered now, and the most at once.
+    in_flight: usize,
+    max_in_flight: usize,
 }
 
 /// A local feed server whose answers the test sets.
@@ -100,6 +105,16 @@ impl FeedServer {
         self.state.lock().unwrap().routes.insert(path.trim_start_matches('/').to_string(), served);
     }
 
+    /// Makes every answer take `delay` (the server is slow; the test does not wait on it).
+    pub fn slow_down(&self, delay: std::time::Duration) {
+        self.state.lock().unwrap().delay = delay;
+    }
+
+    /// The most requests this server was answering at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.lock().unwrap().max_in_flight
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}/{}", self.address, path.trim_start_matches('/'))
     }
@@ -119,7 +134,17 @@ async fn serve(
     headers: HeaderMap,
 ) -> Response {
     let if_none_match = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let delay = {
+        let mut state = state.lock().unwrap();
+        state.in_flight += 1;
+        state.max_in_flight = state.max_in_flight.max(state.in_flight);
+        state.delay
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let mut state = state.lock().unwrap();
+    state.in_flight -= 1;
     state.hits.push((path.clone(), if_none_match.is_some()));
     let Some(served) = state.routes.get(&path).cloned() else {
         return (StatusCode::NOT_FOUND, "no such feed").into_response();

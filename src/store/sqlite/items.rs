@@ -49,7 +49,7 @@ pub(super) async fn ingest_chunk(
     // One writer at a time; the lock is taken per chunk, so other feeds' writes interleave with a
     // large import.
     let _w = store.writer.lock().await;
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     let existing = existing_hashes(store, &mut tx, chunk.iter().map(|(id, _)| id)).await?;
     let mut created = Vec::new();
     let mut updated = Vec::new();
@@ -95,7 +95,7 @@ pub(super) async fn ingest_chunk(
 
 pub(super) async fn record_success(store: &SqliteStore, feed: FeedId, record: &FetchRecord) -> StoreResult<()> {
     let _w = store.writer.lock().await;
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     store.count(2);
     let before: Option<(String, Option<String>, String)> =
         sqlx::query_as("SELECT state, title, warnings FROM feeds WHERE id = ?")

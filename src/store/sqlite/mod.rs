@@ -61,6 +61,13 @@ impl SqliteStore {
         Ok(SqliteStore { pool, writer: Mutex::new(()), data_version: AtomicI64::new(0), queries: AtomicU64::new(0) })
     }
 
+    /// Starts a write transaction with `BEGIN IMMEDIATE`: it takes SQLite's write lock at once
+    /// (waiting under the busy timeout), instead of failing when a read turns into a write while
+    /// another connection still finishes its own transaction.
+    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     /// Counts `n` SQL statements.
     fn count(&self, n: u64) {
         self.queries.fetch_add(n, Ordering::Relaxed);
@@ -133,7 +140,7 @@ impl Store for SqliteStore {
 
     async fn seed(&self, seed: &Seed) -> StoreResult<SeedReport> {
         let _w = self.writer.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         self.count(1);
         let done: i64 =
             sqlx::query_scalar("SELECT value FROM meta WHERE key = 'seed_version'").fetch_one(&mut *tx).await?;
@@ -239,7 +246,7 @@ impl Store for SqliteStore {
 
     async fn set_membership(&self, m: &Membership) -> StoreResult<()> {
         let _w = self.writer.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         self.count(3);
         let known: Option<i64> = sqlx::query_scalar(
             "SELECT (SELECT count(*) FROM networks WHERE slug = ?) * (SELECT count(*) FROM organisations WHERE id = ?)",
@@ -269,7 +276,7 @@ impl Store for SqliteStore {
 
     async fn remove_membership(&self, network: &str, organisation: &OrgId) -> StoreResult<()> {
         let _w = self.writer.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         self.count(1);
         let removed = sqlx::query("DELETE FROM memberships WHERE network = ? AND organisation = ?")
             .bind(network)
@@ -320,7 +327,7 @@ impl Store for SqliteStore {
 
     async fn add_feed(&self, f: &NewFeed) -> StoreResult<Feed> {
         let _w = self.writer.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         self.count(2);
         let known: i64 = sqlx::query_scalar("SELECT count(*) FROM organisations WHERE id = ?")
             .bind(&f.organisation.0)
@@ -331,12 +338,13 @@ impl Store for SqliteStore {
         }
         let now = to_millis(Utc::now());
         let inserted: Result<FeedRow, sqlx::Error> = sqlx::query_as(&format!(
-            "INSERT INTO feeds (organisation, url, kind, default_category, default_language, default_countries, \
-             visibility, poll_interval_secs, next_check_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             RETURNING {FEED_COLUMNS}"
+            "INSERT INTO feeds (organisation, url, host, kind, default_category, default_language, \
+             default_countries, visibility, poll_interval_secs, next_check_at, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {FEED_COLUMNS}"
         ))
         .bind(&f.organisation.0)
         .bind(f.url.as_str())
+        .bind(f.url.host())
         .bind(f.kind.as_str())
         .bind(f.default_category.map(|c| c.as_str()))
         .bind(&f.default_language)
@@ -406,21 +414,32 @@ impl Store for SqliteStore {
         Ok(Page { edges: feeds.into_iter().map(|f| (f.id.0.to_string(), f)).collect(), has_next_page, total_count })
     }
 
-    async fn claim_due_feeds(&self, now: DateTime<Utc>, limit: usize, lease_secs: i64) -> StoreResult<Vec<Feed>> {
+    async fn claim_due_feeds(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease_secs: i64,
+        busy_hosts: &[String],
+    ) -> StoreResult<Vec<Feed>> {
         let _w = self.writer.lock().await;
         self.count(1);
         let now_ms = to_millis(now);
-        let rows: Vec<FeedRow> = sqlx::query_as(&format!(
-            "UPDATE feeds SET lease_until = ?1 WHERE id IN ( \
-               SELECT id FROM feeds WHERE state <> 'PAUSED' AND next_check_at <= ?2 \
-               AND (lease_until IS NULL OR lease_until < ?2) ORDER BY next_check_at LIMIT ?3) \
-             RETURNING {FEED_COLUMNS}"
-        ))
-        .bind(now_ms + lease_secs * 1000)
-        .bind(now_ms)
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?;
+        let mut qb = QueryBuilder::<Sqlite>::new("UPDATE feeds SET lease_until = ");
+        qb.push_bind(now_ms + lease_secs * 1000);
+        qb.push(" WHERE id IN (SELECT id FROM feeds WHERE state <> 'PAUSED' AND next_check_at <= ");
+        qb.push_bind(now_ms);
+        qb.push(" AND (lease_until IS NULL OR lease_until < ").push_bind(now_ms).push(")");
+        if !busy_hosts.is_empty() {
+            qb.push(" AND host NOT IN (");
+            let mut list = qb.separated(", ");
+            for h in busy_hosts {
+                list.push_bind(h.as_str());
+            }
+            list.push_unseparated(")");
+        }
+        qb.push(" ORDER BY next_check_at LIMIT ").push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        qb.push(format!(") RETURNING {FEED_COLUMNS}"));
+        let rows: Vec<FeedRow> = qb.build_query_as().fetch_all(&self.pool).await?;
         rows.into_iter().map(Feed::try_from).collect()
     }
 
@@ -436,7 +455,7 @@ impl Store for SqliteStore {
 
     async fn record_unchanged(&self, feed: FeedId, record: &FetchRecord) -> StoreResult<()> {
         let _w = self.writer.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         // Only a state the API shows (FAILING → ACTIVE) bumps the data version; a quiet 304 must
         // not flush every cache.
         self.count(2);
@@ -467,7 +486,7 @@ impl Store for SqliteStore {
 
     async fn record_failure(&self, feed: FeedId, reason: &str, next_check_at: DateTime<Utc>) -> StoreResult<()> {
         let _w = self.writer.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         self.count(1);
         let updated = sqlx::query(
             "UPDATE feeds SET state = CASE WHEN state = 'PAUSED' THEN 'PAUSED' ELSE 'FAILING' END, \
