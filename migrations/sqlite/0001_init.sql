@@ -95,30 +95,18 @@ CREATE INDEX items_by_updated ON items (sort_updated DESC, id DESC);
 CREATE INDEX items_by_feed ON items (feed);
 CREATE INDEX items_by_organisation ON items (organisation);
 
--- Facets keyed by the item's rowid: new items append to these indexes instead of landing at
--- random places, as their hash ids would.
-CREATE TABLE item_categories (
-    category TEXT NOT NULL,
-    item     INTEGER NOT NULL,
-    PRIMARY KEY (category, item)
-) WITHOUT ROWID;
-CREATE INDEX item_categories_by_item ON item_categories (item);
-
-CREATE TABLE item_countries (
-    code TEXT NOT NULL,
-    item INTEGER NOT NULL,
-    role TEXT NOT NULL,
-    PRIMARY KEY (code, item)
-) WITHOUT ROWID;
-CREATE INDEX item_countries_by_item ON item_countries (item);
-
--- Full-text index over title and summary normalised by the connectors' normaliser. Contentless:
--- the text is not stored twice (rows are written and deleted by rowid from the store's code).
+-- Full-text index over title and summary normalised by the connectors' normaliser, and the
+-- item's facets as tokens (`c_route_change` for a category, `k_it` for a country): filtering by
+-- category or country is an index lookup, and writing an item adds a few tokens instead of rows
+-- in two more indexed tables. Contentless: the text is not stored twice (rows are written and
+-- deleted by rowid from the store's code). `_` is a token character so facet tokens stay whole;
+-- normalised text never contains one.
 CREATE VIRTUAL TABLE items_fts USING fts5 (
     search_text,
+    facets,
     content = '',
     contentless_delete = 1,
-    tokenize = 'unicode61 remove_diacritics 0'
+    tokenize = "unicode61 remove_diacritics 0 tokenchars '_'"
 );
 
 -- The append-only change log. SQLite has one writer, so sequence order is commit order.

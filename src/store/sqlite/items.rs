@@ -72,17 +72,13 @@ pub(super) async fn ingest_chunk(
         update_item(store, &mut tx, feed, p).await?;
     }
     for batch in updated.chunks(INSERT_BATCH * 4) {
-        for table in ["items_fts", "item_categories", "item_countries"] {
-            store.count(1);
-            let column = if table == "items_fts" { "rowid" } else { "item" };
-            let mut qb = QueryBuilder::<Sqlite>::new(format!("DELETE FROM {table} WHERE 1 = 1"));
-            push_in(&mut qb, column, batch.iter().map(|p| p.rowid));
-            qb.build().execute(&mut *tx).await?;
-        }
+        store.count(1);
+        let mut qb = QueryBuilder::<Sqlite>::new("DELETE FROM items_fts WHERE 1 = 1");
+        push_in(&mut qb, "rowid", batch.iter().map(|p| p.rowid));
+        qb.build().execute(&mut *tx).await?;
     }
     let written: Vec<&Pending> = created.iter().chain(&updated).collect();
     insert_search_text(store, &mut tx, &written).await?;
-    insert_facets(store, &mut tx, &written).await?;
     let last = insert_changes(store, &mut tx, &created, &updated, backfill, now).await?;
     let v = store.bump_version(&mut tx).await?;
     tx.commit().await?;
@@ -148,7 +144,22 @@ async fn existing_hashes<'a>(
     Ok(out)
 }
 
-/// Indexes the normalised title and summary of `written` under their rowids.
+/// The facet tokens of an item: `c_<category>` for each category, `k_<country>` for each country.
+fn facet_tokens(item: &NormalisedItem) -> String {
+    let categories = item.classification.categories.iter().map(|c| category_token(*c));
+    let countries = item.countries.iter().map(|c| country_token(&c.code));
+    categories.chain(countries).collect::<Vec<_>>().join(" ")
+}
+
+fn category_token(category: crate::model::Category) -> String {
+    format!("c_{}", category.as_str().to_ascii_lowercase())
+}
+
+fn country_token(code: &crate::model::CountryCode) -> String {
+    format!("k_{}", code.as_str().to_ascii_lowercase())
+}
+
+/// Indexes the normalised title and summary and the facets of `written` under their rowids.
 async fn insert_search_text(
     store: &SqliteStore,
     tx: &mut sqlx::Transaction<'_, Sqlite>,
@@ -156,9 +167,9 @@ async fn insert_search_text(
 ) -> StoreResult<()> {
     for batch in written.chunks(INSERT_BATCH * 2) {
         store.count(1);
-        let mut qb = QueryBuilder::<Sqlite>::new("INSERT INTO items_fts (rowid, search_text) ");
+        let mut qb = QueryBuilder::<Sqlite>::new("INSERT INTO items_fts (rowid, search_text, facets) ");
         qb.push_values(batch, |mut row, p| {
-            row.push_bind(p.rowid).push_bind(p.item.search_text.as_str());
+            row.push_bind(p.rowid).push_bind(p.item.search_text.as_str()).push_bind(facet_tokens(p.item));
         });
         qb.build().execute(&mut **tx).await?;
     }
@@ -260,39 +271,6 @@ async fn update_item(
     Ok(())
 }
 
-/// Writes the category and country index rows of `written`.
-async fn insert_facets(
-    store: &SqliteStore,
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
-    written: &[&Pending<'_>],
-) -> StoreResult<()> {
-    let categories: Vec<(&str, i64)> = written
-        .iter()
-        .flat_map(|p| p.item.classification.categories.iter().map(move |c| (c.as_str(), p.rowid)))
-        .collect();
-    for batch in categories.chunks(INSERT_BATCH * 4) {
-        store.count(1);
-        let mut qb = QueryBuilder::<Sqlite>::new("INSERT OR IGNORE INTO item_categories (category, item) ");
-        qb.push_values(batch, |mut row, (category, item)| {
-            row.push_bind(*category).push_bind(*item);
-        });
-        qb.build().execute(&mut **tx).await?;
-    }
-    let countries: Vec<(&str, i64, &str)> = written
-        .iter()
-        .flat_map(|p| p.item.countries.iter().map(move |c| (c.code.as_str(), p.rowid, c.role.as_str())))
-        .collect();
-    for batch in countries.chunks(INSERT_BATCH * 3) {
-        store.count(1);
-        let mut qb = QueryBuilder::<Sqlite>::new("INSERT OR IGNORE INTO item_countries (code, item, role) ");
-        qb.push_values(batch, |mut row, (code, item, role)| {
-            row.push_bind(*code).push_bind(*item).push_bind(*role);
-        });
-        qb.build().execute(&mut **tx).await?;
-    }
-    Ok(())
-}
-
 /// Appends change rows and returns the highest sequence written.
 async fn insert_changes(
     store: &SqliteStore,
@@ -331,15 +309,14 @@ fn push_item_filter(qb: &mut QueryBuilder<'_, Sqlite>, scope: &Scope, filter: &I
     }
     push_in(qb, "i.organisation", filter.organisations.iter().map(|o| o.0.clone()));
     push_in(qb, "i.organisation", filter.societies.iter().map(|c| c.to_string()));
-    if !filter.countries.is_empty() {
-        qb.push(" AND i.rowid IN (SELECT item FROM item_countries WHERE 1 = 1");
-        push_in(qb, "code", filter.countries.iter().map(|c| c.to_string()));
-        qb.push(")");
-    }
-    if !filter.categories.is_empty() {
-        qb.push(" AND i.rowid IN (SELECT item FROM item_categories WHERE 1 = 1");
-        push_in(qb, "category", filter.categories.iter().map(|c| c.as_str()));
-        qb.push(")");
+    let facet_groups = [
+        filter.countries.iter().map(country_token).collect::<Vec<_>>(),
+        filter.categories.iter().map(|c| category_token(*c)).collect::<Vec<_>>(),
+    ];
+    for tokens in facet_groups.into_iter().filter(|t| !t.is_empty()) {
+        qb.push(" AND i.rowid IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ")
+            .push_bind(format!("facets : ({})", tokens.join(" OR ")))
+            .push(")");
     }
     if !filter.languages.is_empty() {
         qb.push(" AND (");
@@ -362,10 +339,15 @@ fn push_item_filter(qb: &mut QueryBuilder<'_, Sqlite>, scope: &Scope, filter: &I
     if with_search {
         if let Some(search) = &filter.search {
             qb.push(" AND i.rowid IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ")
-                .push_bind(search.to_fts5())
+                .push_bind(text_query(search))
                 .push(")");
         }
     }
+}
+
+/// A search over the text column only (facet tokens are never matched by what users type).
+fn text_query(search: &crate::store::SearchQuery) -> String {
+    format!("search_text : ({})", search.to_fts5())
 }
 
 /// A page cursor: keyset for time orders, offset for relevance. Each names its order, so a cursor
@@ -425,12 +407,13 @@ pub(super) async fn page(
         qb = QueryBuilder::<Sqlite>::new(format!(
             "SELECT {ITEM_COLUMNS} FROM items_fts JOIN items i ON i.rowid = items_fts.rowid WHERE items_fts MATCH "
         ));
-        qb.push_bind(filter.search.as_ref().map(|s| s.to_fts5()).unwrap_or_default());
+        qb.push_bind(filter.search.as_ref().map(text_query).unwrap_or_default());
         push_item_filter(&mut qb, scope, filter, false);
         if let Some(Cursor::Offset(o)) = cursor {
             offset = o.max(0);
         }
-        qb.push(" ORDER BY bm25(items_fts), i.id LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
+        // Facet tokens weigh nothing in the rank.
+        qb.push(" ORDER BY bm25(items_fts, 1.0, 0.0), i.id LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
     } else {
         let (column, cmp, dir) = match order {
             ItemOrder::PublishedAsc => ("i.sort_published", ">", "ASC"),
