@@ -4,6 +4,9 @@ use chrono::{DateTime, Utc};
 
 use crate::geo::CountryCode;
 
+/// Declares a fieldless enum named by stable upper-case strings: `as_str`, `FromStr`, `Display`
+/// and `ALL`. Used here and by the hub's model, so every vocabulary reads and prints alike.
+#[macro_export]
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*

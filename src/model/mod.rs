@@ -14,35 +14,5 @@ pub use item::{Change, ChangeKind, Item};
 pub use organisation::{IfrcRegion, MemberRole, Membership, Network, OrgKind, Organisation};
 pub use viewer::Viewer;
 
-/// Declares a fieldless enum stored and served by its upper-case name.
-macro_rules! named_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name { $($(#[$vmeta])* $variant),+ }
-
-        impl $name {
-            /// The stable upper-case name used in storage and the API.
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-        }
-
-        impl std::str::FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                match s {
-                    $($text => Ok($name::$variant),)+
-                    other => Err(format!("unknown {} `{}`", stringify!($name), other)),
-                }
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.pad(self.as_str())
-            }
-        }
-    };
-}
-pub(crate) use named_enum;
+/// Declares a fieldless enum stored and served by its upper-case name (the connectors' macro).
+pub(crate) use connectors::string_enum as named_enum;
