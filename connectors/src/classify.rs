@@ -51,18 +51,17 @@ impl Term {
     }
 }
 
-/// Characters of a prefix term's first token used as its index key.
-const PREFIX_KEY_CHARS: usize = 3;
+/// Characters of a term's first token used as its index key.
+const KEY_CHARS: usize = 3;
 
-/// A set of terms indexed by their first token: exact first tokens in one map; prefix first tokens
-/// (`word*`) by their first three characters (or whole, when shorter), checked with `starts_with`.
-/// Matching costs at most a few hash lookups per token.
+/// A set of terms indexed by the first three characters of their first token (the whole token
+/// when shorter), so matching costs one hash lookup per token — two more only for the rare
+/// prefix terms shorter than the key. Candidates are then checked in full by `matches_at`.
 struct Matcher<T> {
     terms: Vec<(Term, T)>,
-    exact: TokenMap<Vec<usize>>,
-    prefix: TokenMap<Vec<usize>>,
-    /// Whether some prefix key is shorter than [`PREFIX_KEY_CHARS`] (1 or 2 characters).
-    short_prefixes: [bool; PREFIX_KEY_CHARS],
+    by_key: TokenMap<Vec<usize>>,
+    /// Whether some prefix term (`ab*`) has a first token shorter than the key, of 1 or 2 chars.
+    short_prefixes: [bool; KEY_CHARS],
 }
 
 /// The first `n` characters of `token` (all of it when shorter).
@@ -76,33 +75,28 @@ fn head(token: &str, n: usize) -> &str {
 impl<T: Copy> Matcher<T> {
     fn new(terms: impl IntoIterator<Item = (Term, T)>) -> Self {
         let terms: Vec<(Term, T)> = terms.into_iter().collect();
-        let mut exact: TokenMap<Vec<usize>> = TokenMap::default();
-        let mut prefix: TokenMap<Vec<usize>> = TokenMap::default();
-        let mut short_prefixes = [false; PREFIX_KEY_CHARS];
+        let mut by_key: TokenMap<Vec<usize>> = TokenMap::default();
+        let mut short_prefixes = [false; KEY_CHARS];
         for (i, (term, _)) in terms.iter().enumerate() {
             let (first, is_prefix) = &term.tokens[0];
-            if *is_prefix {
-                let key = head(first, PREFIX_KEY_CHARS);
-                let len = key.chars().count();
-                if len < PREFIX_KEY_CHARS {
-                    short_prefixes[len] = true;
-                }
-                prefix.entry(key.to_string()).or_default().push(i);
-            } else {
-                exact.entry(first.clone()).or_default().push(i);
+            let key = head(first, KEY_CHARS);
+            let len = key.chars().count();
+            if *is_prefix && len < KEY_CHARS {
+                short_prefixes[len] = true;
             }
+            by_key.entry(key.to_string()).or_default().push(i);
         }
-        Matcher { terms, exact, prefix, short_prefixes }
+        Matcher { terms, by_key, short_prefixes }
     }
 
     /// Indices of terms whose first token could match `token` (checked by `matches_at`).
     fn candidates<'a>(&'a self, token: &'a str) -> impl Iterator<Item = usize> + 'a {
-        let exact = self.exact.get(token).into_iter().flatten().copied();
-        let keys = (1..=PREFIX_KEY_CHARS)
-            .filter(move |&n| n == PREFIX_KEY_CHARS || self.short_prefixes[n])
-            .map(move |n| head(token, n))
-            .filter_map(move |key| self.prefix.get(key));
-        exact.chain(keys.flatten().copied())
+        let full = head(token, KEY_CHARS);
+        let full_len = full.chars().count();
+        let shorter = (1..full_len.min(KEY_CHARS))
+            .filter(move |&n| self.short_prefixes[n])
+            .filter_map(move |n| self.by_key.get(head(token, n)));
+        self.by_key.get(full).into_iter().chain(shorter).flatten().copied()
     }
 
     /// Every (term, payload) matching somewhere in `toks`; a term is reported once.

@@ -194,15 +194,16 @@ async fn insert_items(
             let item = p.item;
             let published = item.published_at.map(to_millis);
             let updated = item.updated_at.map(to_millis);
-            row.push_bind(p.id.0.clone())
+            // Text is bound by reference: SQLite copies it once, the builder need not.
+            row.push_bind(p.id.0.as_str())
                 .push_bind(feed.id.0)
-                .push_bind(feed.organisation.0.clone())
+                .push_bind(feed.organisation.0.as_str())
                 .push_bind(feed.visibility.as_str())
-                .push_bind(item.source_key.clone())
-                .push_bind(item.title.clone())
-                .push_bind(item.summary.clone())
-                .push_bind(item.url.clone())
-                .push_bind(item.language.clone())
+                .push_bind(item.source_key.as_str())
+                .push_bind(item.title.as_str())
+                .push_bind(item.summary.as_str())
+                .push_bind(item.url.as_deref())
+                .push_bind(item.language.as_deref())
                 .push_bind(item.direction)
                 .push_bind(published)
                 .push_bind(updated)
@@ -213,15 +214,16 @@ async fn insert_items(
                 .push_bind(item.classification.source.as_str())
                 .push_bind(serde_json::to_string(&item.classification.terms).unwrap_or_else(|_| "[]".into()))
                 .push_bind(rows::countries_json(&item.countries))
-                .push_bind(item.route.clone())
+                .push_bind(item.route.as_deref())
                 .push_bind(rows::figures_json(&item.figures))
                 .push_bind(p.version)
-                .push_bind(p.hash.clone())
+                .push_bind(p.hash.as_str())
                 .push_bind(now);
         });
         qb.push(" RETURNING id, rowid");
         let rowids: HashMap<String, i64> =
             qb.build_query_as::<(String, i64)>().fetch_all(&mut **tx).await?.into_iter().collect();
+        drop(qb);
         for p in batch.iter_mut() {
             p.rowid =
                 rowids.get(&p.id.0).copied().ok_or_else(|| StoreError::Corrupt("inserted row not returned".into()))?;
