@@ -8,7 +8,8 @@
 //! - [`access`]: the one visibility filter every read path goes through.
 //! - [`store`]: the `Store` trait over domain types and its SQLite backend, with migrations.
 //! - [`seed`]: networks, societies and memberships seeded on first start, with their sources.
-//! - [`poller`]: scheduler, guarded fetch (conditional GET, limits, SSRF guard), ingestion.
+//! - [`poller`]: the poll loop and its dispatch, guarded fetch (conditional GET, limits, SSRF
+//!   guard), overlapped parse-and-store ingestion.
 //! - [`graphql`]: schema, queries, dataloaders, limits and error codes.
 //! - [`http`]: the axum router: `/graphql`, `/graphiql`, `/healthz`, `/readyz`, `/metrics`.
 //! - [`metrics`]: counters and latency histograms in Prometheus text format.
