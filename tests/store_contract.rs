@@ -9,7 +9,9 @@ use connectors::{Connector, FeedContext, NormalisedItem};
 use tributary::access::Scope;
 use tributary::model::{Feed, FeedKind, FeedUrl, NewFeed, OrgId, Visibility};
 use tributary::seed::Seed;
-use tributary::store::{ChangeFilter, FetchRecord, ItemFilter, ItemOrder, PageRequest, SearchQuery, Store};
+use tributary::store::{
+    ChangeFilter, ClaimLimits, FetchRecord, ItemFilter, ItemOrder, PageRequest, SearchQuery, Store,
+};
 
 /// A fresh, migrated, seeded store.
 pub struct Fixture {
@@ -268,16 +270,43 @@ pub async fn due_feeds_are_claimed_once_until_released(f: Fixture) {
     let s = f.store.as_ref();
     let fd = feed(s, "IT", "a.xml", Visibility::Public).await;
     let now = Utc::now() + chrono::Duration::seconds(1);
-    assert_eq!(s.claim_due_feeds(now, 10, 300, &[]).await.unwrap().len(), 1);
-    assert!(s.claim_due_feeds(now, 10, 300, &[]).await.unwrap().is_empty(), "leased");
+    let open = ClaimLimits { total: 10, per_host: 10, running: &[] };
+    assert_eq!(s.claim_due_feeds(now, 300, &open).await.unwrap().len(), 1);
+    assert!(s.claim_due_feeds(now, 300, &open).await.unwrap().is_empty(), "leased");
     s.record_failure(fd.id, "boom", now).await.unwrap();
-    let claimed = s.claim_due_feeds(now, 10, 300, &[]).await.unwrap();
+    let claimed = s.claim_due_feeds(now, 300, &open).await.unwrap();
     assert_eq!(claimed.len(), 1, "released by recording the outcome");
     assert_eq!(claimed[0].last_error.as_deref(), Some("boom"));
     assert_eq!(claimed[0].error_count, 1);
-    s.record_failure(fd.id, "boom", now).await.unwrap();
-    let busy = vec![fd.url.host()];
-    assert!(s.claim_due_feeds(now, 10, 300, &busy).await.unwrap().is_empty(), "feeds of busy hosts wait");
+}
+
+pub async fn claims_respect_the_total_and_per_host_limits(f: Fixture) {
+    let s = f.store.as_ref();
+    for n in 0..5 {
+        feed(s, "IT", &format!("{n}.xml"), Visibility::Public).await; // feeds.example.org
+    }
+    let other = s
+        .add_feed(&NewFeed {
+            organisation: OrgId("FR".into()),
+            url: FeedUrl::parse("https://other.example.net/feed.xml").unwrap(),
+            kind: FeedKind::Rss,
+            default_category: None,
+            default_language: None,
+            default_countries: Vec::new(),
+            visibility: Visibility::Public,
+            poll_interval_secs: 900,
+        })
+        .await
+        .unwrap();
+    let now = Utc::now() + chrono::Duration::seconds(1);
+    let running = vec![("feeds.example.org".to_string(), 1)];
+    let claimed =
+        s.claim_due_feeds(now, 300, &ClaimLimits { total: 10, per_host: 2, running: &running }).await.unwrap();
+    let hosts: Vec<String> = claimed.iter().map(|f| f.url.host()).collect();
+    assert_eq!(hosts.iter().filter(|h| *h == "feeds.example.org").count(), 1, "one more beside the running one");
+    assert!(claimed.iter().any(|f| f.id == other.id), "another host is not held back");
+    let rest = s.claim_due_feeds(now, 300, &ClaimLimits { total: 2, per_host: 10, running: &[] }).await.unwrap();
+    assert_eq!(rest.len(), 2, "the total limit holds");
 }
 
 macro_rules! contract {
@@ -303,4 +332,5 @@ contract!(sqlite:
     memberships_can_be_set_and_removed,
     registering_a_url_twice_for_one_organisation_is_a_conflict,
     due_feeds_are_claimed_once_until_released,
+    claims_respect_the_total_and_per_host_limits,
 );

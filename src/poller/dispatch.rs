@@ -1,25 +1,26 @@
-//! Which feeds run now: polls in flight, bounded globally and per host, fed by host-aware claims.
+//! Which feeds run now: polls in flight, bounded globally and per host. The claim itself respects
+//! both limits, so every claimed feed starts at once: one host with many feeds never holds the
+//! slots other hosts need, and no lease runs out while a feed waits.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::Utc;
-use tokio::task::JoinSet;
+use chrono::{DateTime, Utc};
+use tokio::task::{Id, JoinSet};
 
 use super::{PollReport, Poller};
 use crate::config::PollSettings;
-use crate::model::Feed;
+use crate::store::{ClaimLimits, StoreResult};
 
-/// Polls in flight, bounded globally and per host. Hosts at their limit are left out of the next
-/// claim, so one slow host with many feeds never holds the slots other hosts' feeds need, and a
-/// claimed feed starts at once (its lease does not run out while it waits).
+/// Polls in flight.
 pub(super) struct Dispatch {
     concurrency: usize,
     per_host: usize,
+    /// Polls running per host.
     running: HashMap<String, usize>,
-    /// Feeds claimed in the same batch as others of their host, beyond the host's limit.
-    pub(super) waiting: HashMap<String, VecDeque<Feed>>,
-    pub(super) tasks: JoinSet<(String, PollReport)>,
+    /// The host of each running task, so a task that panics still frees its host's slot.
+    hosts: HashMap<Id, String>,
+    tasks: JoinSet<PollReport>,
 }
 
 impl Dispatch {
@@ -28,89 +29,76 @@ impl Dispatch {
             concurrency: settings.concurrency.max(1),
             per_host: settings.per_host_concurrency.max(1),
             running: HashMap::new(),
-            waiting: HashMap::new(),
+            hosts: HashMap::new(),
             tasks: JoinSet::new(),
         }
     }
 
-    pub(super) fn queued(&self) -> usize {
-        self.waiting.values().map(VecDeque::len).sum()
+    /// Whether any poll is running.
+    pub(super) fn is_busy(&self) -> bool {
+        !self.tasks.is_empty()
     }
 
-    /// How many more feeds may be claimed now.
+    /// How many more polls may start now.
     pub(super) fn free(&self) -> usize {
-        self.concurrency.saturating_sub(self.tasks.len() + self.queued())
+        self.concurrency.saturating_sub(self.tasks.len())
     }
 
-    /// Hosts that are at their limit.
-    fn saturated(&self) -> Vec<String> {
-        self.running.iter().filter(|(_, n)| **n >= self.per_host).map(|(h, _)| h.clone()).collect()
-    }
-
-    fn add(&mut self, poller: &Arc<Poller>, feed: Feed) {
-        let host = feed.url.host();
-        self.waiting.entry(host.clone()).or_default().push_back(feed);
-        self.start(poller, &host);
-    }
-
-    /// Starts waiting feeds of `host` while it and the whole poller have room.
-    fn start(&mut self, poller: &Arc<Poller>, host: &str) {
-        while self.tasks.len() < self.concurrency && self.running.get(host).copied().unwrap_or(0) < self.per_host {
-            let Some(feed) = self.waiting.get_mut(host).and_then(VecDeque::pop_front) else { break };
-            *self.running.entry(host.to_string()).or_default() += 1;
-            let me = Arc::clone(poller);
-            let host = host.to_string();
-            self.tasks.spawn(async move { (host, me.poll(feed).await) });
-        }
-        if self.waiting.get(host).is_some_and(VecDeque::is_empty) {
-            self.waiting.remove(host);
-        }
-    }
-
-    /// Claims due feeds for the free slots; returns how many were claimed.
-    pub(super) async fn claim(&mut self, poller: &Arc<Poller>) -> usize {
+    /// Claims the feeds due at `now` that fit the free slots and their hosts' limits, and starts
+    /// them; returns how many started.
+    pub(super) async fn claim(&mut self, poller: &Arc<Poller>, now: DateTime<Utc>) -> StoreResult<usize> {
         let free = self.free();
         if free == 0 {
-            return 0;
+            return Ok(0);
         }
-        let lease = poller.settings.lease_secs;
-        match poller.store.claim_due_feeds(Utc::now(), free, lease, &self.saturated()).await {
-            Ok(feeds) => {
-                let n = feeds.len();
-                for feed in feeds {
-                    self.add(poller, feed);
-                }
-                n
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "could not claim due feeds");
-                0
-            }
+        let running: Vec<(String, usize)> = self.running.iter().map(|(h, n)| (h.clone(), *n)).collect();
+        let limits = ClaimLimits { total: free, per_host: self.per_host, running: &running };
+        let feeds = poller.store.claim_due_feeds(now, poller.settings.lease_secs, &limits).await?;
+        let started = feeds.len();
+        for feed in feeds {
+            let host = feed.url.host();
+            *self.running.entry(host.clone()).or_default() += 1;
+            let me = Arc::clone(poller);
+            let handle = self.tasks.spawn(async move { me.poll(feed).await });
+            self.hosts.insert(handle.id(), host);
         }
+        Ok(started)
     }
 
-    /// Waits for a poll to finish and frees its slot; `None` when nothing runs.
-    pub(super) async fn finished(&mut self, poller: &Arc<Poller>) -> Option<PollReport> {
-        let (host, report) = match self.tasks.join_next().await? {
-            Ok(done) => done,
+    /// Waits for a poll to finish and frees its slots; `None` when nothing runs or the task
+    /// panicked (its feed's lease then expires and it is retried).
+    pub(super) async fn finished(&mut self) -> Option<PollReport> {
+        let (id, result) = match self.tasks.join_next_with_id().await? {
+            Ok((id, report)) => (id, Some(report)),
             Err(e) => {
-                // A poll task ends in error only if it panicked: its feed's lease expires and it is
-                // retried. Host counts are rebuilt from nothing rather than guessed.
                 tracing::error!(error = %e, "a poll task failed");
-                self.running.clear();
-                return None;
+                (e.id(), None)
             }
         };
-        if let Some(n) = self.running.get_mut(&host) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.running.remove(&host);
+        if let Some(host) = self.hosts.remove(&id) {
+            if let Some(n) = self.running.get_mut(&host) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.running.remove(&host);
+                }
             }
         }
-        let hosts: Vec<String> = self.waiting.keys().cloned().collect();
-        for h in hosts {
-            self.start(poller, &h);
+        result
+    }
+
+    /// Waits for every running poll, at most `limit`; aborts the rest.
+    pub(super) async fn drain(&mut self, limit: std::time::Duration) {
+        let deadline = tokio::time::sleep(limit);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                next = self.tasks.join_next() => if next.is_none() { return },
+                _ = &mut deadline => {
+                    tracing::warn!(in_flight = self.tasks.len(), "polls still running at shutdown; their leases will expire");
+                    self.tasks.abort_all();
+                    return;
+                }
+            }
         }
-        Some(report)
     }
 }

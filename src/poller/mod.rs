@@ -70,60 +70,57 @@ impl Poller {
         let mut dispatch = Dispatch::new(&self.settings);
         loop {
             let free = dispatch.free();
-            let claimed = dispatch.claim(&self).await;
-            if claimed > 0 && claimed == free {
+            let started = match dispatch.claim(&self, Utc::now()).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::error!(error = %e, "could not claim due feeds");
+                    0
+                }
+            };
+            if started > 0 && started == free {
                 // Possibly more due: come back as soon as a slot frees.
                 tokio::select! {
                     _ = &mut shutdown => break,
-                    _ = dispatch.finished(&self) => {}
+                    _ = dispatch.finished() => {}
                 }
                 continue;
             }
-            let wait = match self.store.next_due_at().await {
-                Ok(Some(at)) => (at - Utc::now()).to_std().unwrap_or(Duration::ZERO).min(Duration::from_secs(30)),
+            let until_due = match self.store.next_due_at().await {
+                Ok(Some(at)) => (at - Utc::now()).to_std().unwrap_or(Duration::ZERO),
                 Ok(None) => Duration::from_secs(30),
                 Err(e) => {
                     tracing::error!(error = %e, "could not read the schedule");
                     Duration::from_secs(5)
                 }
             };
-            // Never spin: a due feed whose host is busy (or leased elsewhere) is looked at again
-            // when a poll finishes, or after a short pause.
-            let wait = wait.max(Duration::from_millis(200));
-            let busy = !dispatch.tasks.is_empty();
+            // A feed that is due but was not claimed waits for its host (a poll finishing wakes
+            // the loop) or for a lease held by another process (looked at again each second).
+            let wait =
+                if until_due.is_zero() { Duration::from_secs(1) } else { until_due.min(Duration::from_secs(30)) };
+            let busy = dispatch.is_busy();
             tokio::select! {
                 _ = &mut shutdown => break,
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
-                _ = dispatch.finished(&self), if busy => {}
+                _ = dispatch.finished(), if busy => {}
             }
         }
-        dispatch.waiting.clear();
-        let deadline = tokio::time::sleep(Duration::from_secs(10));
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                next = dispatch.tasks.join_next() => if next.is_none() { break },
-                _ = &mut deadline => {
-                    tracing::warn!(in_flight = dispatch.tasks.len(), "polls still running at shutdown; their leases will expire");
-                    dispatch.tasks.abort_all();
-                    break;
-                }
-            }
-        }
+        dispatch.drain(Duration::from_secs(10)).await;
         Ok(())
     }
 
-    /// Polls every feed due now once, with the usual limits, and returns their reports.
+    /// Polls every feed due now once, with the usual limits, and returns their reports. Feeds
+    /// that come due again while it runs (a short interval, a retry) wait for the next run.
     pub async fn poll_due_once(self: &Arc<Self>) -> anyhow::Result<Vec<PollReport>> {
+        let now = Utc::now();
         let mut dispatch = Dispatch::new(&self.settings);
         let mut reports = Vec::new();
         loop {
-            dispatch.claim(self).await;
-            if dispatch.tasks.is_empty() && dispatch.queued() == 0 {
+            dispatch.claim(self, now).await?;
+            if !dispatch.is_busy() {
                 break;
             }
-            if let Some(report) = dispatch.finished(self).await {
+            if let Some(report) = dispatch.finished().await {
                 reports.push(report);
             }
         }

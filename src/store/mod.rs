@@ -141,6 +141,17 @@ pub struct OrgFilter {
     pub region: Option<IfrcRegion>,
 }
 
+/// How many due feeds a claim may take.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimLimits<'a> {
+    /// Feeds in all.
+    pub total: usize,
+    /// Feeds of one host, counting those of `running`.
+    pub per_host: usize,
+    /// Polls already running, per host.
+    pub running: &'a [(String, usize)],
+}
+
 /// What a fetch learnt about a feed besides its items.
 #[derive(Debug, Clone, Default)]
 pub struct FetchRecord {
@@ -231,14 +242,13 @@ pub trait Store: Send + Sync + 'static {
     async fn feeds_by_ids(&self, scope: &Scope, ids: &[FeedId]) -> StoreResult<Vec<Feed>>;
     /// A page of feeds, by id.
     async fn feeds_page(&self, scope: &Scope, filter: &FeedFilter, page: &PageRequest) -> StoreResult<Page<Feed>>;
-    /// Claims up to `limit` feeds due at `now` (ACTIVE or FAILING), leasing them for `lease_secs`,
-    /// leaving out feeds on `busy_hosts` (hosts at their concurrency limit).
+    /// Claims feeds due at `now` (ACTIVE or FAILING), earliest first, within `limits`, leasing
+    /// them for `lease_secs`.
     async fn claim_due_feeds(
         &self,
         now: DateTime<Utc>,
-        limit: usize,
         lease_secs: i64,
-        busy_hosts: &[String],
+        limits: &ClaimLimits<'_>,
     ) -> StoreResult<Vec<Feed>>;
     /// The earliest `next_check_at` of an ACTIVE or FAILING feed.
     async fn next_due_at(&self) -> StoreResult<Option<DateTime<Utc>>>;

@@ -16,8 +16,8 @@ use tokio::sync::Mutex;
 
 use self::rows::{from_millis, to_millis, FeedRow, MembershipRow, NetworkRow, OrganisationRow};
 use super::{
-    FeedFilter, FetchRecord, IngestReport, ItemFilter, ItemOrder, OrgFilter, Page, PageRequest, SeedReport, Store,
-    StoreError, StoreResult,
+    ClaimLimits, FeedFilter, FetchRecord, IngestReport, ItemFilter, ItemOrder, OrgFilter, Page, PageRequest,
+    SeedReport, Store, StoreError, StoreResult,
 };
 use crate::access::Scope;
 use crate::model::{Change, Feed, FeedId, Item, ItemId, Membership, Network, NewFeed, OrgId, Organisation};
@@ -417,27 +417,36 @@ impl Store for SqliteStore {
     async fn claim_due_feeds(
         &self,
         now: DateTime<Utc>,
-        limit: usize,
         lease_secs: i64,
-        busy_hosts: &[String],
+        limits: &ClaimLimits<'_>,
     ) -> StoreResult<Vec<Feed>> {
         let _w = self.writer.lock().await;
         self.count(1);
         let now_ms = to_millis(now);
-        let mut qb = QueryBuilder::<Sqlite>::new("UPDATE feeds SET lease_until = ");
-        qb.push_bind(now_ms + lease_secs * 1000);
-        qb.push(" WHERE id IN (SELECT id FROM feeds WHERE state <> 'PAUSED' AND next_check_at <= ");
-        qb.push_bind(now_ms);
-        qb.push(" AND (lease_until IS NULL OR lease_until < ").push_bind(now_ms).push(")");
-        if !busy_hosts.is_empty() {
-            qb.push(" AND host NOT IN (");
+        // Rank each host's due feeds; a feed is taken when its rank plus the host's running polls
+        // stays within the per-host limit.
+        let mut qb = QueryBuilder::<Sqlite>::new("");
+        if !limits.running.is_empty() {
+            qb.push("WITH running (host, n) AS (VALUES ");
             let mut list = qb.separated(", ");
-            for h in busy_hosts {
-                list.push_bind(h.as_str());
+            for (host, n) in limits.running {
+                list.push("(").push_bind_unseparated(host.as_str()).push_unseparated(", ");
+                list.push_bind_unseparated(i64::try_from(*n).unwrap_or(i64::MAX)).push_unseparated(")");
             }
-            list.push_unseparated(")");
+            qb.push(") ");
         }
-        qb.push(" ORDER BY next_check_at LIMIT ").push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        qb.push("UPDATE feeds SET lease_until = ").push_bind(now_ms + lease_secs * 1000);
+        qb.push(" WHERE id IN (SELECT id FROM (SELECT f.id, f.next_check_at, ");
+        qb.push("row_number() OVER (PARTITION BY f.host ORDER BY f.next_check_at, f.id) AS rank, ");
+        if limits.running.is_empty() {
+            qb.push("0 AS busy ");
+        } else {
+            qb.push("coalesce((SELECT n FROM running r WHERE r.host = f.host), 0) AS busy ");
+        }
+        qb.push("FROM feeds f WHERE f.state <> 'PAUSED' AND f.next_check_at <= ").push_bind(now_ms);
+        qb.push(" AND (f.lease_until IS NULL OR f.lease_until < ").push_bind(now_ms).push(")) ");
+        qb.push("WHERE rank + busy <= ").push_bind(i64::try_from(limits.per_host).unwrap_or(i64::MAX));
+        qb.push(" ORDER BY next_check_at, id LIMIT ").push_bind(i64::try_from(limits.total).unwrap_or(i64::MAX));
         qb.push(format!(") RETURNING {FEED_COLUMNS}"));
         let rows: Vec<FeedRow> = qb.build_query_as().fetch_all(&self.pool).await?;
         rows.into_iter().map(Feed::try_from).collect()
