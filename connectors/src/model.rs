@@ -203,6 +203,6 @@ impl NormalisedItem {
             field(f.unit.as_deref().unwrap_or(""));
         }
         let digest = h.finalize();
-        digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+        crate::text::hex(&digest[..16])
     }
 }

@@ -212,6 +212,17 @@ fn is_combining_mark(c: char) -> bool {
         | '\u{064B}'..='\u{065F}' | '\u{0670}' | '\u{06D6}'..='\u{06ED}')
 }
 
+/// Lower-case hexadecimal of `bytes`, in one allocation.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0x0f)] as char);
+    }
+    out
+}
+
 /// A fast, non-cryptographic hasher for the matchers' token maps (the FxHash mix): the keys are
 /// our own rule terms, so flooding is not a concern, and SipHash dominated matching time.
 #[derive(Default, Clone, Copy)]
@@ -288,6 +299,11 @@ mod tests {
         assert_eq!(normalise("إغلاق الحدودَ"), "اغلاق الحدود");
         assert_eq!(normalise("المهاجرة"), "المهاجره");
         assert_eq!(normalise("  EU-Pact, 2026!  "), "eu pact 2026");
+    }
+
+    #[test]
+    fn hex_is_lower_case_and_two_digits_a_byte() {
+        assert_eq!(hex(&[0, 15, 16, 255]), "000f10ff");
     }
 
     #[test]

@@ -22,7 +22,7 @@ impl ItemId {
         h.update(feed.0.to_string().as_bytes());
         h.update([0u8]);
         h.update(source_key.as_bytes());
-        ItemId(h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect())
+        ItemId(connectors::text::hex(&h.finalize()[..16]))
     }
 }
 

@@ -171,7 +171,7 @@ impl Poller {
             }
             Fetched::Body { bytes, validators } => (bytes, validators),
         };
-        let body_hash = hex(&Sha256::digest(&bytes));
+        let body_hash = connectors::text::hex(&Sha256::digest(&bytes));
         if feed.body_hash.as_deref() == Some(body_hash.as_str()) && feed.state != FeedState::Failing {
             let record = self.record(feed, &validators, Some(body_hash), None);
             self.store.record_unchanged(feed.id, &record).await.map_err(store_err)?;
@@ -234,8 +234,4 @@ impl Poller {
         }
         Utc::now() + chrono::Duration::seconds(secs)
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
