@@ -1,0 +1,92 @@
+//! The command line, run as the real binary against a temp database and a local feed server.
+
+mod helpers;
+
+use std::process::Command;
+
+use helpers::{rss, FeedServer};
+
+struct Cli {
+    db: String,
+    allow: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Cli {
+    fn new(feeds: &FeedServer) -> Cli {
+        let dir = tempfile::tempdir().unwrap();
+        Cli {
+            db: format!("sqlite:{}", dir.path().join("cli.db").display()),
+            allow: format!("[\"{}\"]", feeds.address),
+            _dir: dir,
+        }
+    }
+
+    /// Runs `tributary ARGS` and returns (exit code, stdout, stderr).
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_tributary"))
+            .args(["--database", &self.db])
+            .args(args)
+            .env("TRIBUTARY_FETCH__ALLOW", &self.allow)
+            .env("TRIBUTARY_LOG", "warn")
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("the binary runs");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feeds_are_added_polled_once_and_listed_from_the_command_line() {
+    let feeds = FeedServer::start().await;
+    feeds.set("good.xml", &rss(&[("a", "New asylum law in Italy", "Text", "Mon, 02 Nov 2026 10:00:00 GMT")]));
+    let cli = Cli::new(&feeds);
+    let good = feeds.url("good.xml");
+    let missing = feeds.url("missing.xml");
+
+    let (code, out, _) = tokio::task::block_in_place(|| cli.run(&["feed", "add", &good, "--society", "ITA"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("registered for IT"), "{out}");
+    let (code, _, err) = tokio::task::block_in_place(|| cli.run(&["feed", "add", &good, "--society", "IT"]));
+    assert_eq!(code, 1, "the same URL twice for one society is refused");
+    assert!(err.contains("already has a feed"), "{err}");
+
+    let (code, out, _) = tokio::task::block_in_place(|| cli.run(&["poll", "--once"]));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 feed(s) polled, 0 failed"), "{out}");
+
+    tokio::task::block_in_place(|| cli.run(&["feed", "add", &missing, "--society", "FR"]));
+    let (code, out, _) = tokio::task::block_in_place(|| cli.run(&["poll", "--once"]));
+    assert_eq!(code, 1, "a failed feed makes the exit code non-zero: {out}");
+    assert!(out.contains("HTTP 404"), "{out}");
+
+    let (code, out, _) = tokio::task::block_in_place(|| cli.run(&["feed", "list"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("ACTIVE") && out.contains("FAILING"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memberships_are_set_from_the_command_line_with_their_source() {
+    let feeds = FeedServer::start().await;
+    let cli = Cli::new(&feeds);
+    let (code, out, _) = tokio::task::block_in_place(|| {
+        cli.run(&["network", "member", "add", "americas", "icrc", "--role", "observer", "--source", "minutes 2026-05"])
+    });
+    assert_eq!(code, 0, "{out}");
+    let (_, out, _) = tokio::task::block_in_place(|| cli.run(&["network", "member", "list", "americas"]));
+    assert!(out.contains("ICRC") && out.contains("OBSERVER") && out.contains("minutes 2026-05"), "{out}");
+    let (code, _, err) = tokio::task::block_in_place(|| cli.run(&["network", "member", "remove", "americas", "ZZ"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("not a member"), "{err}");
+}
+
+#[test]
+fn schema_prints_the_served_sdl() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tributary")).arg("schema").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), tributary::graphql::sdl());
+}
