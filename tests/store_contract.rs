@@ -28,11 +28,22 @@ async fn sqlite() -> Fixture {
     Fixture { store, _dir: dir }
 }
 
+/// Registers a feed at `path` on feeds.example.org.
 async fn feed(store: &dyn Store, org: &str, path: &str, visibility: Visibility) -> Feed {
+    try_feed(store, org, &format!("https://feeds.example.org/{path}"), visibility).await.unwrap()
+}
+
+/// Registers a feed at `url`, returning the store's answer.
+async fn try_feed(
+    store: &dyn Store,
+    org: &str,
+    url: &str,
+    visibility: Visibility,
+) -> Result<Feed, tributary::store::StoreError> {
     store
         .add_feed(&NewFeed {
             organisation: OrgId(org.into()),
-            url: FeedUrl::parse(&format!("https://feeds.example.org/{path}")).unwrap(),
+            url: FeedUrl::parse(url).unwrap(),
             kind: FeedKind::Rss,
             default_category: None,
             default_language: None,
@@ -41,7 +52,6 @@ async fn feed(store: &dyn Store, org: &str, path: &str, visibility: Visibility) 
             poll_interval_secs: 900,
         })
         .await
-        .unwrap()
 }
 
 fn items(prefix: &str, n: usize, text: &str) -> Vec<NormalisedItem> {
@@ -250,18 +260,7 @@ pub async fn memberships_can_be_set_and_removed(f: Fixture) {
 pub async fn registering_a_url_twice_for_one_organisation_is_a_conflict(f: Fixture) {
     let s = f.store.as_ref();
     feed(s, "IT", "a.xml", Visibility::Public).await;
-    let again = s
-        .add_feed(&NewFeed {
-            organisation: OrgId("IT".into()),
-            url: FeedUrl::parse("https://feeds.example.org/a.xml").unwrap(),
-            kind: FeedKind::Rss,
-            default_category: None,
-            default_language: None,
-            default_countries: Vec::new(),
-            visibility: Visibility::Public,
-            poll_interval_secs: 900,
-        })
-        .await;
+    let again = try_feed(s, "IT", "https://feeds.example.org/a.xml", Visibility::Public).await;
     assert!(matches!(again, Err(tributary::store::StoreError::Conflict(_))));
     feed(s, "FR", "a.xml", Visibility::Public).await; // another society may register the same URL
 }
@@ -285,19 +284,7 @@ pub async fn claims_respect_the_total_and_per_host_limits(f: Fixture) {
     for n in 0..5 {
         feed(s, "IT", &format!("{n}.xml"), Visibility::Public).await; // feeds.example.org
     }
-    let other = s
-        .add_feed(&NewFeed {
-            organisation: OrgId("FR".into()),
-            url: FeedUrl::parse("https://other.example.net/feed.xml").unwrap(),
-            kind: FeedKind::Rss,
-            default_category: None,
-            default_language: None,
-            default_countries: Vec::new(),
-            visibility: Visibility::Public,
-            poll_interval_secs: 900,
-        })
-        .await
-        .unwrap();
+    let other = try_feed(s, "FR", "https://other.example.net/feed.xml", Visibility::Public).await.unwrap();
     let now = Utc::now() + chrono::Duration::seconds(1);
     let running = vec![("feeds.example.org".to_string(), 1)];
     let claimed =

@@ -178,6 +178,7 @@ mirror_enum! {
 
 /// Orderings of `items`.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[graphql(remote = "crate::store::ItemOrder")]
 pub enum ItemOrder {
     /// Newest first (items without a date sort by when the hub first saw them).
     #[default]
@@ -188,17 +189,6 @@ pub enum ItemOrder {
     UpdatedDesc,
     /// Best `search` match first; newest first without a search.
     Relevance,
-}
-
-impl From<ItemOrder> for crate::store::ItemOrder {
-    fn from(o: ItemOrder) -> Self {
-        match o {
-            ItemOrder::PublishedDesc => crate::store::ItemOrder::PublishedDesc,
-            ItemOrder::PublishedAsc => crate::store::ItemOrder::PublishedAsc,
-            ItemOrder::UpdatedDesc => crate::store::ItemOrder::UpdatedDesc,
-            ItemOrder::Relevance => crate::store::ItemOrder::Relevance,
-        }
-    }
 }
 
 /// What kind of viewer a request is made as.
