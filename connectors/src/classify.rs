@@ -51,52 +51,33 @@ impl Term {
     }
 }
 
-/// Characters of a term's first token used as its index key.
-const KEY_CHARS: usize = 3;
-
-/// A set of terms indexed by the first three characters of their first token (the whole token
-/// when shorter), so matching costs one hash lookup per token — two more only for the rare
-/// prefix terms shorter than the key. Candidates are then checked in full by `matches_at`.
+/// A set of terms indexed by their first token: ordinary terms in a hash map by the whole token,
+/// prefix terms (`migra*`) in a byte trie of their prefixes. Matching a token costs one hash lookup
+/// and a walk down the trie as far as the token's bytes follow it (usually one or two steps);
+/// candidates are then checked in full by `matches_at`.
 struct Matcher<T> {
     terms: Vec<(Term, T)>,
-    by_key: TokenMap<Vec<usize>>,
-    /// Whether some prefix term (`ab*`) has a first token shorter than the key, of 1 or 2 chars.
-    short_prefixes: [bool; KEY_CHARS],
-}
-
-/// The first `n` characters of `token` (all of it when shorter).
-fn head(token: &str, n: usize) -> &str {
-    match token.char_indices().nth(n) {
-        Some((i, _)) => &token[..i],
-        None => token,
-    }
+    by_first: TokenMap<Vec<usize>>,
+    by_prefix: PrefixTrie,
 }
 
 impl<T: Copy> Matcher<T> {
     fn new(terms: impl IntoIterator<Item = (Term, T)>) -> Self {
         let terms: Vec<(Term, T)> = terms.into_iter().collect();
-        let mut by_key: TokenMap<Vec<usize>> = TokenMap::default();
-        let mut short_prefixes = [false; KEY_CHARS];
+        let mut by_first: TokenMap<Vec<usize>> = TokenMap::default();
+        let mut by_prefix = PrefixTrie::default();
         for (i, (term, _)) in terms.iter().enumerate() {
-            let (first, is_prefix) = &term.tokens[0];
-            let key = head(first, KEY_CHARS);
-            let len = key.chars().count();
-            if *is_prefix && len < KEY_CHARS {
-                short_prefixes[len] = true;
+            match &term.tokens[0] {
+                (first, true) => by_prefix.insert(first, i),
+                (first, false) => by_first.entry(first.clone()).or_default().push(i),
             }
-            by_key.entry(key.to_string()).or_default().push(i);
         }
-        Matcher { terms, by_key, short_prefixes }
+        Matcher { terms, by_first, by_prefix }
     }
 
-    /// Indices of terms whose first token could match `token` (checked by `matches_at`).
+    /// Indices of terms whose first token matches `token` (the rest is checked by `matches_at`).
     fn candidates<'a>(&'a self, token: &'a str) -> impl Iterator<Item = usize> + 'a {
-        let full = head(token, KEY_CHARS);
-        let full_len = full.chars().count();
-        let shorter = (1..full_len.min(KEY_CHARS))
-            .filter(move |&n| self.short_prefixes[n])
-            .filter_map(move |n| self.by_key.get(head(token, n)));
-        self.by_key.get(full).into_iter().chain(shorter).flatten().copied()
+        self.by_first.get(token).into_iter().flatten().copied().chain(self.by_prefix.starting(token))
     }
 
     /// Every (term, payload) matching somewhere in `toks`; a term is reported once.
@@ -111,6 +92,69 @@ impl<T: Copy> Matcher<T> {
             }
         }
         seen.into_iter().map(|i| (&self.terms[i].0, self.terms[i].1)).collect()
+    }
+}
+
+/// Prefixes in a byte trie: walking a token's bytes meets every prefix it starts with. Prefixes
+/// are whole UTF-8 strings, so a byte-wise match is a `starts_with`.
+struct PrefixTrie {
+    /// The node for each first byte (0: none); most tokens stop here.
+    first: [usize; 256],
+    /// Node 0 is the root (the empty prefix, never a term).
+    nodes: Vec<TrieNode>,
+}
+
+#[derive(Default)]
+struct TrieNode {
+    children: Vec<(u8, usize)>,
+    /// The terms whose prefix ends at this node.
+    terms: Vec<usize>,
+}
+
+impl Default for PrefixTrie {
+    fn default() -> Self {
+        PrefixTrie { first: [0; 256], nodes: vec![TrieNode::default()] }
+    }
+}
+
+impl PrefixTrie {
+    fn insert(&mut self, prefix: &str, term: usize) {
+        let mut at = 0;
+        for &b in prefix.as_bytes() {
+            at = match self.child(at, b) {
+                Some(next) => next,
+                None => {
+                    self.nodes.push(TrieNode::default());
+                    let next = self.nodes.len() - 1;
+                    if at == 0 {
+                        self.first[usize::from(b)] = next;
+                    } else {
+                        self.nodes[at].children.push((b, next));
+                    }
+                    next
+                }
+            };
+        }
+        self.nodes[at].terms.push(term);
+    }
+
+    fn child(&self, node: usize, byte: u8) -> Option<usize> {
+        if node == 0 {
+            return Some(self.first[usize::from(byte)]).filter(|&next| next != 0);
+        }
+        self.nodes[node].children.iter().find(|(b, _)| *b == byte).map(|&(_, next)| next)
+    }
+
+    /// The terms whose prefix `token` starts with.
+    fn starting<'a>(&'a self, token: &'a str) -> impl Iterator<Item = usize> + 'a {
+        let mut at = Some(0);
+        token
+            .bytes()
+            .map_while(move |b| {
+                at = self.child(at?, b);
+                at
+            })
+            .flat_map(move |node| self.nodes[node].terms.iter().copied())
     }
 }
 
@@ -280,6 +324,21 @@ mod tests {
 
     fn classify_text(title: &str, summary: &str) -> Classification {
         classify(Input { title, summary, tags: &[], default: None })
+    }
+
+    #[test]
+    fn prefix_trie_finds_every_prefix_a_token_starts_with() {
+        let mut trie = PrefixTrie::default();
+        assert_eq!(trie.starting("anything").count(), 0);
+        for (i, prefix) in ["mig", "migra", "x", "مهاجر"].iter().enumerate() {
+            trie.insert(prefix, i);
+        }
+        assert_eq!(trie.starting("migrants").collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(trie.starting("mig").collect::<Vec<_>>(), [0]);
+        assert_eq!(trie.starting("mi").count(), 0);
+        assert_eq!(trie.starting("amigra").count(), 0);
+        assert_eq!(trie.starting("مهاجرين").collect::<Vec<_>>(), [3]);
+        assert_eq!(trie.starting("").count(), 0);
     }
 
     #[test]

@@ -168,10 +168,8 @@ pub fn find_in_tokens(toks: &[&str]) -> Vec<NameMatch> {
 /// An Arabic token without the one-letter conjunction or preposition (و ب ل ف) joined to its
 /// front, when it has one and enough letters remain to be a word.
 pub fn strip_arabic_clitic(token: &str) -> Option<&str> {
-    let mut chars = token.chars();
-    let first = chars.next()?;
-    let rest = chars.as_str();
-    (matches!(first, 'و' | 'ب' | 'ل' | 'ف') && rest.chars().count() >= 3).then_some(rest)
+    let rest = token.strip_prefix(['و', 'ب', 'ل', 'ف'])?;
+    (rest.chars().count() >= 3).then_some(rest)
 }
 
 /// Resolves a whole string (a tag, a CSV cell) that is a country name or code to a country.

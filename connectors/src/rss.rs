@@ -20,8 +20,9 @@ use crate::{ConnectorError, FeedContext, Parsed};
 const MISSING_ID: &str = "\0missing";
 
 /// Parses a feed document, handing normalised items to `sink` in chunks of `chunk_size` as they
-/// are ready (so storing one chunk can overlap normalising the next). The returned [`Parsed`]
-/// carries the feed's title, ttl and warnings; its `items` are empty.
+/// are ready (so storing one chunk can overlap normalising the next); the first chunk is a tenth
+/// of that, so storing starts early. The returned [`Parsed`] carries the feed's title, ttl and
+/// warnings; its `items` are empty.
 pub fn parse_chunks(
     bytes: &[u8],
     context: &FeedContext,
@@ -56,7 +57,8 @@ pub fn parse_chunks(
         }
     }
     let chunk_size = chunk_size.max(1);
-    let mut chunk = Vec::with_capacity(chunk_size.min(feed.entries.len()));
+    let mut limit = (chunk_size / 10).max(1);
+    let mut chunk = Vec::with_capacity(limit.min(feed.entries.len()));
     let mut keys = std::collections::HashSet::new();
     let mut repeated = 0;
     for (index, entry) in feed.entries.iter().enumerate() {
@@ -64,7 +66,8 @@ pub fn parse_chunks(
             Some(item) if !keys.insert(item.source_key.clone()) => repeated += 1,
             Some(item) => {
                 chunk.push(item);
-                if chunk.len() == chunk_size {
+                if chunk.len() == limit {
+                    limit = chunk_size;
                     sink(std::mem::replace(&mut chunk, Vec::with_capacity(chunk_size)));
                 }
             }
@@ -220,6 +223,22 @@ mod tests {
 <item><title>Neither id nor link</title><pubDate>03 Nov 2026 10:00</pubDate></item>
 <item><title>Odd date</title><guid>c</guid><pubDate>the day after tomorrow</pubDate></item>
 </channel></rss>"#;
+
+    #[test]
+    fn chunks_start_small_and_keep_every_entry_in_order() {
+        let entries: String =
+            (0..45).map(|i| format!("<item><guid>e-{i}</guid><title>Entry {i}</title></item>")).collect();
+        let doc = format!("<rss version=\"2.0\"><channel><title>Many</title>{entries}</channel></rss>");
+        let mut sizes = Vec::new();
+        let mut keys = Vec::new();
+        parse_chunks(doc.as_bytes(), &FeedContext::default(), 20, &mut |chunk| {
+            sizes.push(chunk.len());
+            keys.extend(chunk.into_iter().map(|item| item.source_key));
+        })
+        .unwrap();
+        assert_eq!(sizes, [2, 20, 20, 3]);
+        assert_eq!(keys, (0..45).map(|i| format!("guid:e-{i}")).collect::<Vec<_>>());
+    }
 
     #[test]
     fn identity_is_guid_else_link_else_title_and_date() {

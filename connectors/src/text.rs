@@ -107,18 +107,25 @@ fn skip_until_close<'a>(s: &'a str, name: &str) -> &'a str {
 /// Collapses runs of spaces, keeps at most one blank line between paragraphs, trims the ends and
 /// removes control characters.
 pub fn clean_whitespace(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let char_at = |i: usize| text[i..].chars().next().expect("i is at a character boundary");
+    let dropped = |c: char| c.is_whitespace() || c.is_control() || c == '\u{FEFF}';
     let mut out = String::with_capacity(text.len());
     let mut pending_space = false;
     let mut newlines = 0;
-    for c in text.chars() {
-        if c == '\n' {
-            newlines += 1;
-            pending_space = false;
-        } else if c.is_whitespace() {
-            pending_space = true;
-        } else if c.is_control() || c == '\u{FEFF}' {
-            continue;
-        } else {
+    let mut i = 0;
+    while i < bytes.len() {
+        // A run of kept characters, copied at once; ASCII is classified without decoding.
+        let start = i;
+        while i < bytes.len() {
+            match bytes[i] {
+                b if b.is_ascii() && (b <= b' ' || b == 0x7f) => break,
+                b if b.is_ascii() => i += 1,
+                _ if dropped(char_at(i)) => break,
+                _ => i += char_at(i).len_utf8(),
+            }
+        }
+        if i > start {
             if !out.is_empty() {
                 if newlines > 0 {
                     out.push_str(if newlines > 1 { "\n\n" } else { "\n" });
@@ -128,7 +135,18 @@ pub fn clean_whitespace(text: &str) -> String {
             }
             newlines = 0;
             pending_space = false;
-            out.push(c);
+            out.push_str(&text[start..i]);
+        }
+        // Then one dropped character: a line break, other white space, or a control character.
+        if i < bytes.len() {
+            let c = char_at(i);
+            if c == '\n' {
+                newlines += 1;
+                pending_space = false;
+            } else if c.is_whitespace() {
+                pending_space = true;
+            }
+            i += c.len_utf8();
         }
     }
     out
@@ -228,17 +246,27 @@ pub fn hex(bytes: &[u8]) -> String {
 #[derive(Default, Clone, Copy)]
 pub struct TokenHasher(u64);
 
+impl TokenHasher {
+    fn mix(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
 impl std::hash::Hasher for TokenHasher {
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        // Whole words read directly, the tail assembled byte by byte: no copy through a buffer.
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            self.mix(u64::from_le_bytes(word.try_into().expect("chunks_exact yields 8 bytes")));
+        }
+        let tail = words.remainder();
+        if !tail.is_empty() {
+            self.mix(tail.iter().rev().fold(0, |word, &b| word << 8 | u64::from(b)));
         }
     }
 
     fn write_u8(&mut self, byte: u8) {
-        self.0 = (self.0.rotate_left(5) ^ u64::from(byte)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        self.mix(u64::from(byte));
     }
 
     fn finish(&self) -> u64 {
@@ -299,6 +327,14 @@ mod tests {
         assert_eq!(normalise("إغلاق الحدودَ"), "اغلاق الحدود");
         assert_eq!(normalise("المهاجرة"), "المهاجره");
         assert_eq!(normalise("  EU-Pact, 2026!  "), "eu pact 2026");
+    }
+
+    #[test]
+    fn whitespace_is_collapsed_and_controls_dropped() {
+        assert_eq!(clean_whitespace("  a \t b\u{a0}c  "), "a b c");
+        assert_eq!(clean_whitespace("one\n\n\n\ntwo\nthree \n four"), "one\n\ntwo\nthree\nfour");
+        assert_eq!(clean_whitespace("x\u{1}y\u{FEFF}z \u{7}\u{7} é\u{85}"), "xyz é");
+        assert_eq!(clean_whitespace("\n\u{2003}\n"), "");
     }
 
     #[test]
