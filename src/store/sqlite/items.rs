@@ -28,7 +28,7 @@ struct Pending<'a> {
     item: &'a NormalisedItem,
     hash: String,
     version: i64,
-    /// The row's rowid (known for updates; filled in after insertion for new items).
+    /// The row's rowid: known for updates, assigned before insertion for new items.
     rowid: i64,
 }
 
@@ -81,7 +81,7 @@ pub(super) async fn ingest_chunk(
     insert_search_text(store, &mut tx, &written).await?;
     let last = insert_changes(store, &mut tx, &created, &updated, backfill, now).await?;
     let v = store.bump_version(&mut tx).await?;
-    tx.commit().await?;
+    store.commit(tx).await?;
     store.remember_version(v);
     report.created = created.len();
     report.updated = updated.len();
@@ -119,7 +119,7 @@ pub(super) async fn record_success(store: &SqliteStore, feed: FeedId, record: &F
     // Only what the API shows bumps the data version: a quiet successful poll must not flush caches.
     let visible_change = state == "FAILING" || new_title != title || warnings_json != old_warnings;
     let v = if visible_change { Some(store.bump_version(&mut tx).await?) } else { None };
-    tx.commit().await?;
+    store.commit(tx).await?;
     if let Some(v) = v {
         store.remember_version(v);
     }
@@ -176,6 +176,10 @@ async fn insert_search_text(
     Ok(())
 }
 
+/// Inserts new items under rowids assigned here, after the highest in use: the write lock is held,
+/// so no other writer can take them, and no `RETURNING` has to send every rowid back row by row.
+/// Items are never deleted (a withdrawn item keeps its row), so a rowid the change log refers to
+/// is never handed out again.
 async fn insert_items(
     store: &SqliteStore,
     tx: &mut sqlx::Transaction<'_, Sqlite>,
@@ -183,10 +187,15 @@ async fn insert_items(
     created: &mut [Pending<'_>],
     now: i64,
 ) -> StoreResult<()> {
-    for batch in created.chunks_mut(INSERT_BATCH) {
+    store.count(1);
+    let highest: i64 = sqlx::query_scalar("SELECT coalesce(max(rowid), 0) FROM items").fetch_one(&mut **tx).await?;
+    for (p, rowid) in created.iter_mut().zip(highest + 1..) {
+        p.rowid = rowid;
+    }
+    for batch in created.chunks(INSERT_BATCH) {
         store.count(1);
         let mut qb = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO items (id, feed, organisation, visibility, source_key, title, summary, url, language, \
+            "INSERT INTO items (rowid, id, feed, organisation, visibility, source_key, title, summary, url, language, \
              direction, published_at, updated_at, sort_published, sort_updated, category, categories, \
              classification_source, terms, countries, route, figures, version, content_hash, first_seen_at) ",
         );
@@ -195,7 +204,8 @@ async fn insert_items(
             let published = item.published_at.map(to_millis);
             let updated = item.updated_at.map(to_millis);
             // Text is bound by reference: SQLite copies it once, the builder need not.
-            row.push_bind(p.id.0.as_str())
+            row.push_bind(p.rowid)
+                .push_bind(p.id.0.as_str())
                 .push_bind(feed.id.0)
                 .push_bind(feed.organisation.0.as_str())
                 .push_bind(feed.visibility.as_str())
@@ -220,14 +230,7 @@ async fn insert_items(
                 .push_bind(p.hash.as_str())
                 .push_bind(now);
         });
-        qb.push(" RETURNING id, rowid");
-        let rowids: HashMap<String, i64> =
-            qb.build_query_as::<(String, i64)>().fetch_all(&mut **tx).await?.into_iter().collect();
-        drop(qb);
-        for p in batch.iter_mut() {
-            p.rowid =
-                rowids.get(&p.id.0).copied().ok_or_else(|| StoreError::Corrupt("inserted row not returned".into()))?;
-        }
+        qb.build().execute(&mut **tx).await?;
     }
     Ok(())
 }
@@ -287,18 +290,17 @@ async fn insert_changes(
         .map(|p| (p, ChangeKind::Created))
         .chain(updated.iter().map(|p| (p, ChangeKind::Updated)))
         .collect();
-    let mut last = None;
     for batch in changes.chunks(INSERT_BATCH * 2) {
         store.count(1);
         let mut qb = QueryBuilder::<Sqlite>::new("INSERT INTO changes (item, kind, at, backfill, version) ");
         qb.push_values(batch, |mut row, (p, kind)| {
             row.push_bind(p.rowid).push_bind(kind.as_str()).push_bind(now).push_bind(backfill).push_bind(p.version);
         });
-        qb.push(" RETURNING sequence");
-        let seqs: Vec<i64> = qb.build_query_scalar().fetch_all(&mut **tx).await?;
-        last = last.max(seqs.into_iter().max());
+        qb.build().execute(&mut **tx).await?;
     }
-    Ok(last)
+    // The writer holds the lock, so the highest sequence is the last one written here.
+    store.count(1);
+    Ok(sqlx::query_scalar("SELECT max(sequence) FROM changes").fetch_one(&mut **tx).await?)
 }
 
 /// Appends the scope and filter conditions on items aliased `i`.
