@@ -1,7 +1,9 @@
 //! Ingest pipeline benchmark: bare feed-rs parsing, then our parse + normalise, then the full
 //! pipeline (parse, normalise, store in a fresh SQLite database), over the same bytes in one run.
 //!
-//! Run: `cargo bench --bench ingest` (optionally `-- ITEMS ROUNDS`, default 20000 items, 3 rounds).
+//! Run: `cargo bench --bench ingest` (optionally `-- ITEMS ROUNDS STAGES`, default 20000 items,
+//! 3 rounds, every stage; STAGES is a comma-separated subset of `feed-rs,connector,store,full`,
+//! for profiling one stage alone).
 //! Entries are about 1 KB each (title, ~900-byte description with a little HTML, guid, link, date).
 
 use std::time::{Duration, Instant};
@@ -45,6 +47,9 @@ fn document(items: usize) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// The stages measured, in order.
+const STAGES: [&str; 4] = ["feed-rs", "connector", "store", "full"];
+
 /// The default `poll.chunk_size`.
 const CHUNK: usize = 2000;
 
@@ -82,6 +87,11 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let items: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(20_000);
     let rounds: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(3);
+    let stages: Vec<&str> = args.get(2).map_or(STAGES.to_vec(), |s| s.split(',').collect());
+    if let Some(unknown) = stages.iter().find(|s| !STAGES.contains(s)) {
+        anyhow::bail!("unknown stage `{unknown}`; the stages are {}", STAGES.join(", "));
+    }
+    let run = |stage: &str| stages.contains(&stage);
     let bytes = document(items);
     println!(
         "ingest benchmark: {items} entries, {:.1} MB, {:.0} bytes/entry, {rounds} rounds (median)",
@@ -94,55 +104,56 @@ async fn main() -> anyhow::Result<()> {
     let mut full = Vec::new();
     let mut store_only = Vec::new();
     for _ in 0..rounds {
-        let t = Instant::now();
-        let feed = feed_rs::parser::parse(bytes.as_slice())?;
-        assert_eq!(feed.entries.len(), items);
-        bare.push(t.elapsed());
+        if run("feed-rs") {
+            let t = Instant::now();
+            let feed = feed_rs::parser::parse(bytes.as_slice())?;
+            assert_eq!(feed.entries.len(), items);
+            bare.push(t.elapsed());
+        }
 
-        let t = Instant::now();
-        let parsed = Connector::Rss.parse(&bytes, &FeedContext::default())?;
-        assert_eq!(parsed.items.len(), items);
-        normalise.push(t.elapsed());
+        if run("connector") {
+            let t = Instant::now();
+            let parsed = Connector::Rss.parse(&bytes, &FeedContext::default())?;
+            assert_eq!(parsed.items.len(), items);
+            normalise.push(t.elapsed());
+        }
 
-        let dir = tempfile::tempdir()?;
-        let (store, feed) = fresh_store(&dir).await?;
-        let parsed = Connector::Rss.parse(&bytes, &FeedContext::default())?;
-        let t = Instant::now();
-        let report = store.ingest(&feed, &parsed.items, &FetchRecord::default(), CHUNK).await?;
-        assert_eq!(report.created, items);
-        store_only.push(t.elapsed());
+        if run("store") {
+            let dir = tempfile::tempdir()?;
+            let (store, feed) = fresh_store(&dir).await?;
+            let parsed = Connector::Rss.parse(&bytes, &FeedContext::default())?;
+            let t = Instant::now();
+            let report = store.ingest(&feed, &parsed.items, &FetchRecord::default(), CHUNK).await?;
+            assert_eq!(report.created, items);
+            store_only.push(t.elapsed());
+        }
 
-        // The poller's path: parse and normalise on a blocking thread, store chunks as they come.
-        let fresh = tempfile::tempdir()?;
-        let (store, feed) = fresh_store(&fresh).await?;
-        let t = Instant::now();
-        let (_, report) =
-            parse_and_store(&store, &feed, Connector::Rss, bytes.clone(), FeedContext::default(), CHUNK).await?;
-        store.record_success(feed.id, &FetchRecord::default()).await?;
-        assert_eq!(report.created, items);
-        full.push(t.elapsed());
+        if run("full") {
+            // The poller's path: parse and normalise on a blocking thread, store chunks as they come.
+            let fresh = tempfile::tempdir()?;
+            let (store, feed) = fresh_store(&fresh).await?;
+            let t = Instant::now();
+            let (_, report) =
+                parse_and_store(&store, &feed, Connector::Rss, bytes.clone(), FeedContext::default(), CHUNK).await?;
+            store.record_success(feed.id, &FetchRecord::default()).await?;
+            assert_eq!(report.created, items);
+            full.push(t.elapsed());
+        }
     }
-    let (bare, normalise, full, store_only) = (median(bare), median(normalise), median(full), median(store_only));
     println!("{:<42} {:>10} {:>14}", "stage", "time", "items/s");
-    println!("{:<42} {:>8.0}ms {:>14.0}", "feed-rs parse only", bare.as_secs_f64() * 1e3, rate(items, bare));
-    println!(
-        "{:<42} {:>8.0}ms {:>14.0}",
-        "parse + normalise (connector)",
-        normalise.as_secs_f64() * 1e3,
-        rate(items, normalise)
-    );
-    println!(
-        "{:<42} {:>8.0}ms {:>14.0}",
-        "store only (SQLite, WAL, chunks of 2000)",
-        store_only.as_secs_f64() * 1e3,
-        rate(items, store_only)
-    );
-    println!(
-        "{:<42} {:>8.0}ms {:>14.0}",
-        "full pipeline (parse+normalise ‖ store)",
-        full.as_secs_f64() * 1e3,
-        rate(items, full)
-    );
-    println!("full pipeline / bare feed-rs throughput: {:.2}", rate(items, full) / rate(items, bare));
+    let rows = [
+        ("feed-rs parse only", &bare),
+        ("parse + normalise (connector)", &normalise),
+        ("store only (SQLite, WAL, chunks of 2000)", &store_only),
+        ("full pipeline (parse+normalise ‖ store)", &full),
+    ];
+    for (name, runs) in rows.into_iter().filter(|(_, runs)| !runs.is_empty()) {
+        let d = median(runs.clone());
+        println!("{name:<42} {:>8.0}ms {:>14.0}", d.as_secs_f64() * 1e3, rate(items, d));
+    }
+    if !bare.is_empty() && !full.is_empty() {
+        let ratio = rate(items, median(full)) / rate(items, median(bare));
+        println!("full pipeline / bare feed-rs throughput: {ratio:.2}");
+    }
     Ok(())
 }

@@ -17,6 +17,14 @@
 //! - [`app`]: builds the application and runs server and poller side by side.
 //! - [`cli`]: the command line.
 
+/// mimalloc instead of the system allocator: normalising an entry makes many small short-lived
+/// allocations, and glibc's malloc spent about a sixth of the ingest time on them (see
+/// BENCHMARKS.md). With the `override` feature it also serves `malloc` itself, so SQLite's own
+/// allocations take the same fast path. Declared in the library so the binary, tests and
+/// benchmarks all use it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod access;
 pub mod app;
 pub mod cli;
