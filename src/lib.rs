@@ -19,8 +19,9 @@
 
 /// mimalloc instead of the system allocator: normalising an entry makes many small short-lived
 /// allocations, and glibc's malloc spent about a sixth of the ingest time on them (see
-/// BENCHMARKS.md). With the `override` feature it also serves `malloc` itself, so SQLite's own
-/// allocations take the same fast path. `no_thp` keeps transparent huge pages off: with them,
+/// BENCHMARKS.md). On Linux, with the `override` feature, it also serves `malloc` itself, so
+/// SQLite's own allocations take the same fast path. `no_thp` keeps transparent huge pages off
+/// (where the kernel leaves them to the program, as on this project's machines): with them,
 /// each thread's first small allocation made a 2 MiB page resident, and the idle hub grew from
 /// 15 to 33 MiB. Declared in the library so the binary, tests and benchmarks all use it.
 #[global_allocator]

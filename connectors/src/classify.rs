@@ -83,11 +83,18 @@ impl<T: Copy> Matcher<T> {
     /// Every (term, payload) matching somewhere in `toks`; a term is reported once.
     fn find(&self, toks: &[&str]) -> Vec<(&Term, T)> {
         let mut seen: Vec<usize> = Vec::new();
+        let mut candidates: Vec<usize> = Vec::new();
         for i in 0..toks.len() {
-            let stripped = crate::geo::strip_arabic_clitic(toks[i]);
-            for c in self.candidates(toks[i]).chain(stripped.into_iter().flat_map(|t| self.candidates(t))) {
-                if !seen.contains(&c) && self.terms[c].0.matches_at(toks, i) {
-                    seen.push(c);
+            for token in std::iter::once(toks[i]).chain(crate::geo::strip_arabic_clitic(toks[i])) {
+                candidates.clear();
+                candidates.extend(self.candidates(token));
+                // In the rules files' order: the terms found are reported in that order, and they
+                // are part of an item's content hash.
+                candidates.sort_unstable();
+                for &c in &candidates {
+                    if !seen.contains(&c) && self.terms[c].0.matches_at(toks, i) {
+                        seen.push(c);
+                    }
                 }
             }
         }
@@ -324,6 +331,14 @@ mod tests {
 
     fn classify_text(title: &str, summary: &str) -> Classification {
         classify(Input { title, summary, tags: &[], default: None })
+    }
+
+    #[test]
+    fn terms_are_reported_in_the_rules_order_whatever_their_length() {
+        // "repatriat*" (English) comes before the shorter "repatria*" (Spanish) in the rules; the
+        // terms are part of the content hash, so their order must not depend on the index.
+        let c = classify_text("", "Repatriation flights resumed");
+        assert_eq!(c.terms, ["repatriat*", "repatria*"]);
     }
 
     #[test]

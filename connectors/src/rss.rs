@@ -68,7 +68,8 @@ pub fn parse_chunks(
                 chunk.push(item);
                 if chunk.len() == limit {
                     limit = chunk_size;
-                    sink(std::mem::replace(&mut chunk, Vec::with_capacity(chunk_size)));
+                    let left = feed.entries.len() - index - 1;
+                    sink(std::mem::replace(&mut chunk, Vec::with_capacity(chunk_size.min(left))));
                 }
             }
             None => parsed

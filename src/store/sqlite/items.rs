@@ -187,6 +187,9 @@ async fn insert_items(
     created: &mut [Pending<'_>],
     now: i64,
 ) -> StoreResult<()> {
+    if created.is_empty() {
+        return Ok(());
+    }
     store.count(1);
     let highest: i64 = sqlx::query_scalar("SELECT coalesce(max(rowid), 0) FROM items").fetch_one(&mut **tx).await?;
     for (p, rowid) in created.iter_mut().zip(highest + 1..) {

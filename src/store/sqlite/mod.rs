@@ -36,7 +36,7 @@ const FEED_COLUMNS: &str = "id, organisation, url, kind, title, default_category
 pub struct SqliteStore {
     pool: SqlitePool,
     /// Serialises writers: SQLite has one writer, and waiting here is cheaper than SQLITE_BUSY.
-    writer: Mutex<()>,
+    writer: Arc<Mutex<()>>,
     data_version: AtomicI64,
     queries: AtomicU64,
     /// Signalled after each write commits; the checkpointer then copies the WAL into the database.
@@ -44,19 +44,40 @@ pub struct SqliteStore {
     checkpointer: JoinHandle<()>,
 }
 
+/// WAL frames (pages of 4 KiB) after which the checkpointer holds writers back until it has
+/// copied everything, so that the next write starts the WAL over: the WAL's bound in practice.
+const WAL_LIMIT_FRAMES: i64 = 16384;
+
+/// SQLite's own automatic checkpoint, inside the commit that crosses it: a last resort, should
+/// the checkpointer fall far behind.
+const WAL_LAST_RESORT_PAGES: i64 = 4 * WAL_LIMIT_FRAMES;
+
 /// The least time between two WAL checkpoints while writes continue.
 const CHECKPOINT_PAUSE: Duration = Duration::from_secs(1);
 
-/// Checkpoints the WAL off the writers' path: SQLite's automatic checkpoint runs inside the commit
-/// that crosses its threshold, which then waits for the database file to be written and synced
-/// (300 ms in the ingest benchmark). Here a PASSIVE checkpoint follows a commit, never blocks
-/// readers or the writer, and runs at most once per [`CHECKPOINT_PAUSE`]; what it could not copy
-/// (frames still read by an open transaction) is copied by the next one.
-async fn checkpoint_after_writes(pool: SqlitePool, written: Arc<Notify>) {
+/// Checkpoints the WAL off the writers' path. SQLite's automatic checkpoint runs inside the
+/// commit that crosses its threshold, which then waits for the database file to be written and
+/// synced (300 ms twice per 20,000-item import in the ingest benchmark). Here a PASSIVE
+/// checkpoint follows a commit, blocks neither readers nor the writer, and runs at most once per
+/// [`CHECKPOINT_PAUSE`]. Copying alone does not shrink the WAL, though: SQLite starts it over only
+/// when a write begins after a checkpoint that copied every frame, and during a long import the
+/// next chunk's write begins first. So once the WAL holds [`WAL_LIMIT_FRAMES`], a second pass
+/// runs with writers held back; the first pass copied almost everything, so they wait briefly.
+async fn checkpoint_after_writes(pool: SqlitePool, writer: Arc<Mutex<()>>, written: Arc<Notify>) {
+    let checkpoint = || async {
+        let (_busy, frames, _copied): (i64, i64, i64) =
+            sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&pool).await?;
+        Ok::<i64, sqlx::Error>(frames)
+    };
     loop {
         written.notified().await;
-        let result: Result<(i64, i64, i64), _> =
-            sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&pool).await;
+        let result = match checkpoint().await {
+            Ok(frames) if frames >= WAL_LIMIT_FRAMES => {
+                let _w = writer.lock().await;
+                checkpoint().await
+            }
+            other => other,
+        };
         match result {
             Ok(_) => {}
             Err(_) if pool.is_closed() => return,
@@ -82,15 +103,17 @@ impl SqliteStore {
             .pragma("cache_size", "-16384")
             .pragma("mmap_size", "268435456")
             .pragma("temp_store", "memory")
-            // Checkpoints run in the background (see `checkpoint_after_writes`), not in commits.
-            .pragma("wal_autocheckpoint", "0")
+            // Checkpoints run in the background (see `checkpoint_after_writes`).
+            .pragma("wal_autocheckpoint", WAL_LAST_RESORT_PAGES.to_string())
             .pragma("journal_size_limit", "67108864");
         let pool = SqlitePoolOptions::new().max_connections(4).min_connections(1).connect_with(options).await?;
+        let writer = Arc::new(Mutex::new(()));
         let written = Arc::new(Notify::new());
-        let checkpointer = tokio::spawn(checkpoint_after_writes(pool.clone(), Arc::clone(&written)));
+        let checkpointer =
+            tokio::spawn(checkpoint_after_writes(pool.clone(), Arc::clone(&writer), Arc::clone(&written)));
         Ok(SqliteStore {
             pool,
-            writer: Mutex::new(()),
+            writer,
             data_version: AtomicI64::new(0),
             queries: AtomicU64::new(0),
             written,
