@@ -156,7 +156,8 @@ impl SqliteStore {
 
 impl Drop for SqliteStore {
     fn drop(&mut self) {
-        // The last connection to close checkpoints what is left in the WAL.
+        // What is left in the WAL is checkpointed by the last connection to close, or read back
+        // by the next one to open.
         self.checkpointer.abort();
     }
 }
