@@ -15,7 +15,8 @@ use crate::store::{
     ChangeFilter, FetchRecord, IngestReport, ItemFilter, ItemOrder, Page, PageRequest, StoreError, StoreResult,
 };
 
-const ITEM_COLUMNS: &str = "i.id, i.feed, i.organisation, i.visibility, i.title, i.summary, i.url, i.language, \
+const ITEM_COLUMNS: &str =
+    "i.rowid, i.id, i.feed, i.organisation, i.visibility, i.title, i.summary, i.url, i.language, \
     i.direction, i.published_at, i.updated_at, i.sort_published, i.sort_updated, i.category, i.categories, \
     i.classification_source, i.terms, i.countries, i.route, i.figures, i.version, i.content_hash, i.first_seen_at";
 
@@ -358,9 +359,10 @@ fn text_query(search: &crate::store::SearchQuery) -> String {
 }
 
 /// A page cursor: keyset for time orders, offset for relevance. Each names its order, so a cursor
-/// from another ordering is refused rather than misread.
+/// from another ordering is refused rather than misread. Ties in time are broken by rowid, which
+/// every index ends with, so the ordering indexes need no other column.
 enum Cursor {
-    Keyset { sort: i64, id: String },
+    Keyset { sort: i64, rowid: i64 },
     Offset(i64),
 }
 
@@ -383,8 +385,8 @@ fn parse_cursor(text: &str, order: ItemOrder) -> StoreResult<Cursor> {
         ItemOrder::Relevance => Ok(Cursor::Offset(parts.next().and_then(|o| o.parse().ok()).ok_or_else(invalid)?)),
         _ => {
             let sort = parts.next().and_then(|s| s.parse().ok()).ok_or_else(invalid)?;
-            let id = parts.next().ok_or_else(invalid)?.to_string();
-            Ok(Cursor::Keyset { sort, id })
+            let rowid = parts.next().and_then(|r| r.parse().ok()).ok_or_else(invalid)?;
+            Ok(Cursor::Keyset { sort, rowid })
         }
     }
 }
@@ -420,7 +422,10 @@ pub(super) async fn page(
             offset = o.max(0);
         }
         // Facet tokens weigh nothing in the rank.
-        qb.push(" ORDER BY bm25(items_fts, 1.0, 0.0), i.id LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
+        qb.push(" ORDER BY bm25(items_fts, 1.0, 0.0), i.rowid LIMIT ")
+            .push_bind(limit)
+            .push(" OFFSET ")
+            .push_bind(offset);
     } else {
         let (column, cmp, dir) = match order {
             ItemOrder::PublishedAsc => ("i.sort_published", ">", "ASC"),
@@ -429,12 +434,12 @@ pub(super) async fn page(
         };
         qb = QueryBuilder::<Sqlite>::new(format!("SELECT {ITEM_COLUMNS} FROM items i WHERE 1 = 1"));
         push_item_filter(&mut qb, scope, filter, true);
-        if let Some(Cursor::Keyset { sort, id }) = &cursor {
-            qb.push(format!(" AND ({column} {cmp} ")).push_bind(*sort);
-            qb.push(format!(" OR ({column} = ")).push_bind(*sort);
-            qb.push(format!(" AND i.id {cmp} ")).push_bind(id.clone()).push("))");
+        if let Some(Cursor::Keyset { sort, rowid }) = cursor {
+            qb.push(format!(" AND ({column} {cmp} ")).push_bind(sort);
+            qb.push(format!(" OR ({column} = ")).push_bind(sort);
+            qb.push(format!(" AND i.rowid {cmp} ")).push_bind(rowid).push("))");
         }
-        qb.push(format!(" ORDER BY {column} {dir}, i.id {dir} LIMIT ")).push_bind(limit);
+        qb.push(format!(" ORDER BY {column} {dir}, i.rowid {dir} LIMIT ")).push_bind(limit);
     }
     let rows: Vec<ItemRow> = qb.build_query_as().fetch_all(&store.pool).await?;
     let has_next_page = rows.len() > page.first;
@@ -444,8 +449,8 @@ pub(super) async fn page(
         let cursor = match order {
             ItemOrder::Relevance => format!("{tag}:{}", offset + n as i64 + 1),
             _ => {
-                let (sort, id) = row.sort_key(order == ItemOrder::UpdatedDesc);
-                format!("{tag}:{sort}:{id}")
+                let (sort, rowid) = row.sort_key(order == ItemOrder::UpdatedDesc);
+                format!("{tag}:{sort}:{rowid}")
             }
         };
         edges.push((cursor, Item::try_from(row)?));

@@ -201,6 +201,7 @@ pub fn categories_text(categories: &[Category]) -> String {
 
 #[derive(sqlx::FromRow)]
 pub struct ItemRow {
+    rowid: i64,
     id: String,
     feed: i64,
     organisation: String,
@@ -228,8 +229,8 @@ pub struct ItemRow {
 
 impl ItemRow {
     /// The keyset cursor of this row under an ordering.
-    pub fn sort_key(&self, updated: bool) -> (i64, &str) {
-        (if updated { self.sort_updated } else { self.sort_published }, &self.id)
+    pub fn sort_key(&self, updated: bool) -> (i64, i64) {
+        (if updated { self.sort_updated } else { self.sort_published }, self.rowid)
     }
 }
 
