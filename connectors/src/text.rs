@@ -118,12 +118,15 @@ pub fn clean_whitespace(text: &str) -> String {
         // A run of kept characters, copied at once; ASCII is classified without decoding.
         let start = i;
         while i < bytes.len() {
-            match bytes[i] {
+            let len = match bytes[i] {
                 b if b.is_ascii() && (b <= b' ' || b == 0x7f) => break,
-                b if b.is_ascii() => i += 1,
-                _ if dropped(char_at(i)) => break,
-                _ => i += char_at(i).len_utf8(),
-            }
+                b if b.is_ascii() => 1,
+                _ => match char_at(i) {
+                    c if dropped(c) => break,
+                    c => c.len_utf8(),
+                },
+            };
+            i += len;
         }
         if i > start {
             if !out.is_empty() {
