@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use connectors::{Connector, FeedContext};
-use tributary::model::{Feed, FeedKind, FeedUrl, NewFeed, OrgId, Visibility};
+use tributary::model::{Feed, FeedUrl, NewFeed, OrgId};
 use tributary::poller::ingest::parse_and_store;
 use tributary::seed::Seed;
 use tributary::store::{FetchRecord, SqliteStore, Store};
@@ -59,16 +59,11 @@ async fn fresh_store(dir: &tempfile::TempDir) -> anyhow::Result<(SqliteStore, Fe
     store.migrate().await?;
     store.seed(&Seed::bundled()?).await?;
     let feed = store
-        .add_feed(&NewFeed {
-            organisation: OrgId("IT".into()),
-            url: FeedUrl::parse("https://example.org/feed.xml").map_err(anyhow::Error::msg)?,
-            kind: FeedKind::Rss,
-            default_category: None,
-            default_language: None,
-            default_countries: Vec::new(),
-            visibility: Visibility::Public,
-            poll_interval_secs: 900,
-        })
+        .add_feed(&NewFeed::new(
+            OrgId("IT".into()),
+            FeedUrl::parse("https://example.org/feed.xml").map_err(anyhow::Error::msg)?,
+            900,
+        ))
         .await?;
     Ok((store, feed))
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::model::{FeedKind, FeedUrl, NewFeed, OrgId, Visibility};
+use crate::model::{FeedUrl, NewFeed, OrgId};
 use crate::store::{Store, StoreError};
 
 /// Seconds between new sample entries.
@@ -117,15 +117,10 @@ impl Demo {
     /// registered by an earlier demo run are kept.
     pub async fn register(&self, store: &dyn Store, base: &str) -> anyhow::Result<()> {
         for sample in &SAMPLES {
+            let url = FeedUrl::parse(&format!("{base}/demo/feeds/{}", sample.file)).map_err(anyhow::Error::msg)?;
             let feed = NewFeed {
-                organisation: OrgId(sample.owner.into()),
-                url: FeedUrl::parse(&format!("{base}/demo/feeds/{}", sample.file)).map_err(anyhow::Error::msg)?,
-                kind: FeedKind::Rss,
-                default_category: None,
                 default_language: Some(sample.language.into()),
-                default_countries: Vec::new(),
-                visibility: Visibility::Public,
-                poll_interval_secs: DEMO_POLL_SECS,
+                ..NewFeed::new(OrgId(sample.owner.into()), url, DEMO_POLL_SECS)
             };
             match store.add_feed(&feed).await {
                 Ok(_) | Err(StoreError::Conflict(_)) => {}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{TimeZone, Utc};
 use connectors::{Connector, FeedContext, NormalisedItem};
 use tributary::access::Scope;
-use tributary::model::{Feed, FeedKind, FeedUrl, NewFeed, OrgId, Visibility};
+use tributary::model::{Feed, FeedUrl, NewFeed, OrgId, Visibility};
 use tributary::seed::Seed;
 use tributary::store::{
     ChangeFilter, ClaimLimits, FetchRecord, ItemFilter, ItemOrder, PageRequest, SearchQuery, Store,
@@ -40,18 +40,7 @@ async fn try_feed(
     url: &str,
     visibility: Visibility,
 ) -> Result<Feed, tributary::store::StoreError> {
-    store
-        .add_feed(&NewFeed {
-            organisation: OrgId(org.into()),
-            url: FeedUrl::parse(url).unwrap(),
-            kind: FeedKind::Rss,
-            default_category: None,
-            default_language: None,
-            default_countries: Vec::new(),
-            visibility,
-            poll_interval_secs: 900,
-        })
-        .await
+    store.add_feed(&NewFeed { visibility, ..NewFeed::new(OrgId(org.into()), FeedUrl::parse(url).unwrap(), 900) }).await
 }
 
 fn items(prefix: &str, n: usize, text: &str) -> Vec<NormalisedItem> {

@@ -138,6 +138,23 @@ pub struct NewFeed {
     pub poll_interval_secs: i64,
 }
 
+impl NewFeed {
+    /// An RSS/Atom/JSON Feed registration with no defaults, PUBLIC, polled every
+    /// `poll_interval_secs`; change the fields that differ.
+    pub fn new(organisation: OrgId, url: FeedUrl, poll_interval_secs: i64) -> NewFeed {
+        NewFeed {
+            organisation,
+            url,
+            kind: FeedKind::Rss,
+            default_category: None,
+            default_language: None,
+            default_countries: Vec::new(),
+            visibility: Visibility::Public,
+            poll_interval_secs,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

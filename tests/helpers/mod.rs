@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 use tributary::access::Scope;
 use tributary::app::{App, Options};
 use tributary::config::Settings;
-use tributary::model::{Feed, FeedId, FeedKind, FeedUrl, NewFeed, OrgId, Visibility};
+use tributary::model::{Feed, FeedId, FeedUrl, NewFeed, OrgId, Visibility};
 use tributary::poller::{PollReport, Poller};
 use tributary::store::Store;
 
@@ -247,16 +247,7 @@ impl TestApp {
 
     pub async fn add_feed_with(&self, org: &str, url: &str, visibility: Visibility) -> Feed {
         self.store
-            .add_feed(&NewFeed {
-                organisation: OrgId(org.into()),
-                url: FeedUrl::parse(url).unwrap(),
-                kind: FeedKind::Rss,
-                default_category: None,
-                default_language: None,
-                default_countries: Vec::new(),
-                visibility,
-                poll_interval_secs: 900,
-            })
+            .add_feed(&NewFeed { visibility, ..NewFeed::new(OrgId(org.into()), FeedUrl::parse(url).unwrap(), 900) })
             .await
             .expect("feed registered")
     }
