@@ -76,8 +76,16 @@ impl<T: Copy> Matcher<T> {
     }
 
     /// Indices of terms whose first token matches `token` (the rest is checked by `matches_at`).
-    fn candidates<'a>(&'a self, token: &'a str) -> impl Iterator<Item = usize> + 'a {
-        self.by_first.get(token).into_iter().flatten().copied().chain(self.by_prefix.starting(token))
+    /// Replaces `into` with the terms that may start at `token`, in the rules' order.
+    fn candidates(&self, token: &str, into: &mut Vec<usize>) {
+        into.clear();
+        if let Some(terms) = self.by_first.get(token) {
+            into.extend_from_slice(terms);
+        }
+        self.by_prefix.starting(token, into);
+        if into.len() > 1 {
+            into.sort_unstable();
+        }
     }
 
     /// Every (term, payload) matching somewhere in `toks`; a term is reported once.
@@ -86,11 +94,9 @@ impl<T: Copy> Matcher<T> {
         let mut candidates: Vec<usize> = Vec::new();
         for i in 0..toks.len() {
             for token in std::iter::once(toks[i]).chain(crate::geo::strip_arabic_clitic(toks[i])) {
-                candidates.clear();
-                candidates.extend(self.candidates(token));
                 // In the rules files' order: the terms found are reported in that order, and they
                 // are part of an item's content hash.
-                candidates.sort_unstable();
+                self.candidates(token, &mut candidates);
                 for &c in &candidates {
                     if !seen.contains(&c) && self.terms[c].0.matches_at(toks, i) {
                         seen.push(c);
@@ -152,16 +158,16 @@ impl PrefixTrie {
         self.nodes[node].children.iter().find(|(b, _)| *b == byte).map(|&(_, next)| next)
     }
 
-    /// The terms whose prefix `token` starts with.
-    fn starting<'a>(&'a self, token: &'a str) -> impl Iterator<Item = usize> + 'a {
-        let mut at = Some(0);
-        token
-            .bytes()
-            .map_while(move |b| {
-                at = self.child(at?, b);
-                at
-            })
-            .flat_map(move |node| self.nodes[node].terms.iter().copied())
+    /// Adds the terms whose prefix `token` starts with to `into`.
+    fn starting(&self, token: &str, into: &mut Vec<usize>) {
+        let mut at = 0;
+        for b in token.bytes() {
+            match self.child(at, b) {
+                Some(next) => at = next,
+                None => return,
+            }
+            into.extend_from_slice(&self.nodes[at].terms);
+        }
     }
 }
 
@@ -344,16 +350,21 @@ mod tests {
     #[test]
     fn prefix_trie_finds_every_prefix_a_token_starts_with() {
         let mut trie = PrefixTrie::default();
-        assert_eq!(trie.starting("anything").count(), 0);
+        let starting = |trie: &PrefixTrie, token: &str| {
+            let mut found = vec![99];
+            trie.starting(token, &mut found);
+            found[1..].to_vec()
+        };
+        assert_eq!(starting(&trie, "anything"), Vec::<usize>::new());
         for (i, prefix) in ["mig", "migra", "x", "مهاجر"].iter().enumerate() {
             trie.insert(prefix, i);
         }
-        assert_eq!(trie.starting("migrants").collect::<Vec<_>>(), [0, 1]);
-        assert_eq!(trie.starting("mig").collect::<Vec<_>>(), [0]);
-        assert_eq!(trie.starting("mi").count(), 0);
-        assert_eq!(trie.starting("amigra").count(), 0);
-        assert_eq!(trie.starting("مهاجرين").collect::<Vec<_>>(), [3]);
-        assert_eq!(trie.starting("").count(), 0);
+        assert_eq!(starting(&trie, "migrants"), [0, 1]);
+        assert_eq!(starting(&trie, "mig"), [0]);
+        assert_eq!(starting(&trie, "mi"), Vec::<usize>::new());
+        assert_eq!(starting(&trie, "amigra"), Vec::<usize>::new());
+        assert_eq!(starting(&trie, "مهاجرين"), [3]);
+        assert_eq!(starting(&trie, ""), Vec::<usize>::new());
     }
 
     #[test]

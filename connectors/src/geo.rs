@@ -168,6 +168,10 @@ pub fn find_in_tokens(toks: &[&str]) -> Vec<NameMatch> {
 /// An Arabic token without the one-letter conjunction or preposition (و ب ل ف) joined to its
 /// front, when it has one and enough letters remain to be a word.
 pub fn strip_arabic_clitic(token: &str) -> Option<&str> {
+    // Each of the four letters is encoded starting with 0xD8 or 0xD9: most tokens stop here.
+    if !matches!(token.as_bytes().first(), Some(0xD8 | 0xD9)) {
+        return None;
+    }
     let rest = token.strip_prefix(['و', 'ب', 'ل', 'ف'])?;
     (rest.chars().count() >= 3).then_some(rest)
 }
