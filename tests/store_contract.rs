@@ -10,7 +10,7 @@ use tributary::access::Scope;
 use tributary::model::{Feed, FeedUrl, NewFeed, OrgId, Visibility};
 use tributary::seed::Seed;
 use tributary::store::{
-    ChangeFilter, ClaimLimits, FetchRecord, ItemFilter, ItemOrder, PageRequest, SearchQuery, Store,
+    ChangeFilter, ChunkContext, ClaimLimits, FetchRecord, ItemFilter, ItemOrder, PageRequest, SearchQuery, Store,
 };
 
 /// A fresh, migrated, seeded store.
@@ -76,6 +76,22 @@ pub async fn ingest_is_idempotent(f: Fixture) {
     let again = s.ingest(&fd, &batch, &record(), 7).await.unwrap();
     assert_eq!((again.created, again.updated, again.unchanged), (0, 0, 30));
     assert_eq!(all_sequences(s, None).await.len(), 30, "no change rows for unchanged items");
+}
+
+pub async fn a_chunk_known_to_be_new_is_stored_once(f: Fixture) {
+    let s = f.store.as_ref();
+    let fd = feed(s, "IT", "a.xml", Visibility::Public).await;
+    assert!(!s.has_items(fd.id).await.unwrap());
+    let fresh = ChunkContext { backfill: true, all_new: true };
+    let batch = items("a", 10, "text");
+    let report = s.ingest_chunk(&fd, &batch[..6], fresh).await.unwrap();
+    assert_eq!(report.created, 6);
+    assert!(s.has_items(fd.id).await.unwrap());
+    // A caller wrongly claiming stored items are new is refused, and nothing is stored twice.
+    assert!(s.ingest_chunk(&fd, &batch[4..], fresh).await.is_err());
+    let report = s.ingest_chunk(&fd, &batch, ChunkContext { backfill: true, all_new: false }).await.unwrap();
+    assert_eq!((report.created, report.unchanged), (4, 6));
+    assert_eq!(all_sequences(s, None).await.len(), 10, "one change per item");
 }
 
 pub async fn the_first_import_is_backfill_and_later_changes_are_not(f: Fixture) {
@@ -300,6 +316,7 @@ macro_rules! contract {
 
 contract!(sqlite:
     ingest_is_idempotent,
+    a_chunk_known_to_be_new_is_stored_once,
     the_first_import_is_backfill_and_later_changes_are_not,
     concurrent_writers_never_make_a_reader_skip_a_change,
     the_scope_hides_what_a_viewer_may_not_see,

@@ -6,7 +6,7 @@
 use connectors::{Connector, ConnectorError, FeedContext, NormalisedItem, Parsed};
 
 use crate::model::Feed;
-use crate::store::{IngestReport, Store, StoreError};
+use crate::store::{ChunkContext, IngestReport, Store, StoreError};
 
 /// Chunks normalised ahead of the one being stored.
 const CHUNKS_AHEAD: usize = 2;
@@ -43,10 +43,20 @@ pub async fn parse_and_store(
             let _ = tx.blocking_send(chunk);
         })
     });
-    let backfill = feed.last_success_at.is_none();
+    // Looked up while the first chunk is parsed. A feed with nothing stored yet skips the lookup
+    // of existing items in every chunk: the connector never repeats an identity across chunks.
+    let all_new = match store.has_items(feed.id).await {
+        Ok(has_items) => !has_items,
+        Err(e) => {
+            drop(rx);
+            let _ = parsing.await;
+            return Err(e.into());
+        }
+    };
+    let context = ChunkContext { backfill: feed.last_success_at.is_none(), all_new };
     let mut report = IngestReport::default();
     while let Some(chunk) = rx.recv().await {
-        match store.ingest_chunk(feed, &chunk, backfill).await {
+        match store.ingest_chunk(feed, &chunk, context).await {
             Ok(r) => report.add(r),
             Err(e) => {
                 tracing::error!(feed = %feed.id, error = %e, "could not store a chunk of the feed");

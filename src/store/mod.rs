@@ -192,6 +192,18 @@ impl IngestReport {
     }
 }
 
+/// What the caller of [`Store::ingest_chunk`] knows about the chunk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChunkContext {
+    /// The chunk belongs to the feed's first import: its changes are marked as backfill.
+    pub backfill: bool,
+    /// None of the chunk's items is stored yet: the feed had no items when this fetch began, and
+    /// the fetch's chunks never repeat an identity (a connector drops repeated entries). The store
+    /// then does not look for existing items; were one there after all, the unique item id would
+    /// refuse the chunk rather than store the item twice.
+    pub all_new: bool,
+}
+
 /// What seeding did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SeedReport {
@@ -257,14 +269,15 @@ pub trait Store: Send + Sync + 'static {
     /// Records a failed fetch or parse with its reason and next retry, and releases the lease.
     async fn record_failure(&self, feed: FeedId, reason: &str, next_check_at: DateTime<Utc>) -> StoreResult<()>;
     /// Upserts one chunk of a fetched feed's items in one transaction, writing a change row only
-    /// for what really changed (`backfill` marks a feed's first import). Items repeated within
-    /// the chunk are written once.
+    /// for what really changed. Items repeated within the chunk are written once.
     async fn ingest_chunk(
         &self,
         feed: &Feed,
         items: &[connectors::NormalisedItem],
-        backfill: bool,
+        chunk: ChunkContext,
     ) -> StoreResult<IngestReport>;
+    /// Whether the feed has any items stored (withdrawn ones included).
+    async fn has_items(&self, feed: FeedId) -> StoreResult<bool>;
     /// Records a successful fetch (validators, title, warnings, next poll): the feed is ACTIVE
     /// again and its lease released.
     async fn record_success(&self, feed: FeedId, record: &FetchRecord) -> StoreResult<()>;
@@ -276,10 +289,10 @@ pub trait Store: Send + Sync + 'static {
         record: &FetchRecord,
         chunk_size: usize,
     ) -> StoreResult<IngestReport> {
-        let backfill = feed.last_success_at.is_none();
+        let context = ChunkContext { backfill: feed.last_success_at.is_none(), all_new: false };
         let mut report = IngestReport::default();
         for chunk in items.chunks(chunk_size.max(1)) {
-            report.add(self.ingest_chunk(feed, chunk, backfill).await?);
+            report.add(self.ingest_chunk(feed, chunk, context).await?);
         }
         self.record_success(feed.id, record).await?;
         Ok(report)

@@ -12,7 +12,8 @@ use super::{push_in, push_scope, SqliteStore};
 use crate::access::Scope;
 use crate::model::{Change, ChangeKind, Feed, FeedId, Item, ItemId};
 use crate::store::{
-    ChangeFilter, FetchRecord, IngestReport, ItemFilter, ItemOrder, Page, PageRequest, StoreError, StoreResult,
+    ChangeFilter, ChunkContext, FetchRecord, IngestReport, ItemFilter, ItemOrder, Page, PageRequest, StoreError,
+    StoreResult,
 };
 
 const ITEM_COLUMNS: &str =
@@ -37,7 +38,7 @@ pub(super) async fn ingest_chunk(
     store: &SqliteStore,
     feed: &Feed,
     items: &[NormalisedItem],
-    backfill: bool,
+    context: ChunkContext,
 ) -> StoreResult<IngestReport> {
     let mut report = IngestReport::default();
     let mut seen = HashSet::new();
@@ -51,7 +52,11 @@ pub(super) async fn ingest_chunk(
     // large import.
     let _w = store.writer.lock().await;
     let mut tx = store.begin_write().await?;
-    let existing = existing_hashes(store, &mut tx, chunk.iter().map(|(id, _)| id)).await?;
+    let existing = if context.all_new {
+        HashMap::new()
+    } else {
+        existing_hashes(store, &mut tx, chunk.iter().map(|(id, _)| id)).await?
+    };
     let mut created = Vec::new();
     let mut updated = Vec::new();
     for (id, item) in chunk {
@@ -80,7 +85,7 @@ pub(super) async fn ingest_chunk(
     }
     let written: Vec<&Pending> = created.iter().chain(&updated).collect();
     insert_search_text(store, &mut tx, &written).await?;
-    let last = insert_changes(store, &mut tx, &created, &updated, backfill, now).await?;
+    let last = insert_changes(store, &mut tx, &created, &updated, context.backfill, now).await?;
     let v = store.bump_version(&mut tx).await?;
     store.commit(tx).await?;
     store.remember_version(v);

@@ -18,8 +18,8 @@ use tokio::task::JoinHandle;
 
 use self::rows::{from_millis, to_millis, FeedRow, MembershipRow, NetworkRow, OrganisationRow};
 use super::{
-    ClaimLimits, FeedFilter, FetchRecord, IngestReport, ItemFilter, ItemOrder, OrgFilter, Page, PageRequest,
-    SeedReport, Store, StoreError, StoreResult,
+    ChunkContext, ClaimLimits, FeedFilter, FetchRecord, IngestReport, ItemFilter, ItemOrder, OrgFilter, Page,
+    PageRequest, SeedReport, Store, StoreError, StoreResult,
 };
 use crate::access::Scope;
 use crate::model::{Change, Feed, FeedId, Item, ItemId, Membership, Network, NewFeed, OrgId, Organisation};
@@ -595,9 +595,18 @@ impl Store for SqliteStore {
         &self,
         feed: &Feed,
         items: &[connectors::NormalisedItem],
-        backfill: bool,
+        chunk: ChunkContext,
     ) -> StoreResult<IngestReport> {
-        items::ingest_chunk(self, feed, items, backfill).await
+        items::ingest_chunk(self, feed, items, chunk).await
+    }
+
+    async fn has_items(&self, feed: FeedId) -> StoreResult<bool> {
+        self.count(1);
+        let found: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM items WHERE feed = ?)")
+            .bind(feed.0)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(found)
     }
 
     async fn record_success(&self, feed: FeedId, record: &FetchRecord) -> StoreResult<()> {
