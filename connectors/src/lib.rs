@@ -10,6 +10,7 @@
 //! - [`classify`]: category rules kept as data in `rules/categories.toml`.
 //! - [`dates`]: lenient timestamp parsing that never drops a date silently.
 //! - [`rss`]: RSS 0.9x/1.0/2.0, Atom and JSON Feed through feed-rs.
+//! - [`split`]: cutting a large XML feed at its entries, so it is parsed a slice at a time.
 
 pub mod classify;
 pub mod dates;
@@ -17,6 +18,7 @@ pub mod geo;
 pub mod lang;
 pub mod model;
 pub mod rss;
+pub mod split;
 pub mod text;
 
 pub use geo::CountryCode;

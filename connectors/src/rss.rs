@@ -4,6 +4,7 @@
 //! id generator that marks a missing id instead of inventing one, so a generated id never becomes an
 //! item's identity.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use feed_rs::model::{Entry, Feed, Text};
@@ -13,6 +14,7 @@ use crate::dates;
 use crate::geo;
 use crate::lang;
 use crate::model::{CountryMention, CountryRole, NormalisedItem};
+use crate::split;
 use crate::text::{html_to_text, normalise, tokens, truncate_chars, MAX_SUMMARY_CHARS};
 use crate::{ConnectorError, FeedContext, Parsed};
 
@@ -21,8 +23,13 @@ const MISSING_ID: &str = "\0missing";
 
 /// Parses a feed document, handing normalised items to `sink` in chunks of `chunk_size` as they
 /// are ready (so storing one chunk can overlap normalising the next); the first chunk is a tenth
-/// of that, so storing starts early. The returned [`Parsed`] carries the feed's title, ttl and
-/// warnings; its `items` are empty.
+/// of that and each next one twice the last, so storing starts early and is not left waiting for
+/// a full chunk while the store is still faster than the parser. A large XML document is parsed a slice of entries at a time
+/// (see `split`), so storing also overlaps parsing. The returned [`Parsed`] carries the feed's
+/// title, ttl and warnings; its `items` are empty.
+///
+/// The document is checked as XML before any chunk is handed over, so a malformed document stores
+/// nothing.
 pub fn parse_chunks(
     bytes: &[u8],
     context: &FeedContext,
@@ -44,49 +51,118 @@ pub fn parse_chunks(
             parsed
         })
         .build();
-    let feed = parser.parse(bytes).map_err(|e| ConnectorError::Invalid(e.to_string()))?;
+    let parse =
+        |source: &mut dyn std::io::Read| parser.parse(source).map_err(|e| ConnectorError::Invalid(e.to_string()));
 
-    let mut parsed = Parsed {
-        title: feed.title.as_ref().map(text_of).filter(|t| !t.is_empty()),
-        ttl_minutes: feed.ttl,
-        ..Parsed::default()
+    let chunk_size = chunk_size.max(1);
+    let first_chunk = (chunk_size / 10).max(1);
+    let mut chunker = Chunker {
+        context,
+        chunk_size,
+        limit: first_chunk,
+        chunk: Vec::new(),
+        keys: HashSet::new(),
+        repeated: 0,
+        entries: 0,
+        warnings: Vec::new(),
+        sink,
     };
+    let mut parsed = Parsed::default();
+    let mut take_metadata = |feed: &Feed| {
+        if parsed.title.is_none() {
+            parsed.title = feed.title.as_ref().map(text_of).filter(|t| !t.is_empty());
+            parsed.ttl_minutes = feed.ttl;
+        }
+    };
+    match split::split(bytes).filter(|split| split.entry_count() > first_chunk) {
+        Some(split) => {
+            // Slices grow as the chunks do, so the first chunks are parsed as soon as they are due.
+            let mut start = 0;
+            let mut size = first_chunk;
+            while start < split.entry_count() {
+                let end = split.entry_count().min(start + size);
+                let feed = parse(&mut split.document(start..end))?;
+                take_metadata(&feed);
+                chunker.add(&feed);
+                (start, size) = (end, next_chunk_size(size, chunk_size));
+            }
+        }
+        None => {
+            let feed = parse(&mut &bytes[..])?;
+            take_metadata(&feed);
+            chunker.add(&feed);
+        }
+    }
+    chunker.flush();
+
+    // Dates in the feed's own metadata are read once per slice: each is reported once.
     if let Ok(list) = unreadable_dates.lock() {
-        for raw in list.iter() {
+        let mut reported = HashSet::new();
+        for raw in list.iter().filter(|raw| reported.insert(raw.as_str())) {
             parsed.warnings.push(format!("unreadable date `{raw}`: the entry is kept without it"));
         }
     }
-    let chunk_size = chunk_size.max(1);
-    let mut limit = (chunk_size / 10).max(1);
-    let mut chunk = Vec::with_capacity(limit.min(feed.entries.len()));
-    let mut keys = std::collections::HashSet::new();
-    let mut repeated = 0;
-    for (index, entry) in feed.entries.iter().enumerate() {
-        match normalise_entry(&feed, entry, context, &mut parsed.warnings) {
-            Some(item) if !keys.insert(item.source_key.clone()) => repeated += 1,
-            Some(item) => {
-                chunk.push(item);
-                if chunk.len() == limit {
-                    limit = chunk_size;
-                    let left = feed.entries.len() - index - 1;
-                    sink(std::mem::replace(&mut chunk, Vec::with_capacity(chunk_size.min(left))));
-                }
-            }
-            None => parsed
-                .warnings
-                .push(format!("entry {} has no id, link, title or text to identify it and was skipped", index + 1)),
-        }
-    }
-    if !chunk.is_empty() {
-        sink(chunk);
-    }
-    if repeated > 0 {
-        parsed
-            .warnings
-            .push(format!("{repeated} entries repeat the identity of an earlier entry; the first of each was kept"));
+    parsed.warnings.append(&mut chunker.warnings);
+    if chunker.repeated > 0 {
+        parsed.warnings.push(format!(
+            "{} entries repeat the identity of an earlier entry; the first of each was kept",
+            chunker.repeated
+        ));
     }
     crate::cap_warnings(&mut parsed.warnings);
     Ok(parsed)
+}
+
+/// The chunk after one of `size`: twice as large, up to `chunk_size`.
+fn next_chunk_size(size: usize, chunk_size: usize) -> usize {
+    size.saturating_mul(2).min(chunk_size)
+}
+
+/// Normalises entries and hands them to the sink in chunks, across the parses of one document.
+struct Chunker<'a> {
+    context: &'a FeedContext,
+    chunk_size: usize,
+    /// Size of the chunk being filled (the first is smaller).
+    limit: usize,
+    chunk: Vec<NormalisedItem>,
+    /// Identities seen so far, so a repeated entry never contradicts an earlier chunk.
+    keys: HashSet<String>,
+    repeated: usize,
+    /// Entries seen so far, to number them in warnings.
+    entries: usize,
+    warnings: Vec<String>,
+    sink: &'a mut dyn FnMut(Vec<NormalisedItem>),
+}
+
+impl Chunker<'_> {
+    fn add(&mut self, feed: &Feed) {
+        for entry in &feed.entries {
+            self.entries += 1;
+            match normalise_entry(feed, entry, self.context, &mut self.warnings) {
+                Some(item) if !self.keys.insert(item.source_key.clone()) => self.repeated += 1,
+                Some(item) => {
+                    if self.chunk.capacity() == 0 {
+                        self.chunk.reserve(self.limit.min(feed.entries.len()));
+                    }
+                    self.chunk.push(item);
+                    if self.chunk.len() == self.limit {
+                        self.limit = next_chunk_size(self.limit, self.chunk_size);
+                        self.flush();
+                    }
+                }
+                None => self.warnings.push(format!(
+                    "entry {} has no id, link, title or text to identify it and was skipped",
+                    self.entries
+                )),
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.chunk.is_empty() {
+            (self.sink)(std::mem::take(&mut self.chunk));
+        }
+    }
 }
 
 fn text_of(text: &Text) -> String {
@@ -226,9 +302,9 @@ mod tests {
 </channel></rss>"#;
 
     #[test]
-    fn chunks_start_small_and_keep_every_entry_in_order() {
+    fn chunks_start_small_and_grow_and_keep_every_entry_in_order() {
         let entries: String =
-            (0..45).map(|i| format!("<item><guid>e-{i}</guid><title>Entry {i}</title></item>")).collect();
+            (0..60).map(|i| format!("<item><guid>e-{i}</guid><title>Entry {i}</title></item>")).collect();
         let doc = format!("<rss version=\"2.0\"><channel><title>Many</title>{entries}</channel></rss>");
         let mut sizes = Vec::new();
         let mut keys = Vec::new();
@@ -237,8 +313,61 @@ mod tests {
             keys.extend(chunk.into_iter().map(|item| item.source_key));
         })
         .unwrap();
-        assert_eq!(sizes, [2, 20, 20, 3]);
-        assert_eq!(keys, (0..45).map(|i| format!("guid:e-{i}")).collect::<Vec<_>>());
+        assert_eq!(sizes, [2, 4, 8, 16, 20, 10]);
+        assert_eq!(keys, (0..60).map(|i| format!("guid:e-{i}")).collect::<Vec<_>>());
+    }
+
+    /// A document with what makes splitting risky: markup-like text in CDATA, entities, comments,
+    /// prefixed elements, entries without identity, repeated identities, unreadable dates in the
+    /// channel and in entries, and metadata after the entries.
+    fn awkward_document(entries: usize) -> String {
+        let items: String = (0..entries)
+            .map(|i| match i % 6 {
+                0 => format!("<item><guid>g-{i}</guid><title>Route {i} via Libya</title><description><![CDATA[<p>A </item> in CDATA {i}</p>]]></description></item>\n"),
+                1 => format!("<!-- before {i} --><item><title>Returns &amp; reception {i}</title><link>https://example.org/{i}</link><pubDate>sometime {i}</pubDate></item>"),
+                2 => format!("<item><atom:link href=\"https://example.org/a/{i}\"/><title>Visa rules change in Spain {i}</title><pubDate>2026-11-0{} 10:00</pubDate></item>", i % 9 + 1),
+                3 => "<item><guid>g-0</guid><title>A repeated identity</title></item>".to_string(),
+                4 => "<item></item>".to_string(),
+                _ => format!("<item><guid isPermaLink=\"false\">g-{i}</guid><description>&lt;b&gt;Funding&lt;/b&gt; for Türkiye {i}</description></item>"),
+            })
+            .collect();
+        format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<rss version=\"2.0\" xmlns:atom=\"http://www.w3.org/2005/Atom\">\
+             <channel><title>Awkward</title><pubDate>not a date</pubDate><language>en</language>\n{items}\
+             <ttl>45</ttl></channel></rss>"
+        )
+    }
+
+    #[test]
+    fn a_document_parsed_in_slices_gives_what_it_gives_whole() {
+        let doc = awkward_document(95);
+        let split = crate::split::split(doc.as_bytes()).expect("the document is split");
+        assert_eq!(split.entry_count(), 95);
+        let context = FeedContext { default_category: Some(Category::Study), ..FeedContext::default() };
+        let whole = Connector::Rss.parse(doc.as_bytes(), &context).unwrap();
+        assert_eq!(whole.title.as_deref(), Some("Awkward"));
+        assert_eq!(whole.ttl_minutes, Some(45));
+        for chunk_size in [1, 7, 30, 1000] {
+            let mut items = Vec::new();
+            let sliced = parse_chunks(doc.as_bytes(), &context, chunk_size, &mut |chunk| items.extend(chunk)).unwrap();
+            assert_eq!(items, whole.items, "slices of {chunk_size}");
+            assert_eq!(sliced.warnings, whole.warnings, "slices of {chunk_size}");
+            assert_eq!((sliced.title, sliced.ttl_minutes), (whole.title.clone(), whole.ttl_minutes));
+        }
+        let channel_date_warnings = whole.warnings.iter().filter(|w| w.contains("`not a date`")).count();
+        assert_eq!(channel_date_warnings, 1, "{:?}", whole.warnings);
+        // The `</item>` inside CDATA did not end the entry (it is markup in the HTML summary).
+        assert_eq!(whole.items[0].summary, "A in CDATA 0");
+    }
+
+    #[test]
+    fn a_malformed_document_stores_nothing_even_when_large() {
+        let mut doc = awkward_document(60);
+        doc.truncate(doc.len() - 200);
+        let mut chunks = 0;
+        let result = parse_chunks(doc.as_bytes(), &FeedContext::default(), 10, &mut |_| chunks += 1);
+        assert!(result.is_err());
+        assert_eq!(chunks, 0);
     }
 
     #[test]

@@ -70,3 +70,29 @@ fn every_feed_rs_fixture_parses_with_stable_ids() {
     assert!(failures.is_empty(), "fixtures that failed to parse:\n{}", failures.join("\n"));
     assert!(items > 50, "only {items} items across {} fixtures", files.len());
 }
+
+/// Parsing a document a slice of entries at a time gives exactly what parsing it whole gives.
+#[test]
+fn every_fixture_parses_the_same_in_slices() {
+    let mut split = 0;
+    for path in fixtures() {
+        let bytes = std::fs::read(&path).expect("readable fixture");
+        let context = FeedContext { url: Some("https://example.org/feed".into()), ..FeedContext::default() };
+        let Ok(whole) = Connector::Rss.parse(&bytes, &context) else { continue };
+        if connectors::split::split(&bytes).is_some_and(|s| s.entry_count() > 1) {
+            split += 1;
+        }
+        for chunk_size in [1, 10, 20] {
+            let mut items = Vec::new();
+            let mut sliced = Connector::Rss
+                .parse_chunks(&bytes, &context, chunk_size, &mut |chunk| items.extend(chunk))
+                .unwrap_or_else(|e| panic!("{} in slices of {chunk_size}: {e}", path.display()));
+            sliced.items = items;
+            assert_eq!(sliced.items, whole.items, "items of {} in slices of {chunk_size}", path.display());
+            assert_eq!(sliced.warnings, whole.warnings, "warnings of {}", path.display());
+            assert_eq!((&sliced.title, sliced.ttl_minutes), (&whole.title, whole.ttl_minutes), "{}", path.display());
+        }
+    }
+    // Most of feed-rs's fixtures hold a single entry; those with more must have been split.
+    assert!(split >= 8, "only {split} fixtures were split at their entries");
+}
