@@ -75,8 +75,8 @@ impl<T: Copy> Matcher<T> {
         Matcher { terms, by_first, by_prefix }
     }
 
-    /// Indices of terms whose first token matches `token` (the rest is checked by `matches_at`).
-    /// Replaces `into` with the terms that may start at `token`, in the rules' order.
+    /// Replaces `into` with the terms whose first token matches `token`, in the rules' order (the
+    /// rest of each term is checked by `matches_at`).
     fn candidates(&self, token: &str, into: &mut Vec<usize>) {
         into.clear();
         if let Some(terms) = self.by_first.get(token) {

@@ -24,12 +24,14 @@ const MISSING_ID: &str = "\0missing";
 /// Parses a feed document, handing normalised items to `sink` in chunks of `chunk_size` as they
 /// are ready (so storing one chunk can overlap normalising the next); the first chunk is a tenth
 /// of that and each next one twice the last, so storing starts early and is not left waiting for
-/// a full chunk while the store is still faster than the parser. A large XML document is parsed a slice of entries at a time
-/// (see `split`), so storing also overlaps parsing. The returned [`Parsed`] carries the feed's
-/// title, ttl and warnings; its `items` are empty.
+/// a full chunk. A large XML document is parsed a slice of entries at a time (see [`split`]), so
+/// storing also overlaps parsing. The returned [`Parsed`] carries the feed's title, ttl and
+/// warnings; its `items` are empty.
 ///
-/// The document is checked as XML before any chunk is handed over, so a malformed document stores
-/// nothing.
+/// A document that is not well-formed XML is refused before any chunk is handed over. An entry
+/// feed-rs rejects inside a well-formed document (a bad character reference, say) fails the parse
+/// at its slice, naming the entries of that slice; the chunks handed over before it stay handed
+/// over, as the entries that could be read.
 pub fn parse_chunks(
     bytes: &[u8],
     context: &FeedContext,
@@ -81,21 +83,28 @@ pub fn parse_chunks(
             let mut size = first_chunk;
             while start < split.entry_count() {
                 let end = split.entry_count().min(start + size);
-                let feed = parse(&mut split.document(start..end))?;
+                let feed = parse(&mut split.document(start..end)).map_err(|e| {
+                    ConnectorError::Invalid(format!(
+                        "{e} (in entries {} to {end} of {})",
+                        start + 1,
+                        split.entry_count()
+                    ))
+                })?;
                 take_metadata(&feed);
                 chunker.add(&feed);
                 (start, size) = (end, next_chunk_size(size, chunk_size));
             }
         }
         None => {
-            let feed = parse(&mut &bytes[..])?;
+            let feed = parse(&mut &bytes[..]).map_err(|e| ConnectorError::Invalid(e.to_string()))?;
             take_metadata(&feed);
             chunker.add(&feed);
         }
     }
     chunker.flush();
 
-    // Dates in the feed's own metadata are read once per slice: each is reported once.
+    // Each unreadable date is reported once, however many entries share it (and dates in the
+    // feed's own metadata are read again with every slice).
     if let Ok(list) = unreadable_dates.lock() {
         let mut reported = HashSet::new();
         for raw in list.iter().filter(|raw| reported.insert(raw.as_str())) {
@@ -358,6 +367,17 @@ mod tests {
         assert_eq!(channel_date_warnings, 1, "{:?}", whole.warnings);
         // The `</item>` inside CDATA did not end the entry (it is markup in the HTML summary).
         assert_eq!(whole.items[0].summary, "A in CDATA 0");
+    }
+
+    #[test]
+    fn an_entry_feed_rs_rejects_fails_the_parse_naming_its_slice() {
+        let doc = awkward_document(60).replacen("<item><guid>g-54</guid>", "<item><guid>g-54&#0;</guid>", 1);
+        assert!(Connector::Rss.parse(doc.as_bytes(), &FeedContext::default()).is_err(), "whole, too");
+        let mut handed_over = 0;
+        let result = parse_chunks(doc.as_bytes(), &FeedContext::default(), 10, &mut |chunk| handed_over += chunk.len());
+        let error = result.expect_err("the bad entry fails the parse").to_string();
+        assert!(error.contains("in entries 46 to 55 of 60"), "{error}");
+        assert!(handed_over > 0 && handed_over < 60, "the entries before it were handed over: {handed_over}");
     }
 
     #[test]

@@ -32,8 +32,8 @@ impl<'a> Split<'a> {
         self.entries.len()
     }
 
-    /// A complete document holding the frame and `entries` (a range of entry indexes), to read
-    /// without copying the entries.
+    /// A complete document holding the frame and `entries` (a non-empty range of entry indexes,
+    /// below [`Split::entry_count`]; anything else panics), to read without copying the entries.
     pub fn document(&self, entries: Range<usize>) -> impl std::io::Read + 'a {
         let first = self.entries[0].start;
         let last = self.entries[self.entries.len() - 1].end;
@@ -56,8 +56,9 @@ fn entry_place(root: &str) -> Option<(&'static str, &'static str)> {
 
 /// Cuts `bytes` at its entries, or `None` when it should be parsed whole (see the module docs).
 pub fn split(bytes: &[u8]) -> Option<Split<'_>> {
-    let start = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    if start.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'<') {
+    // Without a UTF-8 byte order mark, so positions count from the first byte the reader sees.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'<') {
         return None;
     }
     let mut reader = Reader::from_reader(bytes);
@@ -120,6 +121,7 @@ pub fn split(bytes: &[u8]) -> Option<Split<'_>> {
     let first = entries.first()?.start;
     let last = entries.last()?.end;
     let frame = first + (bytes.len() - last);
+    // The last check guards the positions themselves: a range must start at its element.
     if entries.len() < 2 || frame > MAX_FRAME_BYTES || !bytes[first..].starts_with(b"<") {
         return None;
     }
@@ -149,6 +151,13 @@ mod tests {
              <item><title><![CDATA[</item>]]></title></item></channel></rss>\n"
         );
         assert_eq!(read(&split, 0..3), doc, "all the entries together give back the document");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_left_out_of_the_frame() {
+        let doc = "\u{feff}<feed><title>T</title><entry><id>1</id></entry><entry><id>2</id></entry></feed>";
+        let split = split(doc.as_bytes()).expect("split");
+        assert_eq!(read(&split, 1..2), "<feed><title>T</title><entry><id>2</id></entry></feed>");
     }
 
     #[test]

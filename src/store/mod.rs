@@ -199,8 +199,8 @@ pub struct ChunkContext {
     pub backfill: bool,
     /// None of the chunk's items is stored yet: the feed had no items when this fetch began, and
     /// the fetch's chunks never repeat an identity (a connector drops repeated entries). The store
-    /// then does not look for existing items; were one there after all, the unique item id would
-    /// refuse the chunk rather than store the item twice.
+    /// then does not look for existing items; were one there after all (two polls of a new feed
+    /// overlapping), the chunk is written again with the lookup, never stored twice.
     pub all_new: bool,
 }
 

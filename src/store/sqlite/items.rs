@@ -40,6 +40,23 @@ pub(super) async fn ingest_chunk(
     items: &[NormalisedItem],
     context: ChunkContext,
 ) -> StoreResult<IngestReport> {
+    match write_chunk(store, feed, items, context).await {
+        // A chunk said to be new held a stored item after all (two polls of a new feed overlapped
+        // when a lease ran out): the transaction was rolled back, so write it again the long way.
+        Err(StoreError::Database(sqlx::Error::Database(e))) if context.all_new && e.is_unique_violation() => {
+            tracing::warn!(feed = %feed.id, "a chunk said to be new held stored items; written again with lookups");
+            write_chunk(store, feed, items, ChunkContext { all_new: false, ..context }).await
+        }
+        result => result,
+    }
+}
+
+async fn write_chunk(
+    store: &SqliteStore,
+    feed: &Feed,
+    items: &[NormalisedItem],
+    context: ChunkContext,
+) -> StoreResult<IngestReport> {
     let mut report = IngestReport::default();
     let mut seen = HashSet::new();
     let chunk: Vec<(ItemId, &NormalisedItem)> = items
