@@ -27,7 +27,7 @@ const INSERT_BATCH: usize = 200;
 /// Rows per INSERT into the full-text index: a whole chunk where the parameter limit allows. A
 /// statement of several rows opens a savepoint, and FTS5 writes its pending terms out as a new
 /// segment at every savepoint; with 400 rows a statement, a 2,000-item chunk made five segments,
-/// and every third chunk spent 30–50 ms merging them. One statement makes one segment a chunk.
+/// and every third chunk spent 30–70 ms merging them. One statement makes one segment a chunk.
 const FTS_BATCH: usize = 10_000;
 
 /// An item about to be written.
