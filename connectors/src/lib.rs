@@ -8,11 +8,13 @@
 //! - [`lang`]: declared-or-detected language, as a BCP 47 tag with its direction.
 //! - [`geo`]: country codes and country names in five languages (table in `rules/countries.tsv`).
 //! - [`classify`]: category rules kept as data in `rules/categories.toml`.
+//! - [`csv`]: reading CSV files — encoding, delimiter, HXL hashtag rows.
 //! - [`dates`]: lenient timestamp parsing that never drops a date silently.
 //! - [`rss`]: RSS 0.9x/1.0/2.0, Atom and JSON Feed through feed-rs.
 //! - [`split`]: cutting a large XML feed at its entries, so it is parsed a slice at a time.
 
 pub mod classify;
+pub mod csv;
 pub mod dates;
 pub mod geo;
 pub mod lang;
