@@ -16,6 +16,7 @@
 pub mod classify;
 pub mod csv;
 pub mod dates;
+mod entry;
 pub mod geo;
 pub mod lang;
 pub mod model;

@@ -9,13 +9,11 @@ use std::sync::{Arc, Mutex};
 
 use feed_rs::model::{Entry, Feed, Text};
 
-use crate::classify;
 use crate::dates;
-use crate::geo;
-use crate::lang;
-use crate::model::{CountryMention, CountryRole, NormalisedItem};
+use crate::entry::Draft;
+use crate::model::NormalisedItem;
 use crate::split;
-use crate::text::{html_to_text, normalise, tokens, truncate_chars, MAX_SUMMARY_CHARS};
+use crate::text::{html_to_text, truncate_chars, MAX_SUMMARY_CHARS};
 use crate::{ConnectorError, FeedContext, Parsed};
 
 /// What our id generator returns; never a real id (it contains a NUL byte).
@@ -223,75 +221,24 @@ fn normalise_entry(
     };
     let title = if title.is_empty() { truncate_chars(&summary, 120) } else { title };
 
-    let text_for_detection = format!("{title}\n{summary}");
-    let declared = entry.language.as_deref().or(feed.language.as_deref());
-    let language = lang::resolve(declared, &text_for_detection, context.default_language.as_deref());
-    let tag = language.map(|l| l.tag);
-
     let tags: Vec<String> = entry
         .categories
         .iter()
         .map(|c| c.label.clone().unwrap_or_else(|| c.term.clone()))
         .filter(|t| !t.trim().is_empty())
         .collect();
-    // Normalise once; classification, routes and countries all match on the same tokens.
-    let title_norm = normalise(&title);
-    let summary_norm = normalise(&summary);
-    let title_toks: Vec<&str> = tokens(&title_norm).collect();
-    let summary_toks: Vec<&str> = tokens(&summary_norm).collect();
-    let classification = classify::classify_tokens(&title_toks, &summary_toks, &tags, context.default_category);
-    let all_toks: Vec<&str> = title_toks.iter().chain(&summary_toks).copied().collect();
-    let countries = countries_of(&title, &all_toks, &tags, context, warnings);
-    let route = classify::route_tokens(&all_toks);
-
-    Some(NormalisedItem {
+    let draft = Draft {
         source_key,
-        direction: lang::direction(tag.as_deref()),
-        language: tag,
         title,
         summary,
         url,
         published_at,
         updated_at,
-        classification,
-        countries,
-        route,
-        figures: Vec::new(),
-        search_text: format!("{title_norm} {summary_norm}"),
-    })
-}
-
-/// Countries from the entry's tags, then names in its title and summary, then the feed's defaults.
-fn countries_of(
-    title: &str,
-    toks: &[&str],
-    tags: &[String],
-    context: &FeedContext,
-    warnings: &mut Vec<String>,
-) -> Vec<CountryMention> {
-    let mut found: Vec<CountryMention> = Vec::new();
-    let add = |code: geo::CountryCode, found: &mut Vec<CountryMention>| {
-        if !found.iter().any(|c| c.code == code) {
-            found.push(CountryMention { code, role: CountryRole::Mentioned });
-        }
+        declared_language: entry.language.as_deref().or(feed.language.as_deref()),
+        tags,
+        ..Draft::default()
     };
-    let from_tags = tags.iter().filter_map(|t| geo::resolve_exact(t));
-    let from_text = geo::find_in_tokens(toks);
-    for m in from_tags.chain(from_text) {
-        if m.ambiguous {
-            warnings.push(format!(
-                "`{}` in \"{}\" may not mean {} (ambiguous name); check the item's countries",
-                m.name,
-                truncate_chars(title, 60),
-                m.code
-            ));
-        }
-        add(m.code, &mut found);
-    }
-    for code in &context.default_countries {
-        add(*code, &mut found);
-    }
-    found
+    Some(draft.finish(context, warnings))
 }
 
 #[cfg(test)]
