@@ -10,6 +10,16 @@
 
 use std::borrow::Cow;
 
+use sha2::{Digest, Sha256};
+
+use crate::dates;
+use crate::entry::Draft;
+use crate::geo::{self, CountryCode};
+use crate::mapping::{Column, ItemMapping, Mapping, MappingError, Part, Template};
+use crate::model::{Category, CountryMention, CountryRole, Figure, NormalisedItem};
+use crate::text::{clean_whitespace, hex, normalise, truncate_chars, MAX_SUMMARY_CHARS};
+use crate::{ConnectorError, FeedContext, Parsed};
+
 /// Rows searched for an HXL hashtag row.
 const HXL_SEARCH_ROWS: usize = 25;
 
@@ -208,6 +218,438 @@ pub fn read_table(bytes: &[u8]) -> Result<Table, CsvError> {
     Ok(table)
 }
 
+/// Rows of a CSV file as items, with `mapping`, or with the HXL defaults when the file has a
+/// hashtag row and the mapping leaves a field out. Items go to `sink` in chunks that start at a
+/// tenth of `chunk_size` and double. A bad row (a figure that is not a number, no identity) is
+/// skipped with a warning; a file with no usable row, or a mapping naming a column the file does
+/// not have, is an error.
+pub fn parse_chunks(
+    bytes: &[u8],
+    mapping: Option<&Mapping>,
+    context: &FeedContext,
+    chunk_size: usize,
+    sink: &mut dyn FnMut(Vec<NormalisedItem>),
+) -> Result<Parsed, ConnectorError> {
+    let table = read_table(bytes).map_err(|e| ConnectorError::Invalid(e.to_string()))?;
+    let plan = Plan::resolve(&table, mapping).map_err(|e| ConnectorError::Invalid(e.to_string()))?;
+    let mut parsed = Parsed { warnings: table.warnings.clone(), ..Parsed::default() };
+    let mut limit = (chunk_size.max(1) / 10).max(1);
+    let mut chunk = Vec::new();
+    let mut keys = std::collections::HashSet::new();
+    let (mut stored, mut skipped, mut repeated) = (0usize, 0usize, 0usize);
+    let mut row_warnings = Vec::new();
+    for (line, row) in &table.rows {
+        let item = match plan.item(row, context, &mut row_warnings) {
+            Ok(item) => item,
+            Err(reason) => {
+                skipped += 1;
+                row_warnings.push(format!("line {line} was skipped: {reason}"));
+                continue;
+            }
+        };
+        if !keys.insert(item.source_key.clone()) {
+            repeated += 1;
+            continue;
+        }
+        stored += 1;
+        chunk.push(item);
+        if chunk.len() == limit {
+            limit = crate::next_chunk_size(limit, chunk_size.max(1));
+            sink(std::mem::take(&mut chunk));
+        }
+    }
+    if !chunk.is_empty() {
+        sink(chunk);
+    }
+    if stored == 0 {
+        let first = row_warnings.first().map(|w| format!(" (first: {w})")).unwrap_or_default();
+        return Err(ConnectorError::Invalid(format!("the file has no usable rows{first}")));
+    }
+    if skipped > 0 {
+        parsed.warnings.push(format!("{skipped} of {} rows were skipped", table.rows.len()));
+    }
+    if repeated > 0 {
+        parsed
+            .warnings
+            .push(format!("{repeated} rows repeat the identity of an earlier row; the first of each was kept"));
+    }
+    parsed.warnings.extend(row_warnings);
+    crate::cap_warnings(&mut parsed.warnings);
+    Ok(parsed)
+}
+
+/// HXL tags whose columns are figures by default, with their usual unit.
+const HXL_FIGURES: [(&str, Option<&str>); 7] = [
+    ("affected", Some("people")),
+    ("population", Some("people")),
+    ("inneed", Some("people")),
+    ("reached", Some("people")),
+    ("targeted", Some("people")),
+    ("value", None),
+    ("capacity", None),
+];
+
+/// HXL tags whose text makes a default title, in this order.
+const HXL_TITLE_TAGS: [&str; 6] = ["event", "org", "sector", "adm1", "loc", "country"];
+
+/// Attributes that say a value's unit rather than its disaggregation.
+const CURRENCIES: [&str; 8] = ["usd", "eur", "chf", "gbp", "cad", "aud", "jpy", "sek"];
+
+/// A template resolved against the file's columns.
+#[derive(Debug, Clone)]
+enum Piece {
+    Text(String),
+    Cell(usize),
+}
+
+/// A figure column, resolved.
+#[derive(Debug, Clone)]
+struct FigureColumn {
+    index: usize,
+    name: String,
+    measure: String,
+    unit: Option<String>,
+    hxl_tag: Option<String>,
+    disaggregation: Vec<String>,
+}
+
+/// A mapping resolved against one file's headers and tags: column indexes for every field.
+#[derive(Debug, Clone, Default)]
+struct Plan {
+    id: Vec<usize>,
+    /// Columns hashed into the identity when there is no id column.
+    key: Vec<usize>,
+    title: Vec<Piece>,
+    summary: Vec<Piece>,
+    url: Vec<Piece>,
+    published: Option<usize>,
+    updated: Option<usize>,
+    language_column: Option<usize>,
+    /// A language the tags declare (`+i_fr` on the title's columns).
+    language: Option<String>,
+    category: Option<Category>,
+    tags: Vec<usize>,
+    countries: Vec<(usize, CountryRole)>,
+    figures: Vec<FigureColumn>,
+    headers: Vec<String>,
+}
+
+impl Plan {
+    fn resolve(table: &Table, mapping: Option<&Mapping>) -> Result<Plan, MappingError> {
+        let default = ItemMapping::default();
+        let item = mapping.map_or(&default, |m| &m.item);
+        let tags = table.tags.as_deref();
+        let tagged = |pred: &dyn Fn(&HxlTag) -> bool| -> Vec<usize> {
+            tags.unwrap_or_default()
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.as_ref().is_some_and(pred))
+                .map(|(i, _)| i)
+                .collect()
+        };
+        let headers =
+            (0..table.headers.len().max(tags.map_or(0, <[_]>::len))).map(|i| column_name(table, i)).collect::<Vec<_>>();
+        let find = |field: &str, column: &Column| -> Result<Vec<usize>, MappingError> {
+            let found = column.matches(&table.headers, tags);
+            if found.is_empty() {
+                let mut known: Vec<String> = table.headers.iter().filter(|h| !h.trim().is_empty()).cloned().collect();
+                if let Some(tags) = tags {
+                    known.extend(tags.iter().flatten().map(|t| Column::Hxl(t.clone()).to_string()));
+                }
+                return Err(MappingError(format!(
+                    "{field}: the file has no column `{column}` (it has: {})",
+                    known.join(", ")
+                )));
+            }
+            Ok(found)
+        };
+        let one = |field: &str, column: &Option<Column>, default: Vec<usize>| -> Result<Option<usize>, MappingError> {
+            match column {
+                Some(column) => Ok(find(field, column)?.first().copied()),
+                None => Ok(default.first().copied()),
+            }
+        };
+        let template = |field: &str, template: &Option<Template>| -> Result<Option<Vec<Piece>>, MappingError> {
+            let Some(template) = template else { return Ok(None) };
+            let mut pieces = Vec::new();
+            for part in &template.parts {
+                pieces.push(match part {
+                    Part::Text(text) => Piece::Text(text.clone()),
+                    Part::Column(column) => Piece::Cell(find(field, column)?[0]),
+                });
+            }
+            Ok(Some(pieces))
+        };
+
+        let mut plan = Plan { headers, category: item.category, ..Plan::default() };
+        plan.id = match &item.id {
+            Some(columns) => columns.iter().map(|c| find("item.id", c)).collect::<Result<Vec<_>, _>>()?.concat(),
+            None => tagged(&|t| t.tag == "meta" && t.has("id")),
+        };
+        plan.title = match template("item.title", &item.title)? {
+            Some(pieces) => pieces,
+            None => {
+                let columns: Vec<usize> =
+                    HXL_TITLE_TAGS.iter().flat_map(|tag| tagged(&|t| t.tag == *tag && !t.has("code"))).collect();
+                if columns.is_empty() {
+                    let why = if tags.is_some() {
+                        "no #event, #org, #sector, #adm1, #loc or #country column"
+                    } else {
+                        "no HXL tags"
+                    };
+                    return Err(MappingError(format!(
+                        "item.title: the file has {why} to title its rows by; give the mapping a title template"
+                    )));
+                }
+                let mut pieces = Vec::new();
+                for (n, index) in columns.into_iter().enumerate() {
+                    if n > 0 {
+                        pieces.push(Piece::Text(" · ".into()));
+                    }
+                    pieces.push(Piece::Cell(index));
+                }
+                pieces
+            }
+        };
+        plan.summary = template("item.summary", &item.summary)?
+            .unwrap_or_else(|| tagged(&|t| t.tag == "description").into_iter().map(Piece::Cell).collect());
+        plan.url = template("item.url", &item.url)?.unwrap_or_else(|| {
+            tagged(&|t| t.tag == "meta" && t.has("url")).into_iter().take(1).map(Piece::Cell).collect()
+        });
+        plan.published = one("item.published", &item.published, tagged(&|t| t.tag == "date"))?;
+        plan.updated = one("item.updated", &item.updated, Vec::new())?;
+        plan.language_column = one("item.language", &item.language, Vec::new())?;
+        plan.language = plan
+            .title
+            .iter()
+            .chain(&plan.summary)
+            .filter_map(|p| match p {
+                Piece::Cell(i) => tags.and_then(|t| t.get(*i)).and_then(Option::as_ref),
+                Piece::Text(_) => None,
+            })
+            .find_map(|t| t.attributes.iter().find_map(|a| a.strip_prefix("i_")).map(str::to_string));
+        plan.tags = match &item.tags {
+            Some(columns) => columns.iter().map(|c| find("item.tags", c)).collect::<Result<Vec<_>, _>>()?.concat(),
+            None => tagged(&|t| t.tag == "sector"),
+        };
+        plan.countries = match &item.countries {
+            Some(columns) => {
+                let mut found = Vec::new();
+                for c in columns {
+                    found.extend(find("item.countries", &c.column)?.into_iter().map(|i| (i, c.role)));
+                }
+                found
+            }
+            None => tagged(&|t| t.tag == "country").into_iter().map(|i| (i, hxl_role(tags, i))).collect(),
+        };
+        plan.figures = match mapping.map(|m| &m.figures).filter(|f| !f.is_empty()) {
+            Some(figures) => {
+                let mut found = Vec::new();
+                for f in figures {
+                    for index in find("figures.column", &f.column)? {
+                        let mut figure = figure_column(&plan.headers, tags, index);
+                        if let Some(measure) = &f.measure {
+                            figure.measure = measure.clone();
+                        }
+                        if f.unit.is_some() {
+                            figure.unit = f.unit.clone();
+                        }
+                        found.push(figure);
+                    }
+                }
+                found
+            }
+            None => tagged(&|t| HXL_FIGURES.iter().any(|(tag, _)| t.tag == *tag))
+                .into_iter()
+                .map(|i| figure_column(&plan.headers, tags, i))
+                .collect(),
+        };
+        if plan.id.is_empty() {
+            let mut key: Vec<usize> =
+                plan.title.iter().chain(&plan.summary).chain(&plan.url).filter_map(Piece::cell).collect();
+            key.extend(plan.published);
+            key.extend(plan.countries.iter().map(|(i, _)| *i));
+            key.sort_unstable();
+            key.dedup();
+            plan.key = key;
+        }
+        Ok(plan)
+    }
+
+    /// One row as an item, or why the row cannot be one.
+    fn item(
+        &self,
+        row: &[String],
+        context: &FeedContext,
+        warnings: &mut Vec<String>,
+    ) -> Result<NormalisedItem, String> {
+        let cell = |i: usize| row.get(i).map_or("", |c| c.trim());
+        let render = |pieces: &[Piece]| -> String {
+            let text: String = pieces
+                .iter()
+                .map(|p| match p {
+                    Piece::Text(t) => t.as_str(),
+                    Piece::Cell(i) => cell(*i),
+                })
+                .collect();
+            clean_whitespace(&text)
+        };
+        let source_key = if self.id.is_empty() {
+            let values: Vec<&str> = self.key.iter().map(|&i| cell(i)).collect();
+            if values.iter().all(|v| v.is_empty()) {
+                return Err("it has no values to identify it by".into());
+            }
+            format!("row:{}", hex(&Sha256::digest(values.join("\u{1f}").as_bytes())[..16]))
+        } else {
+            let values: Vec<&str> = self.id.iter().map(|&i| cell(i)).collect();
+            if values.iter().all(|v| v.is_empty()) {
+                return Err(format!("its id ({}) is empty", self.names(&self.id)));
+            }
+            format!("id:{}", values.join("|"))
+        };
+        let mut figures = Vec::new();
+        for f in &self.figures {
+            let raw = cell(f.index);
+            if raw.is_empty() {
+                continue;
+            }
+            let value = parse_number(raw).ok_or_else(|| format!("`{raw}` in column {} is not a number", f.name))?;
+            figures.push(Figure {
+                measure: f.measure.clone(),
+                value,
+                unit: f.unit.clone(),
+                hxl_tag: f.hxl_tag.clone(),
+                disaggregation: f.disaggregation.clone(),
+            });
+        }
+        let date = |index: Option<usize>, warnings: &mut Vec<String>| {
+            let raw = cell(index?);
+            let parsed = dates::parse_lenient(raw);
+            if parsed.is_none() && !raw.is_empty() {
+                warnings.push(format!("unreadable date `{raw}`: the row is kept without it"));
+            }
+            parsed
+        };
+        let published_at = date(self.published, warnings);
+        let updated_at = date(self.updated, warnings).or(published_at);
+        let mut countries = Vec::new();
+        for &(index, role) in &self.countries {
+            let raw = cell(index);
+            if raw.is_empty() {
+                continue;
+            }
+            match CountryCode::parse(raw).ok().or_else(|| geo::resolve_exact(raw).map(|m| m.code)) {
+                Some(code) => countries.push(CountryMention { code, role }),
+                None => warnings.push(format!("`{raw}` in column {} is not a country we know", self.headers[index])),
+            }
+        }
+        let language_cell = self.language_column.map(cell).filter(|l| !l.is_empty());
+        let url = Some(render(&self.url)).filter(|u| !u.is_empty());
+        let draft = Draft {
+            source_key,
+            title: render(&self.title),
+            summary: truncate_chars(&render(&self.summary), MAX_SUMMARY_CHARS),
+            url,
+            published_at,
+            updated_at,
+            declared_language: language_cell.or(self.language.as_deref()),
+            tags: self.tags.iter().map(|&i| cell(i).to_string()).filter(|t| !t.is_empty()).collect(),
+            countries,
+            category: self.category,
+            figures,
+        };
+        if draft.title.is_empty() && draft.summary.is_empty() {
+            return Err("its title and summary are empty".into());
+        }
+        Ok(draft.finish(context, warnings))
+    }
+
+    fn names(&self, columns: &[usize]) -> String {
+        columns.iter().map(|&i| self.headers[i].as_str()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+impl Piece {
+    fn cell(&self) -> Option<usize> {
+        match self {
+            Piece::Cell(i) => Some(*i),
+            Piece::Text(_) => None,
+        }
+    }
+}
+
+/// A column's name for messages: its header, else its tag, else its position.
+fn column_name(table: &Table, index: usize) -> String {
+    let header = table.headers.get(index).map(|h| h.trim()).filter(|h| !h.is_empty());
+    let tag = table.tags.as_ref().and_then(|t| t.get(index)).and_then(Option::as_ref);
+    match (header, tag) {
+        (Some(h), _) => h.to_string(),
+        (None, Some(t)) => Column::Hxl(t.clone()).to_string(),
+        (None, None) => format!("{}", index + 1),
+    }
+}
+
+/// The role HXL attributes give a country column.
+fn hxl_role(tags: Option<&[Option<HxlTag>]>, index: usize) -> CountryRole {
+    let tag = tags.and_then(|t| t.get(index)).and_then(Option::as_ref);
+    match tag {
+        Some(t) if t.has("origin") => CountryRole::Origin,
+        Some(t) if t.has("dest") => CountryRole::Destination,
+        Some(t) if t.has("asylum") => CountryRole::Asylum,
+        Some(t) if t.has("transit") => CountryRole::Transit,
+        _ => CountryRole::Mentioned,
+    }
+}
+
+/// A figure column's defaults: the HXL tag as measure, its attributes as disaggregation, a
+/// currency attribute as unit.
+fn figure_column(headers: &[String], tags: Option<&[Option<HxlTag>]>, index: usize) -> FigureColumn {
+    let name = headers.get(index).cloned().unwrap_or_default();
+    match tags.and_then(|t| t.get(index)).and_then(Option::as_ref) {
+        Some(tag) => {
+            let currency = tag.attributes.iter().find(|a| CURRENCIES.contains(&a.as_str()));
+            let unit = currency.map(|c| c.to_ascii_uppercase()).or_else(|| {
+                HXL_FIGURES.iter().find(|(t, _)| *t == tag.tag).and_then(|(_, unit)| unit.map(str::to_string))
+            });
+            FigureColumn {
+                index,
+                measure: tag.tag.clone(),
+                unit,
+                hxl_tag: Some(Column::Hxl(tag.clone()).to_string()),
+                disaggregation: tag
+                    .attributes
+                    .iter()
+                    .filter(|a| !CURRENCIES.contains(&a.as_str()) && !a.starts_with("i_"))
+                    .cloned()
+                    .collect(),
+                name,
+            }
+        }
+        None => FigureColumn {
+            index,
+            measure: normalise(&name).replace(' ', "_"),
+            unit: None,
+            hxl_tag: None,
+            disaggregation: Vec::new(),
+            name,
+        },
+    }
+}
+
+/// A number as publishers write it: `1200`, `1,200`, `1 200`, `12.5`, `12,5`.
+fn parse_number(raw: &str) -> Option<f64> {
+    let compact: String = raw.chars().filter(|c| !c.is_whitespace() && *c != '_').collect();
+    let text = if compact.contains('.') {
+        compact.replace(',', "")
+    } else if compact.split(',').skip(1).all(|group| group.len() == 3) {
+        // Commas between groups of three digits separate thousands.
+        compact.replace(',', "")
+    } else {
+        compact.replacen(',', ".", 1)
+    };
+    text.parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,6 +739,136 @@ mod tests {
         assert_eq!(detect_delimiter("a;b;c\n1,5;2,5;3\n"), b';');
         assert_eq!(detect_delimiter("\"a;b\",c\n\"1;2\",3\n"), b',');
         assert_eq!(detect_delimiter("single column\nvalue\n"), b',');
+    }
+
+    const DTM: &str = "Site id,Country,Origin,Date,Event,IDPs (women),IDPs (children),Funding\n\
+        #meta+id,#country+code,#country+name+origin,#date,#event+name+i_en,#affected+idps+f,#affected+idps+children,#value+funding+usd\n\
+        s-1,SO,Ethiopia,2026-10-01,Flooding displaces families at Baidoa,\"1,200\",800,25000\n\
+        s-2,SO,Kenya,2026-10-02,New arrivals at the border camp,300,,\n";
+
+    fn rows(csv: &str, mapping: Option<&Mapping>) -> Result<Parsed, ConnectorError> {
+        let mut items = Vec::new();
+        let mut parsed = parse_chunks(csv.as_bytes(), mapping, &FeedContext::default(), 100, &mut |c| items.extend(c))?;
+        parsed.items = items;
+        Ok(parsed)
+    }
+
+    #[test]
+    fn hxl_rows_become_items_with_the_default_mapping() {
+        let parsed = rows(DTM, None).unwrap();
+        assert_eq!(parsed.items.len(), 2);
+        let first = &parsed.items[0];
+        assert_eq!(first.source_key, "id:s-1");
+        assert_eq!(first.title, "Flooding displaces families at Baidoa · Ethiopia");
+        assert_eq!(first.language.as_deref(), Some("en"));
+        assert_eq!(first.published_at.map(|d| d.to_rfc3339()).as_deref(), Some("2026-10-01T00:00:00+00:00"));
+        let countries: Vec<(&str, CountryRole)> = first.countries.iter().map(|c| (c.code.as_str(), c.role)).collect();
+        assert_eq!(countries, [("SO", CountryRole::Mentioned), ("ET", CountryRole::Origin)]);
+        let figures: Vec<(&str, f64, Option<&str>, Vec<&str>)> = first
+            .figures
+            .iter()
+            .map(|f| {
+                (f.measure.as_str(), f.value, f.unit.as_deref(), f.disaggregation.iter().map(String::as_str).collect())
+            })
+            .collect();
+        assert_eq!(
+            figures,
+            [
+                ("affected", 1200.0, Some("people"), vec!["idps", "f"]),
+                ("affected", 800.0, Some("people"), vec!["idps", "children"]),
+                ("value", 25000.0, Some("USD"), vec!["funding"]),
+            ]
+        );
+        assert_eq!(first.figures[0].hxl_tag.as_deref(), Some("#affected+idps+f"));
+        assert_eq!(parsed.items[1].figures.len(), 1, "empty cells are no figures");
+    }
+
+    #[test]
+    fn a_changed_figure_keeps_the_row_identity_and_changes_its_content() {
+        let before = rows(DTM, None).unwrap();
+        let after = rows(&DTM.replace("\"1,200\"", "1250"), None).unwrap();
+        assert_eq!(before.items[0].source_key, after.items[0].source_key);
+        assert_ne!(before.items[0].content_hash(), after.items[0].content_hash());
+        assert_eq!(before.items[1].content_hash(), after.items[1].content_hash());
+        // Without an id column the identity hashes the mapped columns other than figures.
+        let no_id = DTM.replace("#meta+id,", "#meta+note,");
+        let (a, b) = (rows(&no_id, None).unwrap(), rows(&no_id.replace("\"1,200\"", "1250"), None).unwrap());
+        assert!(a.items[0].source_key.starts_with("row:"));
+        assert_eq!(a.items[0].source_key, b.items[0].source_key);
+        assert_ne!(a.items[0].source_key, a.items[1].source_key);
+    }
+
+    #[test]
+    fn a_mapping_names_columns_by_header_and_sets_the_category() {
+        let csv = "Ref;Pays;Titre;Arrivées;Jour\nA7;Italie;Arrivées à Lampedusa;35;02/10/2026\n";
+        let mapping = Mapping::parse(
+            r#"format = "csv"
+               [item]
+               id = ["Ref"]
+               title = "{Titre} ({Pays})"
+               published = "Jour"
+               category = "route_change"
+               countries = [{ column = "Pays", role = "DESTINATION" }]
+               [[figures]]
+               column = "Arrivées"
+               measure = "arrivals"
+               unit = "people""#,
+        )
+        .unwrap();
+        let parsed = rows(csv, Some(&mapping)).unwrap();
+        let item = &parsed.items[0];
+        assert_eq!((item.source_key.as_str(), item.title.as_str()), ("id:A7", "Arrivées à Lampedusa (Italie)"));
+        assert_eq!(item.classification.category, Category::RouteChange);
+        assert_eq!(item.classification.source, crate::model::ClassificationSource::Mapping);
+        assert_eq!((item.countries[0].code.as_str(), item.countries[0].role), ("IT", CountryRole::Destination));
+        assert_eq!((item.figures[0].measure.as_str(), item.figures[0].value), ("arrivals", 35.0));
+        assert!(item.published_at.is_some());
+    }
+
+    #[test]
+    fn a_bad_row_is_skipped_with_a_warning_and_no_usable_row_is_an_error() {
+        let csv = DTM.replace("300,,", "about 300,,");
+        let parsed = rows(&csv, None).unwrap();
+        assert_eq!(parsed.items.len(), 1);
+        assert!(parsed.warnings.contains(&"1 of 2 rows were skipped".to_string()), "{:?}", parsed.warnings);
+        assert!(
+            parsed
+                .warnings
+                .iter()
+                .any(|w| w.contains("line 4") && w.contains("`about 300`") && w.contains("IDPs (women)")),
+            "{:?}",
+            parsed.warnings
+        );
+        let all_bad = csv.replace("\"1,200\"", "n/a");
+        let error = rows(&all_bad, None).unwrap_err().to_string();
+        assert!(error.contains("no usable rows") && error.contains("`n/a`"), "{error}");
+    }
+
+    #[test]
+    fn a_mapping_that_does_not_fit_the_file_names_the_field() {
+        let mapping = Mapping::parse("format = \"csv\"\n[item]\ntitle = \"{Headline}\"").unwrap();
+        let error = rows(DTM, Some(&mapping)).unwrap_err().to_string();
+        assert!(error.contains("item.title") && error.contains("`Headline`") && error.contains("Site id"), "{error}");
+        let plain = "a,b\n1,2\n";
+        let error = rows(plain, None).unwrap_err().to_string();
+        assert!(error.contains("item.title") && error.contains("title template"), "{error}");
+    }
+
+    #[test]
+    fn numbers_are_read_as_publishers_write_them() {
+        for (raw, value) in [
+            ("1200", 1200.0),
+            ("1,200", 1200.0),
+            ("1 200", 1200.0),
+            ("12.5", 12.5),
+            ("12,5", 12.5),
+            ("1,234.5", 1234.5),
+        ] {
+            assert_eq!(parse_number(raw), Some(value), "{raw}");
+        }
+        for raw in ["n/a", "", "1.2.3", "inf"] {
+            assert_eq!(parse_number(raw), None, "{raw}");
+        }
     }
 
     #[test]

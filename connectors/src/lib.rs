@@ -3,6 +3,7 @@
 //! bytes and a [`FeedContext`] in, a [`Parsed`] out — so every connector is tested on fixtures.
 //!
 //! # Layout
+//! - [`mapping`]: how CSV rows become items (TOML, checked when a feed is registered).
 //! - [`model`]: the normalised item and the shared vocabularies (categories, country roles).
 //! - [`text`]: HTML-to-text, whitespace, and the normaliser used for matching and search.
 //! - [`lang`]: declared-or-detected language, as a BCP 47 tag with its direction.
@@ -19,6 +20,7 @@ pub mod dates;
 mod entry;
 pub mod geo;
 pub mod lang;
+pub mod mapping;
 pub mod model;
 pub mod rss;
 pub mod split;
@@ -63,6 +65,11 @@ fn cap_warnings(warnings: &mut Vec<String>) {
         warnings.truncate(MAX_WARNINGS);
         warnings.push(format!("… and {more} more warnings like these"));
     }
+}
+
+/// The chunk after one of `size`: twice as large, up to `chunk_size`.
+fn next_chunk_size(size: usize, chunk_size: usize) -> usize {
+    size.saturating_mul(2).min(chunk_size)
 }
 
 /// Why a document could not be parsed at all. Individual odd entries are warnings, not errors.

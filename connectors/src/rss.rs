@@ -90,7 +90,7 @@ pub fn parse_chunks(
                 })?;
                 take_metadata(&feed);
                 chunker.add(&feed);
-                (start, size) = (end, next_chunk_size(size, chunk_size));
+                (start, size) = (end, crate::next_chunk_size(size, chunk_size));
             }
         }
         None => {
@@ -118,11 +118,6 @@ pub fn parse_chunks(
     }
     crate::cap_warnings(&mut parsed.warnings);
     Ok(parsed)
-}
-
-/// The chunk after one of `size`: twice as large, up to `chunk_size`.
-fn next_chunk_size(size: usize, chunk_size: usize) -> usize {
-    size.saturating_mul(2).min(chunk_size)
 }
 
 /// Normalises entries and hands them to the sink in chunks, across the parses of one document.
@@ -153,7 +148,7 @@ impl Chunker<'_> {
                     }
                     self.chunk.push(item);
                     if self.chunk.len() == self.limit {
-                        self.limit = next_chunk_size(self.limit, self.chunk_size);
+                        self.limit = crate::next_chunk_size(self.limit, self.chunk_size);
                         self.flush();
                     }
                 }
