@@ -66,7 +66,7 @@ pub enum Command {
 #[derive(Subcommand, Debug)]
 pub enum FeedCommand {
     /// Register a feed for a National Society (or another organisation).
-    Add(FeedAdd),
+    Add(Box<FeedAdd>),
     /// List registered feeds with their state.
     List,
 }
@@ -74,8 +74,15 @@ pub enum FeedCommand {
 /// `feed add`.
 #[derive(Args, Debug)]
 pub struct FeedAdd {
-    /// The feed's URL (RSS, Atom or JSON Feed).
+    /// The feed's URL (RSS, Atom or JSON Feed; or a CSV file with `--kind csv`).
     pub url: String,
+    /// What it publishes: `rss` (RSS, Atom or JSON Feed) or `csv`.
+    #[arg(long, default_value = "rss")]
+    pub kind: String,
+    /// For a CSV feed: a file holding the mapping (TOML) that says how rows become items. An
+    /// HXL-tagged file needs none.
+    #[arg(long)]
+    pub mapping: Option<std::path::PathBuf>,
     /// The owning National Society's country code (alpha-2 or alpha-3).
     #[arg(long, conflicts_with = "organisation")]
     pub society: Option<String>,
@@ -200,7 +207,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             return poll_once(&settings).await;
         }
-        Command::Feed(FeedCommand::Add(add)) => feed_add(&settings, add).await?,
+        Command::Feed(FeedCommand::Add(add)) => feed_add(&settings, *add).await?,
         Command::Feed(FeedCommand::List) => feed_list(&settings).await?,
         Command::Network(NetworkCommand::Member(cmd)) => member(&settings, cmd).await?,
     }
@@ -242,10 +249,24 @@ async fn feed_add(settings: &Settings, add: FeedAdd) -> anyhow::Result<()> {
         (None, Some(org)) => OrgId(org.clone()),
         (None, None) => bail!("say whose feed it is: --society CODE or --organisation CODE"),
     };
+    let kind = add.kind.to_ascii_uppercase().parse::<FeedKind>().map_err(anyhow::Error::msg)?;
+    let mapping = match &add.mapping {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read the mapping {}", path.display()))?;
+            connectors::mapping::Mapping::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            Some(text)
+        }
+        None => None,
+    };
+    if mapping.is_some() && kind != FeedKind::Csv {
+        bail!("only CSV feeds take a mapping (add --kind csv)");
+    }
     let feed = NewFeed {
         organisation,
         url: FeedUrl::parse(&add.url).map_err(anyhow::Error::msg)?,
-        kind: FeedKind::Rss,
+        kind,
+        mapping,
         default_category: add
             .category
             .as_deref()

@@ -70,6 +70,41 @@ async fn feeds_are_added_polled_once_and_listed_from_the_command_line() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csv_feed_is_added_with_a_mapping_that_is_checked_first() {
+    let feeds = FeedServer::start().await;
+    feeds.set("arrivals.csv", "Ref;Country;Arrivals\nA1;Italy;35\nA2;Greece;12\n");
+    let cli = Cli::new(&feeds);
+    let url = feeds.url("arrivals.csv");
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "format = \"csv\"\n[item]\ncategory = \"weather\"\n").unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "format = \"csv\"\n[item]\nid = [\"Ref\"]\ntitle = \"Arrivals in {Country}\"\n").unwrap();
+    let (bad, good) = (bad.to_str().unwrap(), good.to_str().unwrap());
+
+    let add = |mapping: &str, kind: &str| {
+        tokio::task::block_in_place(|| {
+            cli.run(&["feed", "add", &url, "--organisation", "IFRC", "--kind", kind, "--mapping", mapping])
+        })
+    };
+    let (code, _, err) = add(bad, "csv");
+    assert_eq!(code, 1);
+    assert!(err.contains("`weather` is not a category"), "{err}");
+    let (code, _, err) = add(good, "rss");
+    assert_eq!(code, 1);
+    assert!(err.contains("only CSV feeds take a mapping"), "{err}");
+    let (code, out, err) = add(good, "csv");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("registered for IFRC"), "{out}");
+
+    let (code, out, _) = tokio::task::block_in_place(|| cli.run(&["poll", "--once"]));
+    assert_eq!(code, 0, "{out}");
+    let line = out.lines().find(|l| l.contains("arrivals.csv")).expect("a line for the feed");
+    let columns: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(&columns[1..5], ["IFRC", "updated", "2", "0"], "two rows created: {out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memberships_are_set_from_the_command_line_with_their_source() {
     let feeds = FeedServer::start().await;
     let cli = Cli::new(&feeds);

@@ -81,15 +81,17 @@ pub enum ConnectorError {
 }
 
 /// The connectors the hub knows. Adding one is a new file in this crate and one arm here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Connector {
     /// RSS 0.9x/1.0/2.0, Atom and JSON Feed.
     Rss,
+    /// A CSV file, with its mapping (or the HXL defaults alone).
+    Csv(Option<Box<mapping::Mapping>>),
 }
 
 impl Connector {
     /// Parses `bytes` into normalised items, all at once.
-    pub fn parse(self, bytes: &[u8], context: &FeedContext) -> Result<Parsed, ConnectorError> {
+    pub fn parse(&self, bytes: &[u8], context: &FeedContext) -> Result<Parsed, ConnectorError> {
         let mut items = Vec::new();
         let mut parsed = self.parse_chunks(bytes, context, usize::MAX, &mut |chunk| items.extend(chunk))?;
         parsed.items = items;
@@ -100,7 +102,7 @@ impl Connector {
     /// everything but the items. Entries repeating an earlier entry's identity are dropped with a
     /// warning, so a chunk never contradicts an earlier one.
     pub fn parse_chunks(
-        self,
+        &self,
         bytes: &[u8],
         context: &FeedContext,
         chunk_size: usize,
@@ -108,6 +110,7 @@ impl Connector {
     ) -> Result<Parsed, ConnectorError> {
         match self {
             Connector::Rss => rss::parse_chunks(bytes, context, chunk_size, sink),
+            Connector::Csv(mapping) => csv::parse_chunks(bytes, mapping.as_deref(), context, chunk_size, sink),
         }
     }
 }

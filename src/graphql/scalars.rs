@@ -119,6 +119,8 @@ mirror_enum! {
     FeedKind as "FeedKind" = "model::FeedKind" {
         /// RSS 0.9x/1.0/2.0, Atom or JSON Feed.
         Rss,
+        /// A CSV file, HXL-tagged or read with a mapping.
+        Csv,
     }
 }
 

@@ -9,6 +9,8 @@ named_enum! {
     FeedKind {
         /// RSS 0.9x/1.0/2.0, Atom or JSON Feed.
         Rss => "RSS",
+        /// A CSV file, HXL-tagged or read with a mapping.
+        Csv => "CSV",
     }
 }
 
@@ -83,6 +85,8 @@ pub struct Feed {
     pub url: FeedUrl,
     /// Its connector.
     pub kind: FeedKind,
+    /// How its rows become items (a TOML mapping), for CSV feeds; checked when it was registered.
+    pub mapping: Option<String>,
     /// Its title, as the feed gives it.
     pub title: Option<String>,
     /// Category for items no rule or tag classifies.
@@ -126,6 +130,8 @@ pub struct NewFeed {
     pub url: FeedUrl,
     /// The connector.
     pub kind: FeedKind,
+    /// The mapping (TOML), for CSV feeds.
+    pub mapping: Option<String>,
     /// Default category.
     pub default_category: Option<Category>,
     /// Default language.
@@ -146,6 +152,7 @@ impl NewFeed {
             organisation,
             url,
             kind: FeedKind::Rss,
+            mapping: None,
             default_category: None,
             default_language: None,
             default_countries: Vec::new(),

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use connectors::mapping::Mapping;
 use connectors::{Connector, FeedContext};
 use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, Notify};
@@ -179,6 +180,11 @@ impl Poller {
         }
         let connector = match feed.kind {
             FeedKind::Rss => Connector::Rss,
+            FeedKind::Csv => {
+                let mapping =
+                    feed.mapping.as_deref().map(Mapping::parse).transpose().map_err(|e| (e.to_string(), None))?;
+                Connector::Csv(mapping.map(Box::new))
+            }
         };
         let context = FeedContext {
             url: Some(feed.url.as_str().to_string()),

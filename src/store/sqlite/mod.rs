@@ -28,7 +28,7 @@ use crate::seed::{Seed, SEED_VERSION};
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Columns of `feeds` read into [`FeedRow`].
-const FEED_COLUMNS: &str = "id, organisation, url, kind, title, default_category, default_language, \
+const FEED_COLUMNS: &str = "id, organisation, url, kind, mapping, title, default_category, default_language, \
     default_countries, visibility, poll_interval_secs, state, last_error, error_count, next_check_at, \
     last_success_at, etag, last_modified, body_hash, warnings, created_at";
 
@@ -413,14 +413,15 @@ impl Store for SqliteStore {
         }
         let now = to_millis(Utc::now());
         let inserted: Result<FeedRow, sqlx::Error> = sqlx::query_as(&format!(
-            "INSERT INTO feeds (organisation, url, host, kind, default_category, default_language, \
+            "INSERT INTO feeds (organisation, url, host, kind, mapping, default_category, default_language, \
              default_countries, visibility, poll_interval_secs, next_check_at, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {FEED_COLUMNS}"
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {FEED_COLUMNS}"
         ))
         .bind(&f.organisation.0)
         .bind(f.url.as_str())
         .bind(f.url.host())
         .bind(f.kind.as_str())
+        .bind(&f.mapping)
         .bind(f.default_category.map(|c| c.as_str()))
         .bind(&f.default_language)
         .bind(rows::countries_to_text(&f.default_countries))

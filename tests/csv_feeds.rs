@@ -1,0 +1,102 @@
+//! CSV feeds end to end: the real server on port 0, a fresh SQLite file, and a local feed server
+//! publishing an HXL-tagged file.
+
+mod helpers;
+
+use helpers::spawn_app;
+use serde_json::{json, Value};
+use tributary::metrics::PollOutcome;
+use tributary::model::{FeedKind, FeedUrl, NewFeed, OrgId};
+
+/// An IOM DTM-style file: two header rows, HXL tags, figures disaggregated by sex and age.
+fn displacement(women_at_baidoa: &str) -> String {
+    format!(
+        "Site id,Country,Origin,Date,Event,IDPs (women),IDPs (children)\n\
+         #meta+id,#country+code,#country+name+origin,#date,#event+name+i_en,#affected+idps+f,#affected+idps+children\n\
+         s-1,SO,Ethiopia,2026-10-01,Flooding displaces families at Baidoa,{women_at_baidoa},800\n\
+         s-2,SO,Kenya,2026-10-02,New arrivals at the border camp,300,120\n"
+    )
+}
+
+const ITEMS: &str = "{ items(first: 10, orderBy: PUBLISHED_ASC) { totalCount nodes { title version
+    countries { country role } figures { measure value unit hxlTag disaggregation } feed { kind } } } }";
+
+async fn add_csv_feed(app: &helpers::TestApp, path: &str, mapping: Option<&str>) -> tributary::model::Feed {
+    let url = FeedUrl::parse(&app.feeds.url(path)).unwrap();
+    let feed = NewFeed {
+        kind: FeedKind::Csv,
+        mapping: mapping.map(str::to_string),
+        ..NewFeed::new(OrgId("IFRC".into()), url, 900)
+    };
+    app.store.add_feed(&feed).await.expect("feed registered")
+}
+
+#[tokio::test]
+async fn an_hxl_csv_feed_is_polled_and_its_rows_are_items_with_figures() {
+    let app = spawn_app().await;
+    app.feeds.set("dtm.csv", &displacement("\"1,200\""));
+    let feed = add_csv_feed(&app, "dtm.csv", None).await;
+    let report = app.poll_feed(feed.id).await;
+    assert_eq!(report.outcome, PollOutcome::Updated, "{:?}", report.error);
+    assert_eq!(report.ingest.created, 2);
+
+    let data = app.data(ITEMS, json!({})).await;
+    let first = &data["items"]["nodes"][0];
+    assert_eq!(first["title"], "Flooding displaces families at Baidoa · Ethiopia");
+    assert_eq!(first["feed"]["kind"], "CSV");
+    assert_eq!(
+        first["countries"],
+        json!([{ "country": "SO", "role": "MENTIONED" }, { "country": "ET", "role": "ORIGIN" }])
+    );
+    assert_eq!(
+        first["figures"],
+        json!([
+            { "measure": "affected", "value": 1200.0, "unit": "people", "hxlTag": "#affected+idps+f", "disaggregation": ["idps", "f"] },
+            { "measure": "affected", "value": 800.0, "unit": "people", "hxlTag": "#affected+idps+children", "disaggregation": ["idps", "children"] },
+        ])
+    );
+    let by_country = app.data("{ items(first: 10, filter: { countries: [\"ETH\"] }) { totalCount } }", json!({})).await;
+    assert_eq!(by_country["items"]["totalCount"], 1);
+}
+
+#[tokio::test]
+async fn republishing_the_file_with_one_changed_figure_makes_exactly_one_updated_change() {
+    let app = spawn_app().await;
+    app.feeds.set("dtm.csv", &displacement("1200"));
+    let feed = add_csv_feed(&app, "dtm.csv", None).await;
+    app.poll_feed(feed.id).await;
+
+    app.feeds.set("dtm.csv", &displacement("1250"));
+    let report = app.poll_feed(feed.id).await;
+    assert_eq!((report.ingest.created, report.ingest.updated, report.ingest.unchanged), (0, 1, 1));
+
+    let changes =
+        app.data("{ changes(first: 10) { nodes { kind version item { figures { value } } } } }", json!({})).await;
+    assert_eq!(
+        changes["changes"]["nodes"],
+        json!([{ "kind": "UPDATED", "version": 2, "item": { "figures": [{ "value": 1250.0 }, { "value": 800.0 }] } }])
+    );
+    let data: Value = app.data(ITEMS, json!({})).await;
+    assert_eq!(data["items"]["totalCount"], 2, "the row was updated, not duplicated");
+}
+
+#[tokio::test]
+async fn a_mapping_that_does_not_fit_the_file_marks_the_feed_failing_with_the_reason() {
+    let app = spawn_app().await;
+    app.feeds.set("plain.csv", "Ref,Country,Arrivals\nA1,Italy,35\n");
+    let mapping = "format = \"csv\"\n[item]\ntitle = \"{Headline}\"";
+    let feed = add_csv_feed(&app, "plain.csv", Some(mapping)).await;
+    let report = app.poll_feed(feed.id).await;
+    assert_eq!(report.outcome, PollOutcome::Failed);
+    let reason = report.error.expect("a reason");
+    assert!(reason.contains("item.title") && reason.contains("`Headline`") && reason.contains("Arrivals"), "{reason}");
+
+    // Fixed by a mapping that fits (here: registered again at another path), it is read.
+    app.feeds.set("plain2.csv", "Ref,Country,Arrivals\nA1,Italy,35\n");
+    let fixed = "format = \"csv\"\n[item]\nid = [\"Ref\"]\ntitle = \"Arrivals in {Country}\"\n\
+                 countries = [{ column = \"Country\", role = \"DESTINATION\" }]\n[[figures]]\ncolumn = \"Arrivals\"";
+    let feed = add_csv_feed(&app, "plain2.csv", Some(fixed)).await;
+    assert_eq!(app.poll_feed(feed.id).await.outcome, PollOutcome::Updated);
+    let stored = app.store.feeds_by_ids(&tributary::access::Scope::System, &[feed.id]).await.unwrap();
+    assert_eq!(stored[0].mapping.as_deref(), Some(fixed), "the mapping is kept with the feed");
+}
