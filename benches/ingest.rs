@@ -128,7 +128,7 @@ async fn main() -> anyhow::Result<()> {
             let fresh = tempfile::tempdir()?;
             let (store, feed) = fresh_store(&fresh).await?;
             let t = Instant::now();
-            let (_, report) =
+            let (_, report, _) =
                 parse_and_store(&store, &feed, Connector::Rss, bytes.clone(), FeedContext::default(), CHUNK).await?;
             store.record_success(feed.id, &FetchRecord::default()).await?;
             assert_eq!(report.created, items);

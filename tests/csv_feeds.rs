@@ -100,3 +100,50 @@ async fn a_mapping_that_does_not_fit_the_file_marks_the_feed_failing_with_the_re
     let stored = app.store.feeds_by_ids(&tributary::access::Scope::System, &[feed.id]).await.unwrap();
     assert_eq!(stored[0].mapping.as_deref(), Some(fixed), "the mapping is kept with the feed");
 }
+
+#[tokio::test]
+async fn a_snapshot_feed_withdraws_rows_missing_from_a_complete_fetch() {
+    let app = spawn_app().await;
+    let mapping = "format = \"csv\"\nsnapshot = true";
+    app.feeds.set("sites.csv", &displacement("1200"));
+    let feed = add_csv_feed(&app, "sites.csv", Some(mapping)).await;
+    app.poll_feed(feed.id).await;
+
+    // s-2 is gone from the file: withdrawn, with a WITHDRAWN change.
+    let only_first: String = displacement("1200").lines().take(3).map(|l| format!("{l}\n")).collect();
+    app.feeds.set("sites.csv", &only_first);
+    let report = app.poll_feed(feed.id).await;
+    assert_eq!((report.outcome, report.ingest.withdrawn), (PollOutcome::Updated, 1));
+    let data = app.data(ITEMS, json!({})).await;
+    assert_eq!(data["items"]["totalCount"], 1);
+    let changes =
+        app.data("{ changes(first: 10) { nodes { kind version item { title withdrawnAt } } } }", json!({})).await;
+    let change = &changes["changes"]["nodes"][0];
+    assert_eq!((&change["kind"], &change["version"]), (&json!("WITHDRAWN"), &json!(2)));
+    assert_eq!(change["item"]["title"], "New arrivals at the border camp · Kenya");
+    assert!(change["item"]["withdrawnAt"].is_string());
+
+    // A fetch with a row that cannot be read withdraws nothing.
+    app.feeds.set("sites.csv", &displacement("many"));
+    let report = app.poll_feed(feed.id).await;
+    assert_eq!(report.ingest.withdrawn, 0);
+    let warnings =
+        app.data("query($id: ID!) { feed(id: $id) { lastWarnings } }", json!({ "id": gid(&app, feed.id).await })).await;
+    let text = warnings["feed"]["lastWarnings"].to_string();
+    assert!(text.contains("no row missing from this fetch was withdrawn"), "{text}");
+
+    // Published again, the row is back.
+    app.feeds.set("sites.csv", &displacement("1200"));
+    app.poll_feed(feed.id).await;
+    assert_eq!(app.data(ITEMS, json!({})).await["items"]["totalCount"], 2);
+}
+
+/// The GraphQL id of a feed.
+async fn gid(app: &helpers::TestApp, feed: tributary::model::FeedId) -> String {
+    let feeds = app.data("{ feeds(first: 100) { nodes { id url } } }", json!({})).await;
+    let url =
+        app.store.feeds_by_ids(&tributary::access::Scope::System, &[feed]).await.unwrap()[0].url.as_str().to_string();
+    let node =
+        feeds["feeds"]["nodes"].as_array().unwrap().iter().find(|n| n["url"] == url.as_str()).expect("listed").clone();
+    node["id"].as_str().unwrap().to_string()
+}

@@ -96,6 +96,47 @@ pub async fn a_chunk_known_to_be_new_is_stored_once(f: Fixture) {
     assert_eq!(all_sequences(s, None).await.len(), 10, "one change per item");
 }
 
+/// How many items `items` lists.
+async fn live_count(store: &dyn Store) -> i64 {
+    let page = PageRequest { first: 10, after: None };
+    let listed = store.items_page(&Scope::System, &ItemFilter::default(), ItemOrder::PublishedAsc, &page).await;
+    listed.unwrap().total_count
+}
+
+pub async fn withdrawn_items_leave_listings_and_come_back_when_published_again(f: Fixture) {
+    let s = f.store.as_ref();
+    let fd = feed(s, "IT", "snapshot.csv", Visibility::Public).await;
+    let batch = items("w", 3, "text");
+    s.ingest(&fd, &batch, &record(), 100).await.unwrap();
+    let keep: Vec<String> = batch[..2].iter().map(|i| i.source_key.clone()).collect();
+    let (withdrawn, last) = s.withdraw_missing(&fd, &keep).await.unwrap();
+    assert_eq!(withdrawn, 1);
+    assert_eq!(live_count(s).await, 2);
+    let all = s
+        .changes_page(
+            &Scope::System,
+            &ChangeFilter { include_backfill: true, ..ChangeFilter::default() },
+            &PageRequest { first: 100, after: None },
+        )
+        .await
+        .unwrap();
+    let withdrawals: Vec<_> = all.edges.iter().map(|(_, c)| c).filter(|c| c.kind.as_str() == "WITHDRAWN").collect();
+    assert_eq!(withdrawals.len(), 1);
+    let change = withdrawals[0];
+    assert_eq!((change.version, Some(change.sequence)), (2, last));
+    let gone = s.items_by_ids(&Scope::System, std::slice::from_ref(&change.item)).await.unwrap();
+    assert!(gone[0].withdrawn_at.is_some(), "the item itself is still there, marked");
+    assert_eq!(s.withdraw_missing(&fd, &keep).await.unwrap().0, 0, "nothing is withdrawn twice");
+
+    // Published again, it is live again, as an update.
+    let fd = s.feeds_by_ids(&Scope::System, &[fd.id]).await.unwrap().pop().unwrap();
+    let report = s.ingest(&fd, &batch, &record(), 100).await.unwrap();
+    assert_eq!((report.created, report.updated, report.unchanged), (0, 1, 2));
+    assert_eq!(live_count(s).await, 3);
+    let back = s.items_by_ids(&Scope::System, std::slice::from_ref(&change.item)).await.unwrap();
+    assert_eq!((back[0].withdrawn_at, back[0].version), (None, 3));
+}
+
 pub async fn the_first_import_is_backfill_and_later_changes_are_not(f: Fixture) {
     let s = f.store.as_ref();
     let fd = feed(s, "IT", "a.xml", Visibility::Public).await;
@@ -319,6 +360,7 @@ macro_rules! contract {
 contract!(sqlite:
     ingest_is_idempotent,
     a_chunk_known_to_be_new_is_stored_once,
+    withdrawn_items_leave_listings_and_come_back_when_published_again,
     the_first_import_is_backfill_and_later_changes_are_not,
     concurrent_writers_never_make_a_reader_skip_a_change,
     the_scope_hides_what_a_viewer_may_not_see,

@@ -268,6 +268,7 @@ pub fn parse_chunks(
     if skipped > 0 {
         parsed.warnings.push(format!("{skipped} of {} rows were skipped", table.rows.len()));
     }
+    parsed.skipped = skipped;
     if repeated > 0 {
         parsed
             .warnings

@@ -53,6 +53,9 @@ pub struct Parsed {
     pub warnings: Vec<String>,
     /// The feed's declared time-to-live in minutes (RSS `ttl`).
     pub ttl_minutes: Option<u32>,
+    /// Entries or rows left out because they could not be read (each has a warning). A fetch with
+    /// none skipped is complete, so a snapshot feed may withdraw what it no longer holds.
+    pub skipped: usize,
 }
 
 /// Most warnings kept per parse; the rest are counted in a last one.

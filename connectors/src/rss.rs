@@ -64,6 +64,7 @@ pub fn parse_chunks(
         keys: HashSet::new(),
         repeated: 0,
         entries: 0,
+        skipped: 0,
         warnings: Vec::new(),
         sink,
     };
@@ -110,6 +111,7 @@ pub fn parse_chunks(
         }
     }
     parsed.warnings.append(&mut chunker.warnings);
+    parsed.skipped = chunker.skipped;
     if chunker.repeated > 0 {
         parsed.warnings.push(format!(
             "{} entries repeat the identity of an earlier entry; the first of each was kept",
@@ -132,6 +134,8 @@ struct Chunker<'a> {
     repeated: usize,
     /// Entries seen so far, to number them in warnings.
     entries: usize,
+    /// Entries without an identity, left out.
+    skipped: usize,
     warnings: Vec<String>,
     sink: &'a mut dyn FnMut(Vec<NormalisedItem>),
 }
@@ -152,10 +156,13 @@ impl Chunker<'_> {
                         self.flush();
                     }
                 }
-                None => self.warnings.push(format!(
-                    "entry {} has no id, link, title or text to identify it and was skipped",
-                    self.entries
-                )),
+                None => {
+                    self.skipped += 1;
+                    self.warnings.push(format!(
+                        "entry {} has no id, link, title or text to identify it and was skipped",
+                        self.entries
+                    ));
+                }
             }
         }
     }

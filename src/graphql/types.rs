@@ -250,7 +250,13 @@ impl Feed {
     async fn default_countries(&self) -> Vec<CountryCode> {
         self.0.default_countries.iter().copied().map(CountryCode).collect()
     }
-    /// Warnings from the last parse (odd dates, ambiguous country names), in plain words.
+    /// Warnings from the last parse (odd dates, ambiguous country names, skipped rows with their
+    /// line), in plain words.
+    async fn last_warnings(&self) -> &[String] {
+        &self.0.warnings
+    }
+    /// The same as `lastWarnings`.
+    #[graphql(deprecation = "use lastWarnings")]
     async fn warnings(&self) -> &[String] {
         &self.0.warnings
     }
@@ -380,6 +386,11 @@ impl Item {
     /// When the hub first saw it.
     async fn first_seen_at(&self) -> DateTime<Utc> {
         self.0.first_seen_at
+    }
+    /// When its source stopped publishing it (a snapshot feed's row gone from a complete fetch);
+    /// `items` leaves withdrawn items out, `item`, `node` and `changes` still show them.
+    async fn withdrawn_at(&self) -> Option<DateTime<Utc>> {
+        self.0.withdrawn_at
     }
     /// Categories, their source and the matched terms.
     async fn classification(&self) -> Classification<'_> {

@@ -49,6 +49,8 @@ pub struct Item {
     pub content_hash: String,
     /// When the hub first stored it.
     pub first_seen_at: DateTime<Utc>,
+    /// When its source stopped publishing it (snapshot feeds); listings leave it out from then.
+    pub withdrawn_at: Option<DateTime<Utc>>,
 }
 
 named_enum! {

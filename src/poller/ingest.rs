@@ -26,8 +26,9 @@ pub enum IngestError {
 }
 
 /// Parses `bytes` with `connector` and stores every chunk of `chunk_size` items as it is ready.
-/// Returns the feed's metadata (title, ttl, warnings) and what was written; the caller records the
-/// fetch with [`Store::record_success`].
+/// Returns the feed's metadata (title, ttl, warnings), what was written, and the source keys of
+/// every item the document holds (what a snapshot feed keeps); the caller records the fetch with
+/// [`Store::record_success`].
 pub async fn parse_and_store(
     store: &dyn Store,
     feed: &Feed,
@@ -35,7 +36,7 @@ pub async fn parse_and_store(
     bytes: Vec<u8>,
     context: FeedContext,
     chunk_size: usize,
-) -> Result<(Parsed, IngestReport), IngestError> {
+) -> Result<(Parsed, IngestReport, Vec<String>), IngestError> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<NormalisedItem>>(CHUNKS_AHEAD);
     let parsing = tokio::task::spawn_blocking(move || {
         connector.parse_chunks(&bytes, &context, chunk_size, &mut |chunk| {
@@ -55,7 +56,9 @@ pub async fn parse_and_store(
     };
     let context = ChunkContext { backfill: feed.last_success_at.is_none(), all_new };
     let mut report = IngestReport::default();
+    let mut keys = Vec::new();
     while let Some(chunk) = rx.recv().await {
+        keys.extend(chunk.iter().map(|item| item.source_key.clone()));
         match store.ingest_chunk(feed, &chunk, context).await {
             Ok(r) => report.add(r),
             Err(e) => {
@@ -70,5 +73,5 @@ pub async fn parse_and_store(
         tracing::error!(feed = %feed.id, error = %e, "the parser panicked");
         IngestError::Crashed(e.to_string())
     })??;
-    Ok((parsed, report))
+    Ok((parsed, report, keys))
 }

@@ -186,6 +186,7 @@ impl Poller {
                 Connector::Csv(mapping.map(Box::new))
             }
         };
+        let snapshot = matches!(&connector, Connector::Csv(Some(mapping)) if mapping.snapshot);
         let context = FeedContext {
             url: Some(feed.url.as_str().to_string()),
             default_category: feed.default_category,
@@ -193,16 +194,29 @@ impl Poller {
             default_countries: feed.default_countries.clone(),
         };
         // Parsing is CPU work: it runs off the threads that serve requests, overlapped with storing.
-        let (parsed, report) =
+        let (mut parsed, mut report, keys) =
             ingest::parse_and_store(self.store.as_ref(), feed, connector, bytes, context, self.settings.chunk_size)
                 .await
                 .map_err(|e| (e.to_string(), None))?;
+        // A snapshot withdraws what it no longer holds, but only after a complete read: a row
+        // skipped for a typo must not disappear from the hub.
+        if snapshot && parsed.skipped == 0 {
+            let (withdrawn, last) = self.store.withdraw_missing(feed, &keys).await.map_err(store_err)?;
+            report.withdrawn = withdrawn;
+            report.last_sequence = report.last_sequence.max(last);
+        } else if snapshot {
+            parsed.warnings.push(format!(
+                "{} rows could not be read, so no row missing from this fetch was withdrawn",
+                parsed.skipped
+            ));
+        }
         let ttl = parsed.ttl_minutes.map(|m| Duration::from_secs(u64::from(m) * 60));
         let mut record = self.record(feed, &validators, Some(body_hash), ttl);
         record.title = parsed.title;
         record.warnings = parsed.warnings;
         self.store.record_success(feed.id, &record).await.map_err(store_err)?;
-        let outcome = if report.created + report.updated > 0 { PollOutcome::Updated } else { PollOutcome::Unchanged };
+        let written = report.created + report.updated + report.withdrawn;
+        let outcome = if written > 0 { PollOutcome::Updated } else { PollOutcome::Unchanged };
         Ok((outcome, report, record.next_check_at))
     }
 

@@ -178,6 +178,8 @@ pub struct IngestReport {
     pub updated: usize,
     /// Items seen again unchanged.
     pub unchanged: usize,
+    /// Items withdrawn because a snapshot no longer holds them.
+    pub withdrawn: usize,
     /// Highest change sequence written, if any.
     pub last_sequence: Option<i64>,
 }
@@ -188,6 +190,7 @@ impl IngestReport {
         self.created += other.created;
         self.updated += other.updated;
         self.unchanged += other.unchanged;
+        self.withdrawn += other.withdrawn;
         self.last_sequence = self.last_sequence.max(other.last_sequence);
     }
 }
@@ -278,6 +281,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<IngestReport>;
     /// Whether the feed has any items stored (withdrawn ones included).
     async fn has_items(&self, feed: FeedId) -> StoreResult<bool>;
+    /// Withdraws the feed's live items whose source keys are not in `keep` (a snapshot feed's
+    /// complete fetch), each with a WITHDRAWN change. Returns how many, and the last sequence.
+    async fn withdraw_missing(&self, feed: &Feed, keep: &[String]) -> StoreResult<(usize, Option<i64>)>;
     /// Records a successful fetch (validators, title, warnings, next poll): the feed is ACTIVE
     /// again and its lease released.
     async fn record_success(&self, feed: FeedId, record: &FetchRecord) -> StoreResult<()>;

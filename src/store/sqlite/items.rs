@@ -19,7 +19,8 @@ use crate::store::{
 const ITEM_COLUMNS: &str =
     "i.rowid, i.id, i.feed, i.organisation, i.visibility, i.title, i.summary, i.url, i.language, \
     i.direction, i.published_at, i.updated_at, i.sort_published, i.sort_updated, i.category, i.categories, \
-    i.classification_source, i.terms, i.countries, i.route, i.figures, i.version, i.content_hash, i.first_seen_at";
+    i.classification_source, i.terms, i.countries, i.route, i.figures, i.version, i.content_hash, i.first_seen_at, \
+    i.withdrawn_at";
 
 /// Rows per multi-row INSERT (SQLite allows 32,766 bound parameters per statement).
 const INSERT_BATCH: usize = 200;
@@ -86,7 +87,8 @@ async fn write_chunk(
         let hash = item.content_hash();
         match existing.get(&id.0) {
             None => created.push(Pending { id, item, hash, version: 1, rowid: 0 }),
-            Some((rowid, old_hash, version)) if *old_hash != hash => {
+            // A withdrawn item published again is live again, as an update.
+            Some((rowid, old_hash, version, withdrawn)) if *old_hash != hash || *withdrawn => {
                 updated.push(Pending { id, item, hash, version: version + 1, rowid: *rowid })
             }
             Some(_) => report.unchanged += 1,
@@ -116,6 +118,53 @@ async fn write_chunk(
     report.updated = updated.len();
     report.last_sequence = last;
     Ok(report)
+}
+
+/// Withdraws the feed's live items whose source keys are not in `keep`: each gets a new version
+/// and a WITHDRAWN change, in one transaction. Returns how many were withdrawn and the last
+/// change sequence written.
+pub(super) async fn withdraw_missing(
+    store: &SqliteStore,
+    feed: &Feed,
+    keep: &[String],
+) -> StoreResult<(usize, Option<i64>)> {
+    let keep: HashSet<String> = keep.iter().map(|key| ItemId::derive(feed.id, key).0).collect();
+    let _w = store.writer.lock().await;
+    let mut tx = store.begin_write().await?;
+    store.count(1);
+    let live: Vec<(i64, String, i64)> =
+        sqlx::query_as("SELECT rowid, id, version FROM items WHERE feed = ? AND withdrawn_at IS NULL")
+            .bind(feed.id.0)
+            .fetch_all(&mut *tx)
+            .await?;
+    let gone: Vec<(i64, i64)> =
+        live.into_iter().filter(|(_, id, _)| !keep.contains(id)).map(|(rowid, _, v)| (rowid, v + 1)).collect();
+    if gone.is_empty() {
+        return Ok((0, None));
+    }
+    let now = to_millis(Utc::now());
+    for batch in gone.chunks(INSERT_BATCH * 4) {
+        store.count(2);
+        let mut qb = QueryBuilder::<Sqlite>::new("UPDATE items SET withdrawn_at = ");
+        qb.push_bind(now).push(", version = version + 1 WHERE 1 = 1");
+        push_in(&mut qb, "rowid", batch.iter().map(|(rowid, _)| *rowid));
+        qb.build().execute(&mut *tx).await?;
+        let mut qb = QueryBuilder::<Sqlite>::new("INSERT INTO changes (item, kind, at, backfill, version) ");
+        qb.push_values(batch, |mut row, (rowid, version)| {
+            row.push_bind(*rowid)
+                .push_bind(ChangeKind::Withdrawn.as_str())
+                .push_bind(now)
+                .push_bind(false)
+                .push_bind(*version);
+        });
+        qb.build().execute(&mut *tx).await?;
+    }
+    store.count(1);
+    let last: Option<i64> = sqlx::query_scalar("SELECT max(sequence) FROM changes").fetch_one(&mut *tx).await?;
+    let v = store.bump_version(&mut tx).await?;
+    store.commit(tx).await?;
+    store.remember_version(v);
+    Ok((gone.len(), last))
 }
 
 pub(super) async fn record_success(store: &SqliteStore, feed: FeedId, record: &FetchRecord) -> StoreResult<()> {
@@ -160,15 +209,17 @@ async fn existing_hashes<'a>(
     store: &SqliteStore,
     tx: &mut sqlx::Transaction<'_, Sqlite>,
     ids: impl Iterator<Item = &'a ItemId>,
-) -> StoreResult<HashMap<String, (i64, String, i64)>> {
+) -> StoreResult<HashMap<String, (i64, String, i64, bool)>> {
     let ids: Vec<&str> = ids.map(|i| i.0.as_str()).collect();
     let mut out = HashMap::with_capacity(ids.len());
     for batch in ids.chunks(INSERT_BATCH * 4) {
         store.count(1);
-        let mut qb = QueryBuilder::<Sqlite>::new("SELECT id, rowid, content_hash, version FROM items WHERE 1 = 1");
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "SELECT id, rowid, content_hash, version, withdrawn_at IS NOT NULL FROM items WHERE 1 = 1",
+        );
         push_in(&mut qb, "id", batch.iter().copied());
-        let rows: Vec<(String, i64, String, i64)> = qb.build_query_as().fetch_all(&mut **tx).await?;
-        out.extend(rows.into_iter().map(|(id, rowid, hash, version)| (id, (rowid, hash, version))));
+        let rows: Vec<(String, i64, String, i64, bool)> = qb.build_query_as().fetch_all(&mut **tx).await?;
+        out.extend(rows.into_iter().map(|(id, rowid, hash, version, gone)| (id, (rowid, hash, version, gone))));
     }
     Ok(out)
 }
@@ -281,7 +332,7 @@ async fn update_item(
         "UPDATE items SET visibility = ?, title = ?, summary = ?, url = ?, language = ?, direction = ?, published_at = ?, \
          updated_at = ?, sort_published = coalesce(?, first_seen_at), sort_updated = ?, category = ?, \
          categories = ?, classification_source = ?, terms = ?, countries = ?, route = ?, figures = ?, \
-         version = ?, content_hash = ? WHERE id = ?",
+         version = ?, content_hash = ?, withdrawn_at = NULL WHERE id = ?",
     )
     .bind(feed.visibility.as_str())
     .bind(&item.title)
@@ -433,7 +484,8 @@ pub(super) async fn page(
     let cursor = page.after.as_deref().map(|c| parse_cursor(c, order)).transpose()?;
 
     store.count(2);
-    let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM items i WHERE 1 = 1");
+    // Listings show live items; `item`, `node` and the change log still reach withdrawn ones.
+    let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM items i WHERE i.withdrawn_at IS NULL");
     push_item_filter(&mut count, scope, filter, true);
     let total_count: i64 = count.build_query_scalar().fetch_one(&store.pool).await?;
 
@@ -442,7 +494,8 @@ pub(super) async fn page(
     let mut offset = 0;
     if order == ItemOrder::Relevance {
         qb = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {ITEM_COLUMNS} FROM items_fts JOIN items i ON i.rowid = items_fts.rowid WHERE items_fts MATCH "
+            "SELECT {ITEM_COLUMNS} FROM items_fts JOIN items i ON i.rowid = items_fts.rowid \
+             WHERE i.withdrawn_at IS NULL AND items_fts MATCH "
         ));
         qb.push_bind(filter.search.as_ref().map(text_query).unwrap_or_default());
         push_item_filter(&mut qb, scope, filter, false);
@@ -460,7 +513,7 @@ pub(super) async fn page(
             ItemOrder::UpdatedDesc => ("i.sort_updated", "<", "DESC"),
             _ => ("i.sort_published", "<", "DESC"),
         };
-        qb = QueryBuilder::<Sqlite>::new(format!("SELECT {ITEM_COLUMNS} FROM items i WHERE 1 = 1"));
+        qb = QueryBuilder::<Sqlite>::new(format!("SELECT {ITEM_COLUMNS} FROM items i WHERE i.withdrawn_at IS NULL"));
         push_item_filter(&mut qb, scope, filter, true);
         if let Some(Cursor::Keyset { sort, rowid }) = cursor {
             qb.push(format!(" AND ({column} {cmp} ")).push_bind(sort);

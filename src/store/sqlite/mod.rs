@@ -601,6 +601,10 @@ impl Store for SqliteStore {
         items::ingest_chunk(self, feed, items, chunk).await
     }
 
+    async fn withdraw_missing(&self, feed: &Feed, keep: &[String]) -> StoreResult<(usize, Option<i64>)> {
+        items::withdraw_missing(self, feed, keep).await
+    }
+
     async fn has_items(&self, feed: FeedId) -> StoreResult<bool> {
         self.count(1);
         let found: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM items WHERE feed = ?)")

@@ -227,6 +227,7 @@ pub struct ItemRow {
     version: i64,
     content_hash: String,
     first_seen_at: i64,
+    withdrawn_at: Option<i64>,
 }
 
 impl ItemRow {
@@ -280,6 +281,7 @@ impl TryFrom<ItemRow> for Item {
             version: r.version,
             content_hash: r.content_hash,
             first_seen_at: from_millis(r.first_seen_at),
+            withdrawn_at: r.withdrawn_at.map(from_millis),
         })
     }
 }
