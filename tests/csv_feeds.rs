@@ -147,3 +147,51 @@ async fn gid(app: &helpers::TestApp, feed: tributary::model::FeedId) -> String {
         feeds["feeds"]["nodes"].as_array().unwrap().iter().find(|n| n["url"] == url.as_str()).expect("listed").clone();
     node["id"].as_str().unwrap().to_string()
 }
+
+#[tokio::test]
+async fn figures_are_totalled_by_group_and_unit_over_what_the_viewer_may_see() {
+    let app = spawn_app().await;
+    app.feeds.set(
+        "needs.csv",
+        "#meta+id,#country+code,#date,#event,#affected,#value+funding+usd,#value+funding+chf\n\
+         a,SO,2026-10-01,Floods,100,5000,\n\
+         b,SO,2026-10-20,Drought,50,,700\n\
+         c,KE,2026-11-02,Arrivals,20,1000,\n",
+    );
+    add_csv_feed(&app, "needs.csv", None).await;
+    // A SOCIETY-only feed: its figures never reach an anonymous dashboard.
+    app.feeds.set("private.csv", "#meta+id,#country+code,#date,#event,#affected\nz,SO,2026-10-05,Private,999\n");
+    let url = FeedUrl::parse(&app.feeds.url("private.csv")).unwrap();
+    let private = NewFeed {
+        kind: FeedKind::Csv,
+        visibility: tributary::model::Visibility::Society,
+        ..NewFeed::new(OrgId("IFRC".into()), url, 900)
+    };
+    app.store.add_feed(&private).await.unwrap();
+    app.poll_due().await;
+
+    let query = "query($m: String!, $g: [FigureGroup!]!, $f: ItemFilter) {
+        figures(measure: $m, groupBy: $g, filter: $f) { country month unit total items } }";
+    let by_country_month = app.data(query, json!({ "m": "affected", "g": ["COUNTRY", "MONTH"] })).await;
+    assert_eq!(
+        by_country_month["figures"],
+        json!([
+            { "country": "SO", "month": "2026-10", "unit": "people", "total": 150.0, "items": 2 },
+            { "country": "KE", "month": "2026-11", "unit": "people", "total": 20.0, "items": 1 },
+        ])
+    );
+    let funding = app.data(query, json!({ "m": "value", "g": [] })).await;
+    assert_eq!(
+        funding["figures"],
+        json!([
+            { "country": null, "month": null, "unit": "USD", "total": 6000.0, "items": 2 },
+            { "country": null, "month": null, "unit": "CHF", "total": 700.0, "items": 1 },
+        ]),
+        "dollars and francs are never added together"
+    );
+    let kenya = app.data(query, json!({ "m": "affected", "g": ["COUNTRY"], "f": { "countries": ["KEN"] } })).await;
+    assert_eq!(
+        kenya["figures"],
+        json!([{ "country": "KE", "month": null, "unit": "people", "total": 20.0, "items": 1 }])
+    );
+}

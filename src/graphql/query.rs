@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::error::{bad_input, store as store_err};
 use super::ids::{decode_cursor, decode_id, decode_id_of, encode_cursor};
 use super::scalars::{self, CountryCode};
-use super::types::{org_filter, Change, Feed, Item, Network, Organisation, Society, TotalCount, Viewer};
+use super::types::{org_filter, Change, Feed, FigureBucket, Item, Network, Organisation, Society, TotalCount, Viewer};
 use super::{request, Request};
 use crate::model::{self, FeedId, ItemId, OrgId, OrgKind};
 use crate::store::{self, PageRequest, SearchQuery};
@@ -323,6 +323,23 @@ impl Query {
             _ => None,
         };
         Ok(node)
+    }
+
+    /// Totals of one measure (`affected`, `arrivals`, …) over the items matching `filter`, for
+    /// dashboards: grouped by any of country, month, route and category, and always by unit.
+    /// Only items the viewer may see count; withdrawn items do not.
+    async fn figures(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ItemFilter>,
+        measure: String,
+        group_by: Vec<scalars::FigureGroup>,
+    ) -> async_graphql::Result<Vec<FigureBucket>> {
+        let r = request(ctx);
+        let filter = filter.unwrap_or_default().into_store()?;
+        let group_by: Vec<model::FigureGroup> = group_by.into_iter().map(Into::into).collect();
+        let buckets = r.store.figure_totals(&r.scope, &filter, measure.trim(), &group_by).await.map_err(store_err)?;
+        Ok(buckets.into_iter().map(FigureBucket).collect())
     }
 
     /// The change log in commit order: resume with the last cursor you saw, and no change is

@@ -115,6 +115,20 @@ mirror_enum! {
 }
 
 mirror_enum! {
+    /// What `figures` totals are grouped by.
+    FigureGroup as "FigureGroup" = "model::FigureGroup" {
+        /// The item's first country (the one its source states, when it states one).
+        Country,
+        /// The month it was published (`2026-10`).
+        Month,
+        /// Its named route.
+        Route,
+        /// Its primary category.
+        Category,
+    }
+}
+
+mirror_enum! {
     /// The connector that reads a feed.
     FeedKind as "FeedKind" = "model::FeedKind" {
         /// RSS 0.9x/1.0/2.0, Atom or JSON Feed.

@@ -504,3 +504,39 @@ pub fn org_filter(
 ) -> OrgFilter {
     OrgFilter { kind: kind.map(Into::into), network, region: region.map(Into::into) }
 }
+
+/// A total of one measure over the items of one group, in one unit: totals in different units
+/// (people, USD) are separate buckets, never added together.
+pub struct FigureBucket(pub model::FigureBucket);
+
+#[Object]
+impl FigureBucket {
+    /// The group's country, when grouped by COUNTRY (null for items that name none).
+    async fn country(&self) -> Option<CountryCode> {
+        self.0.country.map(CountryCode)
+    }
+    /// The group's month (`2026-10`), when grouped by MONTH.
+    async fn month(&self) -> Option<&str> {
+        self.0.month.as_deref()
+    }
+    /// The group's route, when grouped by ROUTE.
+    async fn route(&self) -> Option<&str> {
+        self.0.route.as_deref()
+    }
+    /// The group's primary category, when grouped by CATEGORY.
+    async fn category(&self) -> Option<scalars::Category> {
+        self.0.category.map(Into::into)
+    }
+    /// Unit or currency of the total.
+    async fn unit(&self) -> Option<&str> {
+        self.0.unit.as_deref()
+    }
+    /// The sum of the measure's values.
+    async fn total(&self) -> f64 {
+        self.0.total
+    }
+    /// How many items contributed.
+    async fn items(&self) -> i64 {
+        self.0.items
+    }
+}

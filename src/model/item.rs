@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{named_enum, Category, ClassificationSource, CountryMention, FeedId, Figure, ItemId, OrgId, Visibility};
+use super::{
+    named_enum, Category, ClassificationSource, CountryCode, CountryMention, FeedId, Figure, ItemId, OrgId, Visibility,
+};
 
 /// One entry of a source, normalised and stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,4 +82,37 @@ pub struct Change {
     pub item: ItemId,
     /// The item's version after the change.
     pub version: i64,
+}
+
+named_enum! {
+    /// What `figures` totals are grouped by.
+    FigureGroup {
+        /// The item's first country (the one its source states, when it states one).
+        Country => "COUNTRY",
+        /// The month it was published (`2026-10`).
+        Month => "MONTH",
+        /// Its named route.
+        Route => "ROUTE",
+        /// Its primary category.
+        Category => "CATEGORY",
+    }
+}
+
+/// A total of one measure over the items of one group, in one unit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FigureBucket {
+    /// The group's country, when grouped by country (none when the items name none).
+    pub country: Option<CountryCode>,
+    /// The group's month, when grouped by month.
+    pub month: Option<String>,
+    /// The group's route, when grouped by route.
+    pub route: Option<String>,
+    /// The group's category, when grouped by category.
+    pub category: Option<Category>,
+    /// The unit or currency; totals in different units are never added together.
+    pub unit: Option<String>,
+    /// The sum of the measure's values.
+    pub total: f64,
+    /// How many items contributed.
+    pub items: i64,
 }

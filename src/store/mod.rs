@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 
 use crate::access::Scope;
 use crate::model::{
-    Category, Change, ChangeKind, CountryCode, Feed, FeedId, FeedState, IfrcRegion, Item, ItemId, Membership, Network,
-    NewFeed, OrgId, OrgKind, Organisation,
+    Category, Change, ChangeKind, CountryCode, Feed, FeedId, FeedState, FigureBucket, FigureGroup, IfrcRegion, Item,
+    ItemId, Membership, Network, NewFeed, OrgId, OrgKind, Organisation,
 };
 use crate::seed::Seed;
 
@@ -317,6 +317,15 @@ pub trait Store: Send + Sync + 'static {
     /// A page of the change log in sequence order, of changes to items `scope` may see.
     async fn changes_page(&self, scope: &Scope, filter: &ChangeFilter, page: &PageRequest)
         -> StoreResult<Page<Change>>;
+    /// Totals of `measure` over the live items `scope` may see that match `filter`, grouped by
+    /// `group_by` and always by unit, largest first.
+    async fn figure_totals(
+        &self,
+        scope: &Scope,
+        filter: &ItemFilter,
+        measure: &str,
+        group_by: &[FigureGroup],
+    ) -> StoreResult<Vec<FigureBucket>>;
 }
 
 /// Opens the store a database URL names.

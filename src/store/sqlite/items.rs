@@ -10,7 +10,7 @@ use sqlx::{QueryBuilder, Sqlite};
 use super::rows::{self, to_millis, ChangeRow, ItemRow};
 use super::{push_in, push_scope, SqliteStore};
 use crate::access::Scope;
-use crate::model::{Change, ChangeKind, Feed, FeedId, Item, ItemId};
+use crate::model::{Change, ChangeKind, CountryCode, Feed, FeedId, FigureBucket, FigureGroup, Item, ItemId};
 use crate::store::{
     ChangeFilter, ChunkContext, FetchRecord, IngestReport, ItemFilter, ItemOrder, Page, PageRequest, StoreError,
     StoreResult,
@@ -384,6 +384,57 @@ async fn insert_changes(
     // The writer holds the lock, so the highest sequence is the last one written here.
     store.count(1);
     Ok(sqlx::query_scalar("SELECT max(sequence) FROM changes").fetch_one(&mut **tx).await?)
+}
+
+/// Totals of one measure, grouped in SQL over the figures stored with each item.
+pub(super) async fn figure_totals(
+    store: &SqliteStore,
+    scope: &Scope,
+    filter: &ItemFilter,
+    measure: &str,
+    group_by: &[FigureGroup],
+) -> StoreResult<Vec<FigureBucket>> {
+    let column = |group: FigureGroup| match group {
+        FigureGroup::Country => "json_extract(i.countries, '$[0].code')",
+        FigureGroup::Month => "strftime('%Y-%m', i.sort_published / 1000, 'unixepoch')",
+        FigureGroup::Route => "i.route",
+        FigureGroup::Category => "i.category",
+    };
+    let mut groups: Vec<FigureGroup> = Vec::new();
+    for g in group_by {
+        if !groups.contains(g) {
+            groups.push(*g);
+        }
+    }
+    let mut select = String::from("SELECT json_extract(f.value, '$.unit') AS unit");
+    for g in FigureGroup::ALL {
+        let expr = if groups.contains(g) { column(*g) } else { "NULL" };
+        select.push_str(&format!(", {expr}"));
+    }
+    select.push_str(
+        ", sum(json_extract(f.value, '$.value')), count(DISTINCT i.rowid) FROM items i, json_each(i.figures) f \
+         WHERE i.withdrawn_at IS NULL AND json_extract(f.value, '$.measure') = ",
+    );
+    store.count(1);
+    let mut qb = QueryBuilder::<Sqlite>::new(select);
+    qb.push_bind(measure.to_string());
+    push_item_filter(&mut qb, scope, filter, true);
+    qb.push(" GROUP BY 1, 2, 3, 4, 5 ORDER BY 6 DESC, 2, 3, 4, 5, 1");
+    type Row = (Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, f64, i64);
+    let rows: Vec<Row> = qb.build_query_as().fetch_all(&store.pool).await?;
+    rows.into_iter()
+        .map(|(unit, country, month, route, category, total, items)| {
+            Ok(FigureBucket {
+                country: country.map(|c| CountryCode::parse(&c).map_err(StoreError::Corrupt)).transpose()?,
+                month,
+                route,
+                category: category.map(|c| c.parse().map_err(|_| StoreError::Corrupt(c))).transpose()?,
+                unit,
+                total,
+                items,
+            })
+        })
+        .collect()
 }
 
 /// Appends the scope and filter conditions on items aliased `i`.

@@ -601,6 +601,16 @@ impl Store for SqliteStore {
         items::ingest_chunk(self, feed, items, chunk).await
     }
 
+    async fn figure_totals(
+        &self,
+        scope: &Scope,
+        filter: &ItemFilter,
+        measure: &str,
+        group_by: &[crate::model::FigureGroup],
+    ) -> StoreResult<Vec<crate::model::FigureBucket>> {
+        items::figure_totals(self, scope, filter, measure, group_by).await
+    }
+
     async fn withdraw_missing(&self, feed: &Feed, keep: &[String]) -> StoreResult<(usize, Option<i64>)> {
         items::withdraw_missing(self, feed, keep).await
     }
