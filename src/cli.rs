@@ -81,8 +81,11 @@ pub struct FeedAdd {
     pub kind: String,
     /// For a CSV feed: a file holding the mapping (TOML) that says how rows become items. An
     /// HXL-tagged file needs none.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "preset")]
     pub mapping: Option<std::path::PathBuf>,
+    /// For a CSV feed: a ready mapping by name (`hxl`, `missing-migrants`); implies `--kind csv`.
+    #[arg(long)]
+    pub preset: Option<String>,
     /// The owning National Society's country code (alpha-2 or alpha-3).
     #[arg(long, conflicts_with = "organisation")]
     pub society: Option<String>,
@@ -249,15 +252,22 @@ async fn feed_add(settings: &Settings, add: FeedAdd) -> anyhow::Result<()> {
         (None, Some(org)) => OrgId(org.clone()),
         (None, None) => bail!("say whose feed it is: --society CODE or --organisation CODE"),
     };
-    let kind = add.kind.to_ascii_uppercase().parse::<FeedKind>().map_err(anyhow::Error::msg)?;
-    let mapping = match &add.mapping {
-        Some(path) => {
+    let mut kind = add.kind.to_ascii_uppercase().parse::<FeedKind>().map_err(anyhow::Error::msg)?;
+    let mapping = match (&add.mapping, &add.preset) {
+        (_, Some(name)) => {
+            let known: Vec<&str> = connectors::mapping::PRESETS.iter().map(|(n, _)| *n).collect();
+            let text = connectors::mapping::preset(name)
+                .with_context(|| format!("no preset `{name}` (there are: {})", known.join(", ")))?;
+            kind = FeedKind::Csv;
+            Some(text.to_string())
+        }
+        (Some(path), None) => {
             let text =
                 std::fs::read_to_string(path).with_context(|| format!("cannot read the mapping {}", path.display()))?;
             connectors::mapping::Mapping::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             Some(text)
         }
-        None => None,
+        (None, None) => None,
     };
     if mapping.is_some() && kind != FeedKind::Csv {
         bail!("only CSV feeds take a mapping (add --kind csv)");

@@ -455,6 +455,9 @@ impl Plan {
                         if f.unit.is_some() {
                             figure.unit = f.unit.clone();
                         }
+                        if let Some(disaggregation) = &f.disaggregation {
+                            figure.disaggregation = disaggregation.clone();
+                        }
                         found.push(figure);
                     }
                 }
@@ -539,8 +542,18 @@ impl Plan {
             if raw.is_empty() {
                 continue;
             }
-            match CountryCode::parse(raw).ok().or_else(|| geo::resolve_exact(raw).map(|m| m.code)) {
-                Some(code) => countries.push(CountryMention { code, role }),
+            // A cell may name several countries, separated by commas or semicolons.
+            let resolve =
+                |text: &str| CountryCode::parse(text).ok().or_else(|| geo::resolve_exact(text).map(|m| m.code));
+            let codes: Option<Vec<CountryCode>> = resolve(raw).map(|c| vec![c]).or_else(|| {
+                let parts: Vec<&str> = raw.split([',', ';']).map(str::trim).filter(|p| !p.is_empty()).collect();
+                (parts.len() > 1)
+                    .then(|| parts.iter().filter_map(|p| resolve(p)).collect())
+                    .filter(|c: &Vec<_>| !c.is_empty())
+            });
+            match codes {
+                Some(codes) => countries.extend(codes.into_iter().map(|code| CountryMention { code, role })),
+                None if raw.eq_ignore_ascii_case("unknown") => {}
                 None => warnings.push(format!("`{raw}` in column {} is not a country we know", self.headers[index])),
             }
         }

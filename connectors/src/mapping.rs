@@ -101,6 +101,9 @@ pub struct FigureMapping {
     pub measure: Option<String>,
     /// Unit or currency, e.g. `people` or `USD`.
     pub unit: Option<String>,
+    /// Disaggregation, e.g. `["f"]` for a column counting women; by default the column's HXL
+    /// attributes.
+    pub disaggregation: Option<Vec<String>>,
 }
 
 /// A column named by its header or by an HXL tag pattern.
@@ -255,6 +258,18 @@ fn role<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<CountryRole
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the mapping is invalid: {0}")]
 pub struct MappingError(pub String);
+
+/// The presets: ready mappings for publishers' own formats, by name. Each names, in its comments,
+/// where its column names come from.
+pub const PRESETS: &[(&str, &str)] = &[
+    ("hxl", include_str!("../presets/hxl.toml")),
+    ("missing-migrants", include_str!("../presets/missing-migrants.toml")),
+];
+
+/// A preset's TOML text by name.
+pub fn preset(name: &str) -> Option<&'static str> {
+    PRESETS.iter().find(|(n, _)| n.eq_ignore_ascii_case(name.trim())).map(|(_, text)| *text)
+}
 
 impl Mapping {
     /// Parses and checks a mapping's TOML text.
