@@ -153,10 +153,10 @@ async fn figures_are_totalled_by_group_and_unit_over_what_the_viewer_may_see() {
     let app = spawn_app().await;
     app.feeds.set(
         "needs.csv",
-        "#meta+id,#country+code,#date,#event,#affected,#value+funding+usd,#value+funding+chf\n\
-         a,SO,2026-10-01,Floods,100,5000,\n\
-         b,SO,2026-10-20,Drought,50,,700\n\
-         c,KE,2026-11-02,Arrivals,20,1000,\n",
+        "#meta+id,#country+code,#date,#event,#affected,#affected+f,#value+funding+usd,#value+funding+chf\n\
+         a,SO,2026-10-01,Floods,100,60,5000,\n\
+         b,SO,2026-10-20,Drought,50,20,,700\n\
+         c,KE,2026-11-02,Arrivals,20,,1000,\n",
     );
     add_csv_feed(&app, "needs.csv", None).await;
     // A SOCIETY-only feed: its figures never reach an anonymous dashboard.
@@ -189,6 +189,14 @@ async fn figures_are_totalled_by_group_and_unit_over_what_the_viewer_may_see() {
         ]),
         "dollars and francs are never added together"
     );
+    // The women among them are a breakdown, asked for by name, never added to the total.
+    let women = app
+        .data(
+            "{ figures(measure: \"affected\", breakdown: [\"f\"], groupBy: [COUNTRY]) { country unit total items } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(women["figures"], json!([{ "country": "SO", "unit": "people", "total": 80.0, "items": 2 }]));
     let kenya = app.data(query, json!({ "m": "affected", "g": ["COUNTRY"], "f": { "countries": ["KEN"] } })).await;
     assert_eq!(
         kenya["figures"],

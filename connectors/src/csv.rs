@@ -17,7 +17,7 @@ use crate::entry::Draft;
 use crate::geo::{self, CountryCode};
 use crate::mapping::{Column, ItemMapping, Mapping, MappingError, Part, Template};
 use crate::model::{Category, CountryMention, CountryRole, Figure, NormalisedItem};
-use crate::text::{clean_whitespace, hex, normalise, truncate_chars, MAX_SUMMARY_CHARS};
+use crate::text::{clean_whitespace, hex, html_to_text, normalise, truncate_chars, MAX_SUMMARY_CHARS};
 use crate::{ConnectorError, FeedContext, Parsed};
 
 /// Rows searched for an HXL hashtag row.
@@ -45,18 +45,21 @@ pub fn decode(bytes: &[u8]) -> (Cow<'_, str>, Option<String>) {
     }
 }
 
-/// The delimiter that splits the first lines into the most columns, consistently. Quoted fields
-/// are skipped, so a comma inside quotes does not count.
+/// The delimiter that splits the first lines most consistently: for each candidate, the number of
+/// cells most lines agree on (a junk line on top does not decide), then how many lines agree,
+/// then how many cells. Quoted fields are skipped, so a comma inside quotes does not count.
 pub fn detect_delimiter(text: &str) -> u8 {
     let lines = sample_lines(text);
     let score = |delimiter: u8| {
-        let counts: Vec<usize> = lines.iter().map(|line| count_outside_quotes(line, delimiter)).collect();
-        let first = counts.first().copied().unwrap_or(0);
-        if first == 0 {
-            return (0, 0);
+        let mut counts: Vec<usize> = lines.iter().map(|line| count_outside_quotes(line, delimiter)).collect();
+        counts.retain(|&c| c > 0);
+        counts.sort_unstable();
+        // The most common non-zero count, and how many lines have it.
+        let mut best = (0, 0);
+        for run in counts.chunk_by(|a, b| a == b) {
+            best = best.max((run.len(), run[0]));
         }
-        // Lines agreeing with the first line's count, then the count itself.
-        (counts.iter().filter(|&&c| c == first).count(), first)
+        best
     };
     DELIMITERS.iter().copied().max_by_key(|&d| (score(d), std::cmp::Reverse(rank(d)))).unwrap_or(b',')
 }
@@ -65,7 +68,7 @@ fn rank(delimiter: u8) -> usize {
     DELIMITERS.iter().position(|&d| d == delimiter).unwrap_or(DELIMITERS.len())
 }
 
-/// The first lines of `text`, whole records only as far as quotes allow telling.
+/// The first non-blank lines of `text`, whole records as far as quotes allow telling.
 fn sample_lines(text: &str) -> Vec<&str> {
     let mut lines = Vec::new();
     let mut start = 0;
@@ -74,7 +77,10 @@ fn sample_lines(text: &str) -> Vec<&str> {
         match b {
             b'"' => quoted = !quoted,
             b'\n' if !quoted => {
-                lines.push(text[start..i].trim_end_matches('\r'));
+                let line = text[start..i].trim_end_matches('\r');
+                if !line.trim().is_empty() {
+                    lines.push(line);
+                }
                 start = i + 1;
                 if lines.len() == DELIMITER_SAMPLE_LINES {
                     return lines;
@@ -83,10 +89,9 @@ fn sample_lines(text: &str) -> Vec<&str> {
             _ => {}
         }
     }
-    if start < text.len() {
+    if !text[start..].trim().is_empty() {
         lines.push(&text[start..]);
     }
-    lines.retain(|l| !l.trim().is_empty());
     lines
 }
 
@@ -215,6 +220,14 @@ pub fn read_table(bytes: &[u8]) -> Result<Table, CsvError> {
     };
     let mut table = Table { headers, tags, rows: records.split_off(first_data.min(records.len())), ..Table::default() };
     table.warnings.extend(encoding_warning);
+    let width = table.headers.len().max(table.tags.as_ref().map_or(0, Vec::len));
+    let odd: Vec<u64> = table.rows.iter().filter(|(_, row)| row.len() != width).map(|(line, _)| *line).collect();
+    if let Some(first) = odd.first() {
+        table.warnings.push(format!(
+            "{} rows do not have the {width} cells of the header row (first: line {first}); missing cells are read as empty",
+            odd.len()
+        ));
+    }
     Ok(table)
 }
 
@@ -301,6 +314,8 @@ const CURRENCIES: [&str; 8] = ["usd", "eur", "chf", "gbp", "cad", "aud", "jpy", 
 enum Piece {
     Text(String),
     Cell(usize),
+    /// The non-empty cells of these columns, joined by the separator (the HXL defaults).
+    Joined(Vec<usize>, &'static str),
 }
 
 /// A figure column, resolved.
@@ -402,18 +417,11 @@ impl Plan {
                         "item.title: the file has {why} to title its rows by; give the mapping a title template"
                     )));
                 }
-                let mut pieces = Vec::new();
-                for (n, index) in columns.into_iter().enumerate() {
-                    if n > 0 {
-                        pieces.push(Piece::Text(" · ".into()));
-                    }
-                    pieces.push(Piece::Cell(index));
-                }
-                pieces
+                vec![Piece::Joined(columns, " · ")]
             }
         };
         plan.summary = template("item.summary", &item.summary)?
-            .unwrap_or_else(|| tagged(&|t| t.tag == "description").into_iter().map(Piece::Cell).collect());
+            .unwrap_or_else(|| vec![Piece::Joined(tagged(&|t| t.tag == "description"), "\n")]);
         plan.url = template("item.url", &item.url)?.unwrap_or_else(|| {
             tagged(&|t| t.tag == "meta" && t.has("url")).into_iter().take(1).map(Piece::Cell).collect()
         });
@@ -424,10 +432,8 @@ impl Plan {
             .title
             .iter()
             .chain(&plan.summary)
-            .filter_map(|p| match p {
-                Piece::Cell(i) => tags.and_then(|t| t.get(*i)).and_then(Option::as_ref),
-                Piece::Text(_) => None,
-            })
+            .flat_map(Piece::cells)
+            .filter_map(|i| tags.and_then(|t| t.get(i)).and_then(Option::as_ref))
             .find_map(|t| t.attributes.iter().find_map(|a| a.strip_prefix("i_")).map(str::to_string));
         plan.tags = match &item.tags {
             Some(columns) => columns.iter().map(|c| find("item.tags", c)).collect::<Result<Vec<_>, _>>()?.concat(),
@@ -470,9 +476,11 @@ impl Plan {
         };
         if plan.id.is_empty() {
             let mut key: Vec<usize> =
-                plan.title.iter().chain(&plan.summary).chain(&plan.url).filter_map(Piece::cell).collect();
+                plan.title.iter().chain(&plan.summary).chain(&plan.url).flat_map(Piece::cells).collect();
             key.extend(plan.published);
             key.extend(plan.countries.iter().map(|(i, _)| *i));
+            // A changed figure updates its row; it never makes a new one.
+            key.retain(|i| !plan.figures.iter().any(|f| f.index == *i));
             key.sort_unstable();
             key.dedup();
             plan.key = key;
@@ -489,14 +497,23 @@ impl Plan {
     ) -> Result<NormalisedItem, String> {
         let cell = |i: usize| row.get(i).map_or("", |c| c.trim());
         let render = |pieces: &[Piece]| -> String {
-            let text: String = pieces
-                .iter()
-                .map(|p| match p {
-                    Piece::Text(t) => t.as_str(),
-                    Piece::Cell(i) => cell(*i),
-                })
-                .collect();
-            clean_whitespace(&text)
+            let mut text = String::new();
+            for piece in pieces {
+                match piece {
+                    Piece::Text(t) => text.push_str(t),
+                    Piece::Cell(i) => text.push_str(cell(*i)),
+                    Piece::Joined(columns, separator) => {
+                        let cells: Vec<&str> = columns.iter().map(|&i| cell(i)).filter(|c| !c.is_empty()).collect();
+                        text.push_str(&cells.join(separator));
+                    }
+                }
+            }
+            // Cells are plain text, unless a publisher put markup in them.
+            if text.contains(['<', '&']) {
+                html_to_text(&text)
+            } else {
+                clean_whitespace(&text)
+            }
         };
         let source_key = if self.id.is_empty() {
             let values: Vec<&str> = self.key.iter().map(|&i| cell(i)).collect();
@@ -543,14 +560,40 @@ impl Plan {
                 continue;
             }
             // A cell may name several countries, separated by commas or semicolons.
-            let resolve =
-                |text: &str| CountryCode::parse(text).ok().or_else(|| geo::resolve_exact(text).map(|m| m.code));
-            let codes: Option<Vec<CountryCode>> = resolve(raw).map(|c| vec![c]).or_else(|| {
+            let mut resolve = |text: &str| {
+                if let Ok(code) = CountryCode::parse(text) {
+                    return Some(code);
+                }
+                let found = geo::resolve_exact(text)?;
+                if found.ambiguous {
+                    warnings.push(format!(
+                        "`{text}` in column {} may not mean {} (ambiguous name); check the item's countries",
+                        self.headers[index], found.code
+                    ));
+                }
+                Some(found.code)
+            };
+            let mut codes = resolve(raw).map(|c| vec![c]);
+            if codes.is_none() {
                 let parts: Vec<&str> = raw.split([',', ';']).map(str::trim).filter(|p| !p.is_empty()).collect();
-                (parts.len() > 1)
-                    .then(|| parts.iter().filter_map(|p| resolve(p)).collect())
-                    .filter(|c: &Vec<_>| !c.is_empty())
-            });
+                if parts.len() > 1 {
+                    let mut found = Vec::new();
+                    let mut unknown = Vec::new();
+                    for part in parts {
+                        match resolve(part) {
+                            Some(code) => found.push(code),
+                            None => unknown.push(part),
+                        }
+                    }
+                    if !found.is_empty() {
+                        for part in unknown.iter().filter(|p| !p.eq_ignore_ascii_case("unknown")) {
+                            warnings
+                                .push(format!("`{part}` in column {} is not a country we know", self.headers[index]));
+                        }
+                        codes = Some(found);
+                    }
+                }
+            }
             match codes {
                 Some(codes) => countries.extend(codes.into_iter().map(|code| CountryMention { code, role })),
                 None if raw.eq_ignore_ascii_case("unknown") => {}
@@ -584,10 +627,12 @@ impl Plan {
 }
 
 impl Piece {
-    fn cell(&self) -> Option<usize> {
+    /// The columns a piece reads.
+    fn cells(&self) -> Vec<usize> {
         match self {
-            Piece::Cell(i) => Some(*i),
-            Piece::Text(_) => None,
+            Piece::Cell(i) => vec![*i],
+            Piece::Joined(columns, _) => columns.clone(),
+            Piece::Text(_) => Vec::new(),
         }
     }
 }
@@ -650,16 +695,24 @@ fn figure_column(headers: &[String], tags: Option<&[Option<HxlTag>]>, index: usi
     }
 }
 
-/// A number as publishers write it: `1200`, `1,200`, `1 200`, `12.5`, `12,5`.
+/// A number as publishers write it: `1200`, `1,200`, `1 200`, `12.5`, `12,5`, `1.234,5`,
+/// `1,234.5`. With both separators the last is the decimal one; a lone comma separates thousands
+/// only between groups of three digits after a first group of one to three (not `0`).
 fn parse_number(raw: &str) -> Option<f64> {
     let compact: String = raw.chars().filter(|c| !c.is_whitespace() && *c != '_').collect();
-    let text = if compact.contains('.') {
-        compact.replace(',', "")
-    } else if compact.split(',').skip(1).all(|group| group.len() == 3) {
-        // Commas between groups of three digits separate thousands.
-        compact.replace(',', "")
-    } else {
-        compact.replacen(',', ".", 1)
+    let text = match (compact.rfind('.'), compact.rfind(',')) {
+        (Some(dot), Some(comma)) if comma > dot => compact.replace('.', "").replacen(',', ".", 1),
+        (Some(_), Some(_)) => compact.replace(',', ""),
+        (None, Some(_)) => {
+            let mut groups = compact.trim_start_matches(['-', '+']).split(',');
+            let first = groups.next().unwrap_or_default();
+            if (1..=3).contains(&first.len()) && first != "0" && groups.all(|g| g.len() == 3) {
+                compact.replace(',', "")
+            } else {
+                compact.replacen(',', ".", 1)
+            }
+        }
+        _ => compact,
     };
     text.parse::<f64>().ok().filter(|v| v.is_finite())
 }
@@ -743,7 +796,13 @@ mod tests {
         let csv = "title\tsummary\tcount\n\"Route, closed\"\t\"first line\nsecond line\"\t3\nNext\tplain\t4\n";
         assert_eq!(detect_delimiter(csv), b'\t');
         let table = read_table(csv.as_bytes()).unwrap();
+        assert!(table.warnings.is_empty(), "{:?}", table.warnings);
         assert_eq!(table.rows[0].1, ["Route, closed", "first line\nsecond line", "3"]);
+        let short = read_table(b"a,b,c\n1,2,3\n4,5\n6,7\n").unwrap();
+        assert_eq!(
+            short.warnings,
+            ["2 rows do not have the 3 cells of the header row (first: line 3); missing cells are read as empty"]
+        );
         assert_eq!(table.rows[1], (4, vec!["Next".to_string(), "plain".into(), "4".into()]));
     }
 
@@ -753,6 +812,13 @@ mod tests {
         assert_eq!(detect_delimiter("a;b;c\n1,5;2,5;3\n"), b';');
         assert_eq!(detect_delimiter("\"a;b\",c\n\"1;2\",3\n"), b',');
         assert_eq!(detect_delimiter("single column\nvalue\n"), b',');
+        // A junk line on top, or a blank one, does not decide.
+        let junk = "Downloaded from the portal, 2026\n#country+name;#date;#affected\nItalie;2026-10-01;35\nGrèce;2026-10-02;12\n";
+        assert_eq!(detect_delimiter(junk), b';');
+        let blank_first = format!("\n{}", "a\tb\tc\n".repeat(25));
+        assert_eq!(detect_delimiter(&blank_first), b'\t');
+        let table = read_table(junk.as_bytes()).unwrap();
+        assert_eq!(tags(&table), ["#country+name", "#date", "#affected"]);
     }
 
     const DTM: &str = "Site id,Country,Origin,Date,Event,IDPs (women),IDPs (children),Funding\n\
@@ -810,6 +876,27 @@ mod tests {
         assert!(a.items[0].source_key.starts_with("row:"));
         assert_eq!(a.items[0].source_key, b.items[0].source_key);
         assert_ne!(a.items[0].source_key, a.items[1].source_key);
+    }
+
+    #[test]
+    fn a_figure_in_the_title_does_not_change_the_row_identity() {
+        let mapping = Mapping::parse(
+            "format = \"csv\"\n[item]\ntitle = \"{Arrivals} arrivals in {Country}\"\n[[figures]]\ncolumn = \"Arrivals\"",
+        )
+        .unwrap();
+        let before = rows("Country,Arrivals\nItaly,35\n", Some(&mapping)).unwrap();
+        let after = rows("Country,Arrivals\nItaly,36\n", Some(&mapping)).unwrap();
+        assert_eq!(before.items[0].source_key, after.items[0].source_key);
+        assert_eq!(after.items[0].title, "36 arrivals in Italy");
+    }
+
+    #[test]
+    fn default_titles_skip_empty_cells_and_markup_in_cells_is_text() {
+        let csv =
+            "#event,#org,#country+name,#description\nFloods,,Somalia,<p>Rivers <b>rose</b> &amp; camps moved</p>\n";
+        let item = &rows(csv, None).unwrap().items[0];
+        assert_eq!(item.title, "Floods · Somalia");
+        assert_eq!(item.summary, "Rivers rose & camps moved");
     }
 
     #[test]
@@ -877,6 +964,10 @@ mod tests {
             ("12.5", 12.5),
             ("12,5", 12.5),
             ("1,234.5", 1234.5),
+            ("1.234,5", 1234.5),
+            ("0,125", 0.125),
+            ("-1,500", -1500.0),
+            ("1,234,567", 1234567.0),
         ] {
             assert_eq!(parse_number(raw), Some(value), "{raw}");
         }

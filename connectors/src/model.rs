@@ -201,6 +201,10 @@ impl NormalisedItem {
             field(&f.measure);
             field(&f.value.to_string());
             field(f.unit.as_deref().unwrap_or(""));
+            field(f.hxl_tag.as_deref().unwrap_or(""));
+            for attribute in &f.disaggregation {
+                field(attribute);
+            }
         }
         let digest = h.finalize();
         crate::text::hex(&digest[..16])

@@ -327,18 +327,24 @@ impl Query {
 
     /// Totals of one measure (`affected`, `arrivals`, …) over the items matching `filter`, for
     /// dashboards: grouped by any of country, month, route and category, and always by unit.
+    /// `breakdown` picks figures broken down by exactly those sex and age attributes (`["f"]`,
+    /// `["children"]`); without it, the totals, so a breakdown is never added to its total.
     /// Only items the viewer may see count; withdrawn items do not.
     async fn figures(
         &self,
         ctx: &Context<'_>,
         filter: Option<ItemFilter>,
         measure: String,
+        #[graphql(default)] breakdown: Vec<String>,
         group_by: Vec<scalars::FigureGroup>,
     ) -> async_graphql::Result<Vec<FigureBucket>> {
         let r = request(ctx);
         let filter = filter.unwrap_or_default().into_store()?;
         let group_by: Vec<model::FigureGroup> = group_by.into_iter().map(Into::into).collect();
-        let buckets = r.store.figure_totals(&r.scope, &filter, measure.trim(), &group_by).await.map_err(store_err)?;
+        let breakdown: Vec<String> =
+            breakdown.iter().map(|a| a.trim().trim_start_matches('+').to_ascii_lowercase()).collect();
+        let buckets =
+            r.store.figure_totals(&r.scope, &filter, measure.trim(), &breakdown, &group_by).await.map_err(store_err)?;
         Ok(buckets.into_iter().map(FigureBucket).collect())
     }
 

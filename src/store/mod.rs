@@ -207,6 +207,16 @@ pub struct ChunkContext {
     pub all_new: bool,
 }
 
+/// Disaggregation attributes that break a figure down by sex or age (HXL's `+f`, `+m`,
+/// `+children`, …, and any `+age…`): a figure carrying one is part of a total, not a total.
+pub const BREAKDOWN_ATTRIBUTES: [&str; 9] =
+    ["f", "m", "i", "infants", "children", "adolescents", "youth", "adults", "elderly"];
+
+/// Whether `attribute` breaks a figure down by sex or age.
+pub fn is_breakdown(attribute: &str) -> bool {
+    BREAKDOWN_ATTRIBUTES.contains(&attribute) || attribute.starts_with("age")
+}
+
 /// What seeding did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SeedReport {
@@ -318,12 +328,15 @@ pub trait Store: Send + Sync + 'static {
     async fn changes_page(&self, scope: &Scope, filter: &ChangeFilter, page: &PageRequest)
         -> StoreResult<Page<Change>>;
     /// Totals of `measure` over the live items `scope` may see that match `filter`, grouped by
-    /// `group_by` and always by unit, largest first.
+    /// `group_by` and always by unit, largest first. Only figures broken down by exactly the
+    /// sex and age attributes in `breakdown` count (none: the totals), so a breakdown is never
+    /// added to its total; other attributes (`idps`, `funding`) do not matter.
     async fn figure_totals(
         &self,
         scope: &Scope,
         filter: &ItemFilter,
         measure: &str,
+        breakdown: &[String],
         group_by: &[FigureGroup],
     ) -> StoreResult<Vec<FigureBucket>>;
 }

@@ -392,6 +392,7 @@ pub(super) async fn figure_totals(
     scope: &Scope,
     filter: &ItemFilter,
     measure: &str,
+    breakdown: &[String],
     group_by: &[FigureGroup],
 ) -> StoreResult<Vec<FigureBucket>> {
     let column = |group: FigureGroup| match group {
@@ -418,6 +419,21 @@ pub(super) async fn figure_totals(
     store.count(1);
     let mut qb = QueryBuilder::<Sqlite>::new(select);
     qb.push_bind(measure.to_string());
+    // Exactly the requested sex and age breakdown: so many breakdown attributes, each requested one.
+    let listed: Vec<String> = crate::store::BREAKDOWN_ATTRIBUTES.iter().map(|a| format!("'{a}'")).collect();
+    qb.push(format!(
+        " AND (SELECT count(*) FROM json_each(f.value, '$.disaggregation') d \
+         WHERE d.value IN ({}) OR d.value LIKE 'age%') = ",
+        listed.join(", ")
+    ));
+    let mut wanted: Vec<&String> = breakdown.iter().filter(|a| crate::store::is_breakdown(a)).collect();
+    wanted.sort();
+    wanted.dedup();
+    qb.push_bind(wanted.len() as i64);
+    for attribute in wanted {
+        qb.push(" AND EXISTS (SELECT 1 FROM json_each(f.value, '$.disaggregation') d WHERE d.value = ");
+        qb.push_bind(attribute.clone()).push(")");
+    }
     push_item_filter(&mut qb, scope, filter, true);
     qb.push(" GROUP BY 1, 2, 3, 4, 5 ORDER BY 6 DESC, 2, 3, 4, 5, 1");
     type Row = (Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, f64, i64);

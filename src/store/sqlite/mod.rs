@@ -606,9 +606,10 @@ impl Store for SqliteStore {
         scope: &Scope,
         filter: &ItemFilter,
         measure: &str,
+        breakdown: &[String],
         group_by: &[crate::model::FigureGroup],
     ) -> StoreResult<Vec<crate::model::FigureBucket>> {
-        items::figure_totals(self, scope, filter, measure, group_by).await
+        items::figure_totals(self, scope, filter, measure, breakdown, group_by).await
     }
 
     async fn withdraw_missing(&self, feed: &Feed, keep: &[String]) -> StoreResult<(usize, Option<i64>)> {
