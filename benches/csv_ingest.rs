@@ -1,0 +1,126 @@
+//! CSV ingest benchmark: bare `csv` crate parsing, then our parse + normalise (HXL defaults), then
+//! the full pipeline into a fresh SQLite database, over the same bytes in one run; and the
+//! process's peak resident memory at the end.
+//!
+//! Run: `cargo bench --bench csv_ingest` (optionally `-- ROWS ROUNDS`, default 20000 rows,
+//! 3 rounds). Rows are an HXL-tagged displacement table: id, country, origin, date, event, two
+//! disaggregated figures, about 150 bytes a row.
+
+use std::time::{Duration, Instant};
+
+use connectors::{Connector, FeedContext};
+use tributary::model::{Feed, FeedKind, FeedUrl, NewFeed, OrgId};
+use tributary::poller::ingest::parse_and_store;
+use tributary::seed::Seed;
+use tributary::store::{FetchRecord, SqliteStore, Store};
+
+const CHUNK: usize = 2000;
+
+const COUNTRIES: [(&str, &str); 5] =
+    [("SO", "Ethiopia"), ("IT", "Tunisia"), ("MX", "Honduras"), ("BD", "Myanmar"), ("TR", "Syria")];
+const EVENTS: [&str; 4] = [
+    "Flooding displaces families",
+    "New arrivals at the border camp",
+    "Returns from the coast",
+    "Reception centre at capacity",
+];
+
+fn file(rows: usize) -> Vec<u8> {
+    let mut out = String::from(
+        "Site id,Country,Origin,Date,Event,IDPs (women),IDPs (children)\n\
+         #meta+id,#country+code,#country+name+origin,#date,#event+name+i_en,#affected+idps+f,#affected+idps+children\n",
+    );
+    for i in 0..rows {
+        let (country, origin) = COUNTRIES[i % COUNTRIES.len()];
+        out.push_str(&format!(
+            "site-{i},{country},{origin},2026-{:02}-{:02},{} at site {i},\"{},{:03}\",{}\n",
+            i % 12 + 1,
+            i % 28 + 1,
+            EVENTS[i % EVENTS.len()],
+            1 + i % 9,
+            i % 1000,
+            i % 700
+        ));
+    }
+    out.into_bytes()
+}
+
+async fn fresh_store(dir: &tempfile::TempDir) -> anyhow::Result<(SqliteStore, Feed)> {
+    let store = SqliteStore::connect(&format!("sqlite:{}", dir.path().join("bench.db").display())).await?;
+    store.migrate().await?;
+    store.seed(&Seed::bundled()?).await?;
+    let url = FeedUrl::parse("https://example.org/sites.csv").map_err(anyhow::Error::msg)?;
+    let feed = store.add_feed(&NewFeed { kind: FeedKind::Csv, ..NewFeed::new(OrgId("IFRC".into()), url, 900) }).await?;
+    Ok((store, feed))
+}
+
+fn median(mut runs: Vec<Duration>) -> Duration {
+    runs.sort();
+    runs[runs.len() / 2]
+}
+
+fn rate(rows: usize, d: Duration) -> f64 {
+    rows as f64 / d.as_secs_f64()
+}
+
+/// The process's peak resident memory (`VmHWM`), in MiB.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let rows: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(20_000);
+    let rounds: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(3);
+    let bytes = file(rows);
+    println!(
+        "CSV ingest benchmark: {rows} rows, {:.1} MB, {:.0} bytes/row, {rounds} rounds (median)",
+        bytes.len() as f64 / 1e6,
+        bytes.len() as f64 / rows as f64
+    );
+    let (mut bare, mut connector, mut full) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(bytes.as_slice());
+        let mut record = csv::ByteRecord::new();
+        let mut count = 0;
+        while reader.read_byte_record(&mut record)? {
+            count += 1;
+        }
+        assert_eq!(count, rows + 2);
+        bare.push(t.elapsed());
+
+        let t = Instant::now();
+        let parsed = Connector::Csv(None).parse(&bytes, &FeedContext::default())?;
+        assert_eq!(parsed.items.len(), rows, "{:?}", parsed.warnings.first());
+        connector.push(t.elapsed());
+
+        let dir = tempfile::tempdir()?;
+        let (store, feed) = fresh_store(&dir).await?;
+        let t = Instant::now();
+        let (_, report, _) =
+            parse_and_store(&store, &feed, Connector::Csv(None), bytes.clone(), FeedContext::default(), CHUNK).await?;
+        store.record_success(feed.id, &FetchRecord::default()).await?;
+        assert_eq!(report.created, rows);
+        full.push(t.elapsed());
+    }
+    println!("{:<42} {:>10} {:>14}", "stage", "time", "rows/s");
+    for (name, runs) in [
+        ("csv crate parse only", &bare),
+        ("parse + normalise (connector)", &connector),
+        ("full pipeline (parse+normalise ‖ store)", &full),
+    ] {
+        let d = median(runs.clone());
+        println!("{name:<42} {:>8.0}ms {:>14.0}", d.as_secs_f64() * 1e3, rate(rows, d));
+    }
+    let ratio = rate(rows, median(full)) / rate(rows, median(bare));
+    println!("full pipeline / bare csv throughput: {ratio:.3}");
+    if let Some(peak) = peak_rss_mib() {
+        println!("peak resident memory of the whole run: {peak:.0} MiB");
+    }
+    Ok(())
+}
