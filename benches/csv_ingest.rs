@@ -4,7 +4,7 @@
 //!
 //! Run: `cargo bench --bench csv_ingest` (optionally `-- ROWS ROUNDS`, default 20000 rows,
 //! 3 rounds). Rows are an HXL-tagged displacement table: id, country, origin, date, event, two
-//! disaggregated figures, about 150 bytes a row.
+//! disaggregated figures, about 90 bytes a row.
 
 use std::time::{Duration, Instant};
 
