@@ -224,17 +224,21 @@ async fn poll_once(settings: &Settings) -> anyhow::Result<i32> {
     let poller =
         Arc::new(Poller::new(Arc::clone(&store), fetcher, settings.poll.clone(), Arc::new(Metrics::default())));
     let reports = poller.poll_due_once().await?;
-    println!("{:>5}  {:<8}  {:<12}  {:>7}  {:>7}  url / reason", "feed", "owner", "outcome", "created", "updated");
+    println!(
+        "{:>5}  {:<8}  {:<12}  {:>7}  {:>7}  {:>9}  url / reason",
+        "feed", "owner", "outcome", "created", "updated", "withdrawn"
+    );
     let mut failed = 0;
     for r in &reports {
         let detail = r.error.clone().unwrap_or_else(|| r.feed.url.as_str().to_string());
         println!(
-            "{:>5}  {:<8}  {:<12}  {:>7}  {:>7}  {}",
+            "{:>5}  {:<8}  {:<12}  {:>7}  {:>7}  {:>9}  {}",
             r.feed.id,
             r.feed.organisation,
             r.outcome.as_str(),
             r.ingest.created,
             r.ingest.updated,
+            r.ingest.withdrawn,
             detail
         );
         if r.outcome == PollOutcome::Failed {

@@ -47,6 +47,7 @@ pub struct Metrics {
     polls: [AtomicU64; 4],
     items_created: AtomicU64,
     items_updated: AtomicU64,
+    items_withdrawn: AtomicU64,
     /// Request latency histograms per route.
     requests: Mutex<Vec<(String, Histogram)>>,
 }
@@ -58,9 +59,10 @@ impl Metrics {
     }
 
     /// Counts ingested items.
-    pub fn items(&self, created: usize, updated: usize) {
-        self.items_created.fetch_add(created as u64, Ordering::Relaxed);
-        self.items_updated.fetch_add(updated as u64, Ordering::Relaxed);
+    pub fn items(&self, report: &crate::store::IngestReport) {
+        self.items_created.fetch_add(report.created as u64, Ordering::Relaxed);
+        self.items_updated.fetch_add(report.updated as u64, Ordering::Relaxed);
+        self.items_withdrawn.fetch_add(report.withdrawn as u64, Ordering::Relaxed);
     }
 
     /// Records an HTTP request's latency under its route.
@@ -111,6 +113,11 @@ impl Metrics {
             out,
             "tributary_items_ingested_total{{kind=\"updated\"}} {}",
             self.items_updated.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "tributary_items_ingested_total{{kind=\"withdrawn\"}} {}",
+            self.items_withdrawn.load(Ordering::Relaxed)
         );
         let _ = writeln!(out, "# HELP tributary_store_queries_total SQL statements run by the store.");
         let _ = writeln!(out, "# TYPE tributary_store_queries_total counter");

@@ -101,7 +101,7 @@ async fn a_csv_feed_is_added_with_a_mapping_that_is_checked_first() {
     assert_eq!(code, 0, "{out}");
     let line = out.lines().find(|l| l.contains("arrivals.csv")).expect("a line for the feed");
     let columns: Vec<&str> = line.split_whitespace().collect();
-    assert_eq!(&columns[1..5], ["IFRC", "updated", "2", "0"], "two rows created: {out}");
+    assert_eq!(&columns[1..6], ["IFRC", "updated", "2", "0", "0"], "two rows created: {out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -144,7 +144,7 @@ impl Poller {
             }
         };
         self.metrics.poll(outcome);
-        self.metrics.items(ingest.created, ingest.updated);
+        self.metrics.items(&ingest);
         let report = PollReport { feed, outcome, ingest, error, next_check_at: next };
         let _ = self.reports.send(report.clone());
         report
