@@ -76,14 +76,15 @@ pub enum FeedCommand {
 pub struct FeedAdd {
     /// The feed's URL (RSS, Atom or JSON Feed; or a CSV file with `--kind csv`).
     pub url: String,
-    /// What it publishes: `rss` (RSS, Atom or JSON Feed) or `csv`.
-    #[arg(long, default_value = "rss")]
-    pub kind: String,
+    /// What it publishes: `rss` (RSS, Atom or JSON Feed) or `csv`; `csv` when a mapping or preset
+    /// is given, else `rss`.
+    #[arg(long)]
+    pub kind: Option<String>,
     /// For a CSV feed: a file holding the mapping (TOML) that says how rows become items. An
     /// HXL-tagged file needs none.
     #[arg(long, conflicts_with = "preset")]
     pub mapping: Option<std::path::PathBuf>,
-    /// For a CSV feed: a ready mapping by name (`hxl`, `missing-migrants`); implies `--kind csv`.
+    /// For a CSV feed: a ready mapping by name (`hxl`, `missing-migrants`).
     #[arg(long)]
     pub preset: Option<String>,
     /// The owning National Society's country code (alpha-2 or alpha-3).
@@ -256,13 +257,16 @@ async fn feed_add(settings: &Settings, add: FeedAdd) -> anyhow::Result<()> {
         (None, Some(org)) => OrgId(org.clone()),
         (None, None) => bail!("say whose feed it is: --society CODE or --organisation CODE"),
     };
-    let mut kind = add.kind.to_ascii_uppercase().parse::<FeedKind>().map_err(anyhow::Error::msg)?;
+    let kind = match &add.kind {
+        Some(kind) => kind.to_ascii_uppercase().parse::<FeedKind>().map_err(anyhow::Error::msg)?,
+        None if add.mapping.is_some() || add.preset.is_some() => FeedKind::Csv,
+        None => FeedKind::Rss,
+    };
     let mapping = match (&add.mapping, &add.preset) {
         (_, Some(name)) => {
             let known: Vec<&str> = connectors::mapping::PRESETS.iter().map(|(n, _)| *n).collect();
             let text = connectors::mapping::preset(name)
                 .with_context(|| format!("no preset `{name}` (there are: {})", known.join(", ")))?;
-            kind = FeedKind::Csv;
             Some(text.to_string())
         }
         (Some(path), None) => {

@@ -218,8 +218,13 @@ pub fn read_table(bytes: &[u8]) -> Result<Table, CsvError> {
         }
         None => (records.first().ok_or(CsvError::Empty)?.1.clone(), None, 1),
     };
+    // Rows above the header row (a title, a download note) are not data; they are counted.
+    let above = first_data.saturating_sub(if tags.is_some() { 2 } else { 1 });
     let mut table = Table { headers, tags, rows: records.split_off(first_data.min(records.len())), ..Table::default() };
     table.warnings.extend(encoding_warning);
+    if above > 0 {
+        table.warnings.push(format!("{above} rows above the header rows were read as notes, not data"));
+    }
     let width = table.headers.len().max(table.tags.as_ref().map_or(0, Vec::len));
     let odd: Vec<u64> = table.rows.iter().filter(|(_, row)| row.len() != width).map(|(line, _)| *line).collect();
     if let Some(first) = odd.first() {
@@ -746,6 +751,7 @@ mod tests {
     fn tags_on_row_three_under_two_header_rows() {
         let csv = "Displacement sites,,\nCountry,Site,People\n#country+code,#loc+name,#affected+idps\nSO,Baidoa,1200\n";
         let table = read_table(csv.as_bytes()).unwrap();
+        assert_eq!(table.warnings, ["1 rows above the header rows were read as notes, not data"]);
         assert_eq!(table.headers, ["Country", "Site", "People"]);
         assert_eq!(tags(&table), ["#country+code", "#loc+name", "#affected+idps"]);
         assert_eq!(table.rows, [(4, vec!["SO".to_string(), "Baidoa".into(), "1200".into()])]);
