@@ -30,19 +30,28 @@ const DELIMITER_SAMPLE_LINES: usize = 20;
 const DELIMITERS: [u8; 3] = [b',', b';', b'\t'];
 
 /// The file's text as UTF-8, and a warning when it had to be decoded from Windows-1252.
+/// A file that is UTF-8 but for a few broken bytes (more well-formed multi-byte characters than
+/// broken bytes) stays UTF-8, each broken byte replaced by U+FFFD, with a warning: one stray byte
+/// must not turn every accented letter of the file into two wrong ones.
 pub fn decode(bytes: &[u8]) -> (Cow<'_, str>, Option<String>) {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    match std::str::from_utf8(bytes) {
-        Ok(text) => (Cow::Borrowed(text), None),
-        Err(e) => {
-            let (text, _, _) = encoding_rs::WINDOWS_1252.decode(bytes);
-            let warning = format!(
-                "the file is not UTF-8 (byte {} is invalid); it was read as Latin-1/Windows-1252",
-                e.valid_up_to() + 1
-            );
-            (Cow::Owned(text.into_owned()), Some(warning))
-        }
+    let bom = usize::from(bytes.starts_with(b"\xEF\xBB\xBF")) * 3;
+    let bytes = &bytes[bom..];
+    let first = match std::str::from_utf8(bytes) {
+        Ok(text) => return (Cow::Borrowed(text), None),
+        Err(e) => e,
+    };
+    let lossy = String::from_utf8_lossy(bytes);
+    let broken = lossy.chars().filter(|&c| c == char::REPLACEMENT_CHARACTER).count();
+    let multibyte = lossy.chars().filter(|&c| c != char::REPLACEMENT_CHARACTER && !c.is_ascii()).count();
+    let at = bom + first.valid_up_to() + 1;
+    if multibyte > broken {
+        let warning =
+            format!("the file has {broken} bytes that are not UTF-8 (the first is byte {at}); each was replaced by �");
+        return (Cow::Owned(lossy.into_owned()), Some(warning));
     }
+    let (text, _, _) = encoding_rs::WINDOWS_1252.decode(bytes);
+    let warning = format!("the file is not UTF-8 (byte {at} is invalid); it was read as Latin-1/Windows-1252");
+    (Cow::Owned(text.into_owned()), Some(warning))
 }
 
 /// The delimiter that splits the first lines most consistently: for each candidate, the number of
@@ -791,6 +800,12 @@ mod tests {
         let table = read_table(latin1).unwrap();
         assert_eq!(table.rows[0].1[0], "Côte d'Ivoire");
         assert!(table.warnings.iter().any(|w| w.contains("Windows-1252")), "{:?}", table.warnings);
+        let mostly_utf8 = "pays,personnes\nCôte d'Ivoire,12\nRéunion,3\nTürkiye,\u{1}\n".replace('\u{1}', "4");
+        let mut bytes = mostly_utf8.into_bytes();
+        bytes.insert(bytes.len() - 2, 0xff);
+        let table = read_table(&bytes).unwrap();
+        assert_eq!(table.rows[0].1[0], "Côte d'Ivoire", "one stray byte does not make the file Latin-1");
+        assert!(table.warnings[0].contains("1 bytes that are not UTF-8"), "{:?}", table.warnings);
         let bom = "\u{feff}pays,personnes\nCôte d'Ivoire,12\n";
         let table = read_table(bom.as_bytes()).unwrap();
         assert_eq!(table.headers, ["pays", "personnes"]);

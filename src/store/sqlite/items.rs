@@ -120,50 +120,53 @@ async fn write_chunk(
     Ok(report)
 }
 
+/// Rows withdrawn per transaction, so a mass withdrawal never holds the writer for long.
+const WITHDRAW_CHUNK: usize = 2000;
+
 /// Withdraws the feed's live items whose source keys are not in `keep`: each gets a new version
-/// and a WITHDRAWN change, in one transaction. Returns how many were withdrawn and the last
-/// change sequence written.
+/// and a WITHDRAWN change, a chunk of them per transaction. Returns how many were withdrawn and
+/// the last change sequence written.
 pub(super) async fn withdraw_missing(
     store: &SqliteStore,
     feed: &Feed,
     keep: &[String],
 ) -> StoreResult<(usize, Option<i64>)> {
     let keep: HashSet<String> = keep.iter().map(|key| ItemId::derive(feed.id, key).0).collect();
-    let _w = store.writer.lock().await;
-    let mut tx = store.begin_write().await?;
     store.count(1);
-    let live: Vec<(i64, String, i64)> =
-        sqlx::query_as("SELECT rowid, id, version FROM items WHERE feed = ? AND withdrawn_at IS NULL")
+    // Only this feed's poll writes its items, so the list stays true while the chunks commit.
+    let live: Vec<(i64, String)> =
+        sqlx::query_as("SELECT rowid, id FROM items WHERE feed = ? AND withdrawn_at IS NULL")
             .bind(feed.id.0)
-            .fetch_all(&mut *tx)
+            .fetch_all(&store.pool)
             .await?;
-    let gone: Vec<(i64, i64)> =
-        live.into_iter().filter(|(_, id, _)| !keep.contains(id)).map(|(rowid, _, v)| (rowid, v + 1)).collect();
-    if gone.is_empty() {
-        return Ok((0, None));
-    }
-    let now = to_millis(Utc::now());
-    for batch in gone.chunks(INSERT_BATCH * 4) {
-        store.count(2);
-        let mut qb = QueryBuilder::<Sqlite>::new("UPDATE items SET withdrawn_at = ");
-        qb.push_bind(now).push(", version = version + 1 WHERE 1 = 1");
-        push_in(&mut qb, "rowid", batch.iter().map(|(rowid, _)| *rowid));
-        qb.build().execute(&mut *tx).await?;
-        let mut qb = QueryBuilder::<Sqlite>::new("INSERT INTO changes (item, kind, at, backfill, version) ");
-        qb.push_values(batch, |mut row, (rowid, version)| {
-            row.push_bind(*rowid)
-                .push_bind(ChangeKind::Withdrawn.as_str())
+    let gone: Vec<i64> = live.into_iter().filter(|(_, id)| !keep.contains(id)).map(|(rowid, _)| rowid).collect();
+    let mut last = None;
+    for chunk in gone.chunks(WITHDRAW_CHUNK) {
+        let _w = store.writer.lock().await;
+        let mut tx = store.begin_write().await?;
+        let now = to_millis(Utc::now());
+        for batch in chunk.chunks(INSERT_BATCH * 4) {
+            store.count(2);
+            let mut qb = QueryBuilder::<Sqlite>::new("UPDATE items SET withdrawn_at = ");
+            qb.push_bind(now).push(", version = version + 1 WHERE 1 = 1");
+            push_in(&mut qb, "rowid", batch.iter().copied());
+            qb.build().execute(&mut *tx).await?;
+            let mut qb =
+                QueryBuilder::<Sqlite>::new("INSERT INTO changes (item, kind, at, backfill, version) SELECT rowid, ");
+            qb.push_bind(ChangeKind::Withdrawn.as_str())
+                .push(", ")
                 .push_bind(now)
-                .push_bind(false)
-                .push_bind(*version);
-        });
-        qb.build().execute(&mut *tx).await?;
+                .push(", 0, version FROM items WHERE 1 = 1");
+            push_in(&mut qb, "rowid", batch.iter().copied());
+            qb.push(" ORDER BY rowid");
+            qb.build().execute(&mut *tx).await?;
+        }
+        store.count(1);
+        last = sqlx::query_scalar("SELECT max(sequence) FROM changes").fetch_one(&mut *tx).await?;
+        let v = store.bump_version(&mut tx).await?;
+        store.commit(tx).await?;
+        store.remember_version(v);
     }
-    store.count(1);
-    let last: Option<i64> = sqlx::query_scalar("SELECT max(sequence) FROM changes").fetch_one(&mut *tx).await?;
-    let v = store.bump_version(&mut tx).await?;
-    store.commit(tx).await?;
-    store.remember_version(v);
     Ok((gone.len(), last))
 }
 
