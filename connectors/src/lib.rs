@@ -93,6 +93,11 @@ pub enum Connector {
 }
 
 impl Connector {
+    /// Whether each fetch is the whole data set, so what it no longer holds is withdrawn.
+    pub fn is_snapshot(&self) -> bool {
+        matches!(self, Connector::Csv(Some(mapping)) if mapping.snapshot)
+    }
+
     /// Parses `bytes` into normalised items, all at once.
     pub fn parse(&self, bytes: &[u8], context: &FeedContext) -> Result<Parsed, ConnectorError> {
         let mut items = Vec::new();

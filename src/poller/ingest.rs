@@ -26,9 +26,9 @@ pub enum IngestError {
 }
 
 /// Parses `bytes` with `connector` and stores every chunk of `chunk_size` items as it is ready.
-/// Returns the feed's metadata (title, ttl, warnings), what was written, and the source keys of
-/// every item the document holds (what a snapshot feed keeps); the caller records the fetch with
-/// [`Store::record_success`].
+/// Returns the feed's metadata (title, ttl, warnings), what was written, and, for a snapshot
+/// connector, the source keys of every item the document holds (what the feed keeps; empty
+/// otherwise); the caller records the fetch with [`Store::record_success`].
 pub async fn parse_and_store(
     store: &dyn Store,
     feed: &Feed,
@@ -37,6 +37,7 @@ pub async fn parse_and_store(
     context: FeedContext,
     chunk_size: usize,
 ) -> Result<(Parsed, IngestReport, Vec<String>), IngestError> {
+    let keep_keys = connector.is_snapshot();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<NormalisedItem>>(CHUNKS_AHEAD);
     let parsing = tokio::task::spawn_blocking(move || {
         connector.parse_chunks(&bytes, &context, chunk_size, &mut |chunk| {
@@ -58,7 +59,9 @@ pub async fn parse_and_store(
     let mut report = IngestReport::default();
     let mut keys = Vec::new();
     while let Some(chunk) = rx.recv().await {
-        keys.extend(chunk.iter().map(|item| item.source_key.clone()));
+        if keep_keys {
+            keys.extend(chunk.iter().map(|item| item.source_key.clone()));
+        }
         match store.ingest_chunk(feed, &chunk, context).await {
             Ok(r) => report.add(r),
             Err(e) => {

@@ -186,7 +186,7 @@ impl Poller {
                 Connector::Csv(mapping.map(Box::new))
             }
         };
-        let snapshot = matches!(&connector, Connector::Csv(Some(mapping)) if mapping.snapshot);
+        let snapshot = connector.is_snapshot();
         let context = FeedContext {
             url: Some(feed.url.as_str().to_string()),
             default_category: feed.default_category,

@@ -404,15 +404,9 @@ pub(super) async fn figure_totals(
         FigureGroup::Route => "i.route",
         FigureGroup::Category => "i.category",
     };
-    let mut groups: Vec<FigureGroup> = Vec::new();
-    for g in group_by {
-        if !groups.contains(g) {
-            groups.push(*g);
-        }
-    }
     let mut select = String::from("SELECT json_extract(f.value, '$.unit') AS unit");
     for g in FigureGroup::ALL {
-        let expr = if groups.contains(g) { column(*g) } else { "NULL" };
+        let expr = if group_by.contains(g) { column(*g) } else { "NULL" };
         select.push_str(&format!(", {expr}"));
     }
     select.push_str(
