@@ -18,7 +18,7 @@ use crate::geo::{self, CountryCode};
 use crate::mapping::{Column, ItemMapping, Mapping, MappingError, Part, Template};
 use crate::model::{Category, CountryMention, CountryRole, Figure, NormalisedItem};
 use crate::text::{clean_whitespace, hex, html_to_text, normalise, truncate_chars, MAX_SUMMARY_CHARS};
-use crate::{ConnectorError, FeedContext, Parsed};
+use crate::{Chunks, ConnectorError, FeedContext, Parsed};
 
 /// Rows searched for an HXL hashtag row.
 const HXL_SEARCH_ROWS: usize = 25;
@@ -171,8 +171,8 @@ pub struct HxlRow {
 
 /// Finds the hashtag row among the first records, as the HXL tools do: the first row where at
 /// least half of the non-empty cells are hashtag specs.
-pub fn find_hxl_row(records: &[Vec<String>]) -> Option<HxlRow> {
-    records.iter().take(HXL_SEARCH_ROWS).enumerate().find_map(|(index, record)| {
+pub fn find_hxl_row<'a>(records: impl IntoIterator<Item = &'a [String]>) -> Option<HxlRow> {
+    records.into_iter().take(HXL_SEARCH_ROWS).enumerate().find_map(|(index, record)| {
         let cells: Vec<&str> = record.iter().map(|c| c.trim()).filter(|c| !c.is_empty()).collect();
         let tagged = cells.iter().filter(|c| HxlTag::parse(c).is_some()).count();
         (tagged > 0 && tagged * 2 >= cells.len())
@@ -219,8 +219,7 @@ pub fn read_table(bytes: &[u8]) -> Result<Table, CsvError> {
         }
         records.push((line, record.iter().map(str::to_string).collect()));
     }
-    let leading: Vec<Vec<String>> = records.iter().take(HXL_SEARCH_ROWS).map(|(_, r)| r.clone()).collect();
-    let (headers, tags, first_data) = match find_hxl_row(&leading) {
+    let (headers, tags, first_data) = match find_hxl_row(records.iter().map(|(_, r)| r.as_slice())) {
         Some(hxl) => {
             let headers = hxl.index.checked_sub(1).map(|above| records[above].1.clone()).unwrap_or_default();
             (headers, Some(hxl.tags), hxl.index + 1)
@@ -257,13 +256,11 @@ pub fn parse_chunks(
     chunk_size: usize,
     sink: &mut dyn FnMut(Vec<NormalisedItem>),
 ) -> Result<Parsed, ConnectorError> {
-    let table = read_table(bytes).map_err(|e| ConnectorError::Invalid(e.to_string()))?;
+    let mut table = read_table(bytes).map_err(|e| ConnectorError::Invalid(e.to_string()))?;
     let plan = Plan::resolve(&table, mapping).map_err(|e| ConnectorError::Invalid(e.to_string()))?;
-    let mut parsed = Parsed { warnings: table.warnings.clone(), ..Parsed::default() };
-    let mut limit = (chunk_size.max(1) / 10).max(1);
-    let mut chunk = Vec::new();
-    let mut keys = std::collections::HashSet::new();
-    let (mut stored, mut skipped, mut repeated) = (0usize, 0usize, 0usize);
+    let mut parsed = Parsed { warnings: std::mem::take(&mut table.warnings), ..Parsed::default() };
+    let mut out = Chunks::new(chunk_size, sink);
+    let mut skipped = 0;
     let mut row_warnings = Vec::new();
     for (line, row) in &table.rows {
         let item = match plan.item(row, context, &mut row_warnings) {
@@ -274,21 +271,10 @@ pub fn parse_chunks(
                 continue;
             }
         };
-        if !keys.insert(item.source_key.clone()) {
-            repeated += 1;
-            continue;
-        }
-        stored += 1;
-        chunk.push(item);
-        if chunk.len() == limit {
-            limit = crate::next_chunk_size(limit, chunk_size.max(1));
-            sink(std::mem::take(&mut chunk));
-        }
+        out.push(item);
     }
-    if !chunk.is_empty() {
-        sink(chunk);
-    }
-    if stored == 0 {
+    out.flush();
+    if out.kept == 0 {
         let first = row_warnings.first().map(|w| format!(" (first: {w})")).unwrap_or_default();
         return Err(ConnectorError::Invalid(format!("the file has no usable rows{first}")));
     }
@@ -296,10 +282,10 @@ pub fn parse_chunks(
         parsed.warnings.push(format!("{skipped} of {} rows were skipped", table.rows.len()));
     }
     parsed.skipped = skipped;
-    if repeated > 0 {
+    if out.repeated > 0 {
         parsed
             .warnings
-            .push(format!("{repeated} rows repeat the identity of an earlier row; the first of each was kept"));
+            .push(format!("{} rows repeat the identity of an earlier row; the first of each was kept", out.repeated));
     }
     parsed.warnings.extend(row_warnings);
     crate::cap_warnings(&mut parsed.warnings);

@@ -70,9 +70,60 @@ fn cap_warnings(warnings: &mut Vec<String>) {
     }
 }
 
+/// The first chunk of a parse: a tenth of `chunk_size`, so storing starts early.
+fn first_chunk_size(chunk_size: usize) -> usize {
+    (chunk_size.max(1) / 10).max(1)
+}
+
 /// The chunk after one of `size`: twice as large, up to `chunk_size`.
 fn next_chunk_size(size: usize, chunk_size: usize) -> usize {
-    size.saturating_mul(2).min(chunk_size)
+    size.saturating_mul(2).min(chunk_size.max(1))
+}
+
+/// Hands a parse's items to its sink in chunks that start at [`first_chunk_size`] and double up
+/// to `chunk_size`, dropping any item whose identity an earlier one had, so a chunk never
+/// contradicts an earlier one.
+struct Chunks<'a> {
+    chunk_size: usize,
+    /// Size of the chunk being filled.
+    limit: usize,
+    chunk: Vec<NormalisedItem>,
+    keys: std::collections::HashSet<String>,
+    /// Items handed over.
+    kept: usize,
+    /// Items dropped because an earlier one had their identity.
+    repeated: usize,
+    sink: &'a mut dyn FnMut(Vec<NormalisedItem>),
+}
+
+impl<'a> Chunks<'a> {
+    fn new(chunk_size: usize, sink: &'a mut dyn FnMut(Vec<NormalisedItem>)) -> Chunks<'a> {
+        let limit = first_chunk_size(chunk_size);
+        Chunks { chunk_size, limit, chunk: Vec::new(), keys: Default::default(), kept: 0, repeated: 0, sink }
+    }
+
+    fn push(&mut self, item: NormalisedItem) {
+        if !self.keys.insert(item.source_key.clone()) {
+            self.repeated += 1;
+            return;
+        }
+        if self.chunk.capacity() == 0 {
+            self.chunk.reserve(self.limit.min(4096));
+        }
+        self.kept += 1;
+        self.chunk.push(item);
+        if self.chunk.len() == self.limit {
+            self.limit = next_chunk_size(self.limit, self.chunk_size);
+            self.flush();
+        }
+    }
+
+    /// Hands over what is left.
+    fn flush(&mut self) {
+        if !self.chunk.is_empty() {
+            (self.sink)(std::mem::take(&mut self.chunk));
+        }
+    }
 }
 
 /// Why a document could not be parsed at all. Individual odd entries are warnings, not errors.

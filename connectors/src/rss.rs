@@ -14,7 +14,7 @@ use crate::entry::Draft;
 use crate::model::NormalisedItem;
 use crate::split;
 use crate::text::{html_to_text, truncate_chars, MAX_SUMMARY_CHARS};
-use crate::{ConnectorError, FeedContext, Parsed};
+use crate::{Chunks, ConnectorError, FeedContext, Parsed};
 
 /// What our id generator returns; never a real id (it contains a NUL byte).
 const MISSING_ID: &str = "\0missing";
@@ -55,19 +55,9 @@ pub fn parse_chunks(
         |source: &mut dyn std::io::Read| parser.parse(source).map_err(|e| ConnectorError::Invalid(e.to_string()));
 
     let chunk_size = chunk_size.max(1);
-    let first_chunk = (chunk_size / 10).max(1);
-    let mut chunker = Chunker {
-        context,
-        chunk_size,
-        limit: first_chunk,
-        chunk: Vec::new(),
-        keys: HashSet::new(),
-        repeated: 0,
-        entries: 0,
-        skipped: 0,
-        warnings: Vec::new(),
-        sink,
-    };
+    let first_chunk = crate::first_chunk_size(chunk_size);
+    let mut chunker =
+        Chunker { context, out: Chunks::new(chunk_size, sink), entries: 0, skipped: 0, warnings: Vec::new() };
     let mut parsed = Parsed::default();
     let mut take_metadata = |feed: &Feed| {
         if parsed.title.is_none() {
@@ -100,7 +90,7 @@ pub fn parse_chunks(
             chunker.add(&feed);
         }
     }
-    chunker.flush();
+    chunker.out.flush();
 
     // Each unreadable date is reported once, however many entries share it (and dates in the
     // feed's own metadata are read again with every slice).
@@ -112,10 +102,10 @@ pub fn parse_chunks(
     }
     parsed.warnings.append(&mut chunker.warnings);
     parsed.skipped = chunker.skipped;
-    if chunker.repeated > 0 {
+    if chunker.out.repeated > 0 {
         parsed.warnings.push(format!(
             "{} entries repeat the identity of an earlier entry; the first of each was kept",
-            chunker.repeated
+            chunker.out.repeated
         ));
     }
     crate::cap_warnings(&mut parsed.warnings);
@@ -125,19 +115,12 @@ pub fn parse_chunks(
 /// Normalises entries and hands them to the sink in chunks, across the parses of one document.
 struct Chunker<'a> {
     context: &'a FeedContext,
-    chunk_size: usize,
-    /// Size of the chunk being filled (the first is smaller).
-    limit: usize,
-    chunk: Vec<NormalisedItem>,
-    /// Identities seen so far, so a repeated entry never contradicts an earlier chunk.
-    keys: HashSet<String>,
-    repeated: usize,
+    out: Chunks<'a>,
     /// Entries seen so far, to number them in warnings.
     entries: usize,
     /// Entries without an identity, left out.
     skipped: usize,
     warnings: Vec<String>,
-    sink: &'a mut dyn FnMut(Vec<NormalisedItem>),
 }
 
 impl Chunker<'_> {
@@ -145,17 +128,7 @@ impl Chunker<'_> {
         for entry in &feed.entries {
             self.entries += 1;
             match normalise_entry(feed, entry, self.context, &mut self.warnings) {
-                Some(item) if !self.keys.insert(item.source_key.clone()) => self.repeated += 1,
-                Some(item) => {
-                    if self.chunk.capacity() == 0 {
-                        self.chunk.reserve(self.limit.min(feed.entries.len()));
-                    }
-                    self.chunk.push(item);
-                    if self.chunk.len() == self.limit {
-                        self.limit = crate::next_chunk_size(self.limit, self.chunk_size);
-                        self.flush();
-                    }
-                }
+                Some(item) => self.out.push(item),
                 None => {
                     self.skipped += 1;
                     self.warnings.push(format!(
@@ -164,12 +137,6 @@ impl Chunker<'_> {
                     ));
                 }
             }
-        }
-    }
-
-    fn flush(&mut self) {
-        if !self.chunk.is_empty() {
-            (self.sink)(std::mem::take(&mut self.chunk));
         }
     }
 }
