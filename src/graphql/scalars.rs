@@ -119,7 +119,7 @@ mirror_enum! {
     FigureGroup as "FigureGroup" = "model::FigureGroup" {
         /// The item's first country (the one its source states, when it states one).
         Country,
-        /// The month it was published (`2026-10`).
+        /// The month it was published (`2026-10`), or first seen when it has no date.
         Month,
         /// Its named route.
         Route,

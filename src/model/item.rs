@@ -89,7 +89,7 @@ named_enum! {
     FigureGroup {
         /// The item's first country (the one its source states, when it states one).
         Country => "COUNTRY",
-        /// The month it was published (`2026-10`).
+        /// The month it was published (`2026-10`), or first seen when it has no date.
         Month => "MONTH",
         /// Its named route.
         Route => "ROUTE",
