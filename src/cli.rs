@@ -74,17 +74,18 @@ pub enum FeedCommand {
 /// `feed add`.
 #[derive(Args, Debug)]
 pub struct FeedAdd {
-    /// The feed's URL (RSS, Atom or JSON Feed; or a CSV file with `--kind csv`).
+    /// The feed's URL (RSS, Atom or JSON Feed; a CSV file; the first page of a JSON API).
     pub url: String,
-    /// What it publishes: `rss` (RSS, Atom or JSON Feed) or `csv`; `csv` when a mapping or preset
-    /// is given, else `rss`.
+    /// What it publishes: `rss` (RSS, Atom or JSON Feed), `csv` or `json-api`. By default the
+    /// mapping's format says (`csv` for an HXL file without one), else `rss`.
     #[arg(long)]
     pub kind: Option<String>,
-    /// For a CSV feed: a file holding the mapping (TOML) that says how rows become items. An
-    /// HXL-tagged file needs none.
+    /// For a CSV or JSON API feed: a file holding the mapping (TOML) that says how rows or records
+    /// become items. An HXL-tagged CSV file needs none.
     #[arg(long, conflicts_with = "preset")]
     pub mapping: Option<std::path::PathBuf>,
-    /// For a CSV feed: a ready mapping by name (`hxl`, `missing-migrants`).
+    /// A ready mapping by name: `hxl`, `missing-migrants`, `iom-dtm`, `unhcr-population`,
+    /// `reliefweb-reports`, `ifrc-go-appeals`.
     #[arg(long)]
     pub preset: Option<String>,
     /// The owning National Society's country code (alpha-2 or alpha-3).
@@ -257,11 +258,6 @@ async fn feed_add(settings: &Settings, add: FeedAdd) -> anyhow::Result<()> {
         (None, Some(org)) => OrgId(org.clone()),
         (None, None) => bail!("say whose feed it is: --society CODE or --organisation CODE"),
     };
-    let kind = match &add.kind {
-        Some(kind) => kind.to_ascii_uppercase().parse::<FeedKind>().map_err(anyhow::Error::msg)?,
-        None if add.mapping.is_some() || add.preset.is_some() => FeedKind::Csv,
-        None => FeedKind::Rss,
-    };
     let mapping = match (&add.mapping, &add.preset) {
         (_, Some(name)) => {
             let known: Vec<&str> = connectors::mapping::PRESETS.iter().map(|(n, _)| *n).collect();
@@ -277,9 +273,15 @@ async fn feed_add(settings: &Settings, add: FeedAdd) -> anyhow::Result<()> {
         }
         (None, None) => None,
     };
-    if mapping.is_some() && kind != FeedKind::Csv {
-        bail!("only CSV feeds take a mapping (add --kind csv)");
-    }
+    let format = mapping.as_deref().and_then(|m| connectors::mapping::Mapping::parse(m).ok()).map(|m| m.format);
+    let kind = match (&add.kind, format) {
+        (Some(kind), _) => {
+            kind.to_ascii_uppercase().replace('-', "_").parse::<FeedKind>().map_err(anyhow::Error::msg)?
+        }
+        (None, Some(connectors::mapping::Format::Json)) => FeedKind::JsonApi,
+        (None, Some(connectors::mapping::Format::Csv)) => FeedKind::Csv,
+        (None, None) => FeedKind::Rss,
+    };
     let feed = NewFeed {
         organisation,
         url: FeedUrl::parse(&add.url).map_err(anyhow::Error::msg)?,
@@ -305,6 +307,7 @@ async fn feed_add(settings: &Settings, add: FeedAdd) -> anyhow::Result<()> {
         visibility: add.visibility.to_ascii_uppercase().parse::<Visibility>().map_err(anyhow::Error::msg)?,
         poll_interval_secs: add.interval.unwrap_or(settings.poll.default_interval_secs),
     };
+    feed.check().map_err(anyhow::Error::msg)?;
     match store.add_feed(&feed).await {
         Ok(f) => println!(
             "feed {} registered for {}: {} (polled every {} s)",

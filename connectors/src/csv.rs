@@ -331,7 +331,7 @@ struct FigureColumn {
 
 /// A mapping resolved against one file's headers and tags: column indexes for every field.
 #[derive(Debug, Clone, Default)]
-struct Plan {
+pub(crate) struct Plan {
     id: Vec<usize>,
     /// Columns hashed into the identity when there is no id column.
     key: Vec<usize>,
@@ -351,7 +351,7 @@ struct Plan {
 }
 
 impl Plan {
-    fn resolve(table: &Table, mapping: Option<&Mapping>) -> Result<Plan, MappingError> {
+    pub(crate) fn resolve(table: &Table, mapping: Option<&Mapping>) -> Result<Plan, MappingError> {
         let default = ItemMapping::default();
         let item = mapping.map_or(&default, |m| &m.item);
         let tags = table.tags.as_deref();
@@ -489,7 +489,7 @@ impl Plan {
     }
 
     /// One row as an item, or why the row cannot be one.
-    fn item(
+    pub(crate) fn item(
         &self,
         row: &[String],
         context: &FeedContext,
@@ -531,7 +531,7 @@ impl Plan {
         let mut figures = Vec::new();
         for f in &self.figures {
             let raw = cell(f.index);
-            if raw.is_empty() {
+            if is_no_value(raw) {
                 continue;
             }
             let value = parse_number(raw).ok_or_else(|| format!("`{raw}` in column {} is not a number", f.name))?;
@@ -556,7 +556,7 @@ impl Plan {
         let mut countries = Vec::new();
         for &(index, role) in &self.countries {
             let raw = cell(index);
-            if raw.is_empty() {
+            if is_no_value(raw) {
                 continue;
             }
             // A cell may name several countries, separated by commas or semicolons.
@@ -686,13 +686,21 @@ fn figure_column(headers: &[String], tags: Option<&[Option<HxlTag>]>, index: usi
         }
         None => FigureColumn {
             index,
-            measure: normalise(&name).replace(' ', "_"),
+            // A JSON field's measure is its last segment (`/fields/amount_requested`).
+            measure: normalise(name.rsplit('/').next().unwrap_or_default()).replace(' ', "_"),
             unit: None,
             hxl_tag: None,
             disaggregation: Vec::new(),
             name,
         },
     }
+}
+
+/// Whether a figure's cell says there is no value: empty, or a dash or `n/a` as tables write it.
+fn is_no_value(raw: &str) -> bool {
+    matches!(raw, "" | "-" | "–" | "—" | ".." | "…")
+        || raw.eq_ignore_ascii_case("n/a")
+        || raw.eq_ignore_ascii_case("null")
 }
 
 /// A number as publishers write it: `1200`, `1,200`, `1 200`, `12.5`, `12,5`, `1.234,5`,
@@ -947,9 +955,12 @@ mod tests {
             "{:?}",
             parsed.warnings
         );
-        let all_bad = csv.replace("\"1,200\"", "n/a");
+        let all_bad = csv.replace("\"1,200\"", "unknown");
         let error = rows(&all_bad, None).unwrap_err().to_string();
-        assert!(error.contains("no usable rows") && error.contains("`n/a`"), "{error}");
+        assert!(error.contains("no usable rows") && error.contains("`unknown`"), "{error}");
+        // A dash or n/a is no value: the row is kept without that figure.
+        let dashes = csv.replace("\"1,200\"", "n/a").replace("about 300", "-");
+        assert_eq!(rows(&dashes, None).unwrap().items.len(), 2);
     }
 
     #[test]

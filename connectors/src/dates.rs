@@ -68,7 +68,15 @@ pub fn parse_lenient(text: &str) -> Option<DateTime<Utc>> {
             return Some(apply_offset(date.and_hms_opt(0, 0, 0)?, offset));
         }
     }
-    None
+    // A month (`2024-03`) or a year (`2023`), as statistics are dated: its first day.
+    let (year, month) = match body.split_once('-') {
+        Some((year, month)) if month.len() == 2 => (year, month.parse::<u32>().ok()?),
+        Some(_) => return None,
+        None => (body, 1),
+    };
+    let year = year.parse::<i32>().ok().filter(|y| year.len() == 4 && (1900..=2200).contains(y))?;
+    let date = NaiveDate::from_ymd_opt(year, month, 1)?;
+    Some(apply_offset(date.and_hms_opt(0, 0, 0)?, offset))
 }
 
 /// Splits a trailing zone (`+0200`, `+02:00`, `GMT`, `CEST`) from `text`.
@@ -127,6 +135,16 @@ mod tests {
         assert_eq!(iso("02 November 2026 10:00 +0300"), "2026-11-02T07:00:00+00:00");
         assert_eq!(iso("November 2, 2026"), "2026-11-02T00:00:00+00:00");
         assert_eq!(iso("02.11.2026"), "2026-11-02T00:00:00+00:00");
+    }
+
+    #[test]
+    fn statistics_dated_by_month_or_year_start_on_its_first_day() {
+        assert_eq!(iso("2024-03"), "2024-03-01T00:00:00+00:00");
+        assert_eq!(iso("2023"), "2023-01-01T00:00:00+00:00");
+        assert_eq!(iso("2024-13"), "none");
+        assert_eq!(iso("123"), "none");
+        assert_eq!(iso("99999"), "none");
+        assert_eq!(iso("2024-3-1x"), "none");
     }
 
     #[test]

@@ -101,7 +101,8 @@ fn countries_of(
     let from_tags = tags.iter().filter_map(|t| geo::resolve_exact(t));
     let from_text = geo::find_in_tokens(toks);
     for m in from_tags.chain(from_text) {
-        if m.ambiguous {
+        // A name the source's own country field confirms is not in doubt.
+        if m.ambiguous && !found.iter().any(|c| c.code == m.code) {
             warnings.push(format!(
                 "`{}` in \"{}\" may not mean {} (ambiguous name); check the item's countries",
                 m.name,

@@ -3,7 +3,8 @@
 //! bytes and a [`FeedContext`] in, a [`Parsed`] out — so every connector is tested on fixtures.
 //!
 //! # Layout
-//! - [`mapping`]: how CSV rows become items (TOML, checked when a feed is registered).
+//! - [`mapping`]: how CSV rows and JSON records become items (TOML, checked when a feed is
+//!   registered).
 //! - [`model`]: the normalised item and the shared vocabularies (categories, country roles).
 //! - [`text`]: HTML-to-text, whitespace, and the normaliser used for matching and search.
 //! - [`lang`]: declared-or-detected language, as a BCP 47 tag with its direction.
@@ -11,6 +12,7 @@
 //! - [`classify`]: category rules kept as data in `rules/categories.toml`.
 //! - [`csv`]: reading CSV files — encoding, delimiter, HXL hashtag rows.
 //! - [`dates`]: lenient timestamp parsing that never drops a date silently.
+//! - [`json`]: JSON APIs — records and fields at JSON Pointers, one page at a time.
 //! - [`rss`]: RSS 0.9x/1.0/2.0, Atom and JSON Feed through feed-rs.
 //! - [`split`]: cutting a large XML feed at its entries, so it is parsed a slice at a time.
 
@@ -19,6 +21,7 @@ pub mod csv;
 pub mod dates;
 mod entry;
 pub mod geo;
+pub mod json;
 pub mod lang;
 pub mod mapping;
 pub mod model;
@@ -56,6 +59,10 @@ pub struct Parsed {
     /// Entries or rows left out because they could not be read (each has a warning). A fetch with
     /// none skipped is complete, so a snapshot feed may withdraw what it no longer holds.
     pub skipped: usize,
+    /// Records the document held (JSON), usable or not.
+    pub records: usize,
+    /// The URL of the next page of a paged JSON API, when there is one.
+    pub next_page: Option<String>,
 }
 
 /// Most warnings kept per parse; the rest are counted in a last one.
@@ -141,12 +148,17 @@ pub enum Connector {
     Rss,
     /// A CSV file, with its mapping (or the HXL defaults alone).
     Csv(Option<Box<mapping::Mapping>>),
+    /// One page of a JSON API, with its mapping.
+    Json(Box<mapping::Mapping>),
 }
 
 impl Connector {
     /// Whether each fetch is the whole data set, so what it no longer holds is withdrawn.
     pub fn is_snapshot(&self) -> bool {
-        matches!(self, Connector::Csv(Some(mapping)) if mapping.snapshot)
+        match self {
+            Connector::Csv(Some(mapping)) | Connector::Json(mapping) => mapping.snapshot,
+            _ => false,
+        }
     }
 
     /// Parses `bytes` into normalised items, all at once.
@@ -170,6 +182,7 @@ impl Connector {
         match self {
             Connector::Rss => rss::parse_chunks(bytes, context, chunk_size, sink),
             Connector::Csv(mapping) => csv::parse_chunks(bytes, mapping.as_deref(), context, chunk_size, sink),
+            Connector::Json(mapping) => json::parse_chunks(bytes, mapping, context, chunk_size, sink),
         }
     }
 }

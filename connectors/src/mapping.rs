@@ -1,6 +1,6 @@
-//! Mappings: how the rows of a CSV file (and later the records of a JSON API) become items. A
-//! mapping is a small TOML document kept with the feed; [`Mapping::parse`] checks it when the feed
-//! is registered, and an invalid one is an error naming the field at fault.
+//! Mappings: how the rows of a CSV file and the records of a JSON API become items. A mapping is
+//! a small TOML document kept with the feed; [`Mapping::parse`] checks it when the feed is
+//! registered, and an invalid one is an error naming the field, column or pointer at fault.
 //!
 //! ```toml
 //! format = "csv"
@@ -24,6 +24,28 @@
 //!
 //! A column is named by its header (`"Country"`) or by an HXL tag pattern (`"#affected+f"`: the
 //! columns tagged `#affected` with at least the attribute `+f`).
+//!
+//! A JSON mapping says where the records are and names each field by a JSON Pointer into a record
+//! (RFC 6901; a `*` segment takes every element of an array):
+//!
+//! ```toml
+//! format = "json"
+//! records = "/data"                # a JSON Pointer to the array of records in each response
+//!
+//! [pagination]                     # next_link, offset, page or cursor
+//! kind = "next_link"
+//! next = "/links/next/href"
+//!
+//! [headers]                        # secrets come from the hub's environment, never the mapping
+//! "Ocp-Apim-Subscription-Key" = { env = "DTM_API_KEY" }
+//!
+//! [item]
+//! id = ["/id"]
+//! title = "{/fields/title}"
+//! countries = [{ column = "/fields/country/*/iso3" }]
+//! ```
+
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
@@ -39,6 +61,14 @@ pub struct Mapping {
     /// Rows missing from a complete, successful fetch are withdrawn.
     #[serde(default)]
     pub snapshot: bool,
+    /// JSON: where each response holds its records (the whole response when left out).
+    pub records: Option<Pointer>,
+    /// JSON: how to ask for the next page of records.
+    pub pagination: Option<Pagination>,
+    /// Request headers: a plain value, or `{ env = "NAME" }` for a secret the hub reads from its
+    /// environment when it fetches.
+    #[serde(default)]
+    pub headers: BTreeMap<String, HeaderValue>,
     /// How a row becomes an item.
     #[serde(default)]
     pub item: ItemMapping,
@@ -53,6 +83,162 @@ pub struct Mapping {
 pub enum Format {
     /// A CSV file, HXL-tagged or not.
     Csv,
+    /// A JSON API: records at a pointer, fields at pointers.
+    Json,
+}
+
+impl Format {
+    /// The name a mapping gives it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Json => "json",
+        }
+    }
+}
+
+/// How a JSON API is paged. Which fields apply depends on `kind`; each has a default.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pagination {
+    pub kind: PageKind,
+    /// `next_link`: where a response holds the next page's URL (absolute or relative).
+    pub next: Option<Pointer>,
+    /// `offset`: the query parameter holding the offset (default `offset`).
+    pub offset_param: Option<String>,
+    /// `offset` and `page`: the query parameter holding the page size (default `limit`).
+    pub limit_param: Option<String>,
+    /// `offset` and `page`: the page size to ask for; a shorter page is the last one.
+    pub limit: Option<u64>,
+    /// `offset`: where a response holds the total number of records.
+    pub total: Option<Pointer>,
+    /// `page`: the query parameter holding the page number (default `page`).
+    pub page_param: Option<String>,
+    /// `page`: the number of the first page (default 1).
+    pub first_page: Option<u64>,
+    /// `page`: where a response holds the number of pages.
+    pub pages: Option<Pointer>,
+    /// `cursor`: where a response holds the cursor of the next page.
+    pub cursor: Option<Pointer>,
+    /// `cursor`: the query parameter that takes it (default `cursor`).
+    pub cursor_param: Option<String>,
+    /// Pages read per poll at most (default 100); a poll that stops here is incomplete.
+    pub max_pages: Option<usize>,
+}
+
+/// The ways APIs page their records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PageKind {
+    /// Each response holds the URL of the next page.
+    NextLink,
+    /// `offset` and `limit` query parameters.
+    Offset,
+    /// A page number query parameter.
+    Page,
+    /// Each response holds a cursor, sent back as a query parameter.
+    Cursor,
+}
+
+/// Pages read per poll when the mapping does not say.
+pub const DEFAULT_MAX_PAGES: usize = 100;
+
+/// Most pages a mapping may allow per poll.
+pub const MAX_PAGES: usize = 10_000;
+
+impl Pagination {
+    /// Pages read per poll at most.
+    pub fn max_pages(&self) -> usize {
+        self.max_pages.unwrap_or(DEFAULT_MAX_PAGES)
+    }
+}
+
+/// A request header's value: written in the mapping, or read from the hub's environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderValue {
+    /// A value that is not secret (`Accept`, an application name).
+    Plain(String),
+    /// The name of an environment variable holding a secret.
+    Env(String),
+}
+
+impl<'de> Deserialize<'de> for HeaderValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Plain(String),
+            Table(BTreeMap<String, String>),
+        }
+        let raw = Raw::deserialize(deserializer)
+            .map_err(|_| serde::de::Error::custom("a header is a string or `{ env = \"NAME\" }`"))?;
+        match raw {
+            Raw::Plain(value) => Ok(HeaderValue::Plain(value)),
+            Raw::Table(table) => match (table.get("env"), table.len()) {
+                (Some(name), 1) => Ok(HeaderValue::Env(name.clone())),
+                _ => Err(serde::de::Error::custom("a header is a string or `{ env = \"NAME\" }`")),
+            },
+        }
+    }
+}
+
+/// A JSON Pointer (RFC 6901) into a record or a response; a `*` segment stands for every element
+/// of an array.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pointer {
+    text: String,
+    segments: Vec<String>,
+}
+
+impl Pointer {
+    /// Parses a pointer: empty (the whole value) or `/`-separated segments, `~1` for `/` and `~0`
+    /// for `~`.
+    pub fn parse(text: &str) -> Result<Pointer, String> {
+        if text.is_empty() {
+            return Ok(Pointer { text: String::new(), segments: Vec::new() });
+        }
+        let Some(rest) = text.strip_prefix('/') else {
+            return Err(format!("`{text}` is not a JSON Pointer (it must start with `/`, like `/{text}`)"));
+        };
+        let mut segments = Vec::new();
+        for segment in rest.split('/') {
+            let mut decoded = String::new();
+            let mut chars = segment.chars();
+            while let Some(c) = chars.next() {
+                match (c, c == '~') {
+                    (_, true) => match chars.next() {
+                        Some('0') => decoded.push('~'),
+                        Some('1') => decoded.push('/'),
+                        _ => return Err(format!("`{text}`: `~` must be followed by 0 or 1")),
+                    },
+                    (c, false) => decoded.push(c),
+                }
+            }
+            segments.push(decoded);
+        }
+        Ok(Pointer { text: text.to_string(), segments })
+    }
+
+    /// The pointer as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Its decoded segments.
+    pub fn segments(&self) -> &[String] {
+        &self.segments
+    }
+
+    /// Whether it fans out over arrays (`*`).
+    pub fn has_wildcard(&self) -> bool {
+        self.segments.iter().any(|s| s == "*")
+    }
+}
+
+impl<'de> Deserialize<'de> for Pointer {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Pointer::parse(&String::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+    }
 }
 
 /// How a row's columns become an item's fields. Fields left out take the HXL defaults when the
@@ -113,16 +299,21 @@ pub enum Column {
     Header(String),
     /// An HXL tag pattern: the tag, and attributes the column must carry.
     Hxl(HxlTag),
+    /// A JSON Pointer into a record (JSON mappings).
+    Pointer(Pointer),
 }
 
 impl Column {
-    /// Parses a column name: a hashtag pattern when it starts with `#`, else a header.
+    /// Parses a column name: a hashtag pattern when it starts with `#`, a JSON Pointer when it
+    /// starts with `/`, else a header.
     pub fn parse(text: &str) -> Result<Column, String> {
         let text = text.trim();
         if text.is_empty() {
             return Err("a column name is empty".into());
         }
-        if text.starts_with('#') {
+        if text.starts_with('/') {
+            Pointer::parse(text).map(Column::Pointer)
+        } else if text.starts_with('#') {
             HxlTag::parse(text).map(Column::Hxl).ok_or_else(|| format!("`{text}` is not an HXL tag pattern"))
         } else {
             Ok(Column::Header(text.to_string()))
@@ -135,6 +326,7 @@ impl Column {
             Column::Header(name) => {
                 headers.iter().position(|h| h.trim().eq_ignore_ascii_case(name)).into_iter().collect()
             }
+            Column::Pointer(pointer) => headers.iter().position(|h| h == pointer.as_str()).into_iter().collect(),
             Column::Hxl(pattern) => tags
                 .unwrap_or_default()
                 .iter()
@@ -152,6 +344,7 @@ impl std::fmt::Display for Column {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Column::Header(name) => write!(f, "{name}"),
+            Column::Pointer(pointer) => write!(f, "{}", pointer.as_str()),
             Column::Hxl(tag) => {
                 write!(f, "#{}", tag.tag)?;
                 tag.attributes.iter().try_for_each(|a| write!(f, "+{a}"))
@@ -264,6 +457,10 @@ pub struct MappingError(pub String);
 pub const PRESETS: &[(&str, &str)] = &[
     ("hxl", include_str!("../presets/hxl.toml")),
     ("missing-migrants", include_str!("../presets/missing-migrants.toml")),
+    ("iom-dtm", include_str!("../presets/iom-dtm.toml")),
+    ("unhcr-population", include_str!("../presets/unhcr-population.toml")),
+    ("reliefweb-reports", include_str!("../presets/reliefweb-reports.toml")),
+    ("ifrc-go-appeals", include_str!("../presets/ifrc-go-appeals.toml")),
 ];
 
 /// A preset's TOML text by name.
@@ -274,7 +471,135 @@ pub fn preset(name: &str) -> Option<&'static str> {
 impl Mapping {
     /// Parses and checks a mapping's TOML text.
     pub fn parse(text: &str) -> Result<Mapping, MappingError> {
-        toml::from_str(text).map_err(|e| MappingError(e.to_string().trim().replace('\n', " ")))
+        let mapping: Mapping =
+            toml::from_str(text).map_err(|e| MappingError(e.to_string().trim().replace('\n', " ")))?;
+        mapping.check().map_err(MappingError)?;
+        Ok(mapping)
+    }
+
+    /// Every column the mapping reads, with the field that names it.
+    pub fn columns(&self) -> Vec<(&'static str, &Column)> {
+        let item = &self.item;
+        let mut columns: Vec<(&'static str, &Column)> = Vec::new();
+        columns.extend(item.id.iter().flatten().map(|c| ("item.id", c)));
+        for (field, template) in [("item.title", &item.title), ("item.summary", &item.summary), ("item.url", &item.url)]
+        {
+            columns.extend(template.iter().flat_map(Template::columns).map(|c| (field, c)));
+        }
+        for (field, column) in
+            [("item.published", &item.published), ("item.updated", &item.updated), ("item.language", &item.language)]
+        {
+            columns.extend(column.iter().map(|c| (field, c)));
+        }
+        columns.extend(item.tags.iter().flatten().map(|c| ("item.tags", c)));
+        columns.extend(item.countries.iter().flatten().map(|c| ("item.countries", &c.column)));
+        columns.extend(self.figures.iter().map(|f| ("figures.column", &f.column)));
+        columns
+    }
+
+    /// What TOML alone cannot say: fields that belong to the other format, columns of the wrong
+    /// kind, pagination without what its kind needs, secrets written out.
+    fn check(&self) -> Result<(), String> {
+        let json = self.format == Format::Json;
+        if !json {
+            if self.records.is_some() {
+                return Err("records: only a JSON mapping says where its records are".into());
+            }
+            if self.pagination.is_some() {
+                return Err("pagination: only a JSON mapping is paged".into());
+            }
+        }
+        for (field, column) in self.columns() {
+            match (json, column) {
+                (true, Column::Pointer(_)) | (false, Column::Header(_) | Column::Hxl(_)) => {}
+                (true, other) => {
+                    return Err(format!(
+                        "{field}: `{other}` is not a JSON Pointer; a JSON mapping names fields like `/{other}`"
+                    ))
+                }
+                (false, Column::Pointer(p)) => {
+                    return Err(format!(
+                        "{field}: `{}` is a JSON Pointer; a CSV mapping names columns by header or HXL tag",
+                        p.as_str()
+                    ))
+                }
+            }
+        }
+        if json && self.item.title.is_none() {
+            return Err("item.title: a JSON mapping needs a title template, e.g. `title = \"{/title}\"`".into());
+        }
+        for (name, value) in &self.headers {
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)) {
+                return Err(format!("headers: `{name}` is not a header name"));
+            }
+            match value {
+                HeaderValue::Plain(_) if looks_secret(name) => {
+                    return Err(format!(
+                        "headers.{name}: a secret must not be written in the mapping; \
+                         give it as {{ env = \"NAME\" }} and set NAME in the hub's environment"
+                    ));
+                }
+                HeaderValue::Plain(value) if value.chars().any(char::is_control) => {
+                    return Err(format!("headers.{name}: the value holds a control character"));
+                }
+                HeaderValue::Env(var)
+                    if var.is_empty() || !var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
+                {
+                    return Err(format!("headers.{name}: `{var}` is not an environment variable name"));
+                }
+                _ => {}
+            }
+        }
+        if let Some(pagination) = &self.pagination {
+            pagination.check()?;
+        }
+        Ok(())
+    }
+}
+
+/// Header names that carry credentials: their values must come from the environment.
+fn looks_secret(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["authorization", "cookie", "key", "token", "secret", "password", "auth"].iter().any(|s| name.contains(s))
+}
+
+impl Pagination {
+    fn check(&self) -> Result<(), String> {
+        let given = |name: &str, present: bool| present.then(|| name.to_string());
+        let fields = [
+            given("next", self.next.is_some()),
+            given("offset_param", self.offset_param.is_some()),
+            given("limit_param", self.limit_param.is_some()),
+            given("limit", self.limit.is_some()),
+            given("total", self.total.is_some()),
+            given("page_param", self.page_param.is_some()),
+            given("first_page", self.first_page.is_some()),
+            given("pages", self.pages.is_some()),
+            given("cursor", self.cursor.is_some()),
+            given("cursor_param", self.cursor_param.is_some()),
+        ];
+        let (kind, allowed, required): (&str, &[&str], Option<&str>) = match self.kind {
+            PageKind::NextLink => ("next_link", &["next"], Some("next")),
+            PageKind::Offset => ("offset", &["offset_param", "limit_param", "limit", "total"], None),
+            PageKind::Page => ("page", &["page_param", "first_page", "pages", "limit_param", "limit"], None),
+            PageKind::Cursor => ("cursor", &["cursor", "cursor_param"], Some("cursor")),
+        };
+        if let Some(field) = fields.iter().flatten().find(|f| !allowed.contains(&f.as_str())) {
+            return Err(format!(
+                "pagination.{field} does not apply to kind = \"{kind}\" (it takes {})",
+                allowed.join(", ")
+            ));
+        }
+        if let Some(field) = required.filter(|r| !fields.iter().flatten().any(|f| f == r)) {
+            return Err(format!("pagination.{field} is required for kind = \"{kind}\""));
+        }
+        if self.limit == Some(0) {
+            return Err("pagination.limit must be at least 1".into());
+        }
+        if let Some(max) = self.max_pages.filter(|m| !(1..=MAX_PAGES).contains(m)) {
+            return Err(format!("pagination.max_pages is {max}; it must be between 1 and {MAX_PAGES}"));
+        }
+        Ok(())
     }
 }
 

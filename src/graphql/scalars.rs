@@ -135,6 +135,8 @@ mirror_enum! {
         Rss,
         /// A CSV file, HXL-tagged or read with a mapping.
         Csv,
+        /// A JSON API, read with a mapping, page by page.
+        JsonApi,
     }
 }
 

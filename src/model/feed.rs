@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
+use connectors::mapping::{Format, Mapping};
+
 use super::{named_enum, Category, CountryCode, FeedId, OrgId};
 
 named_enum! {
@@ -11,6 +13,8 @@ named_enum! {
         Rss => "RSS",
         /// A CSV file, HXL-tagged or read with a mapping.
         Csv => "CSV",
+        /// A JSON API, read with a mapping, page by page.
+        JsonApi => "JSON_API",
     }
 }
 
@@ -85,7 +89,8 @@ pub struct Feed {
     pub url: FeedUrl,
     /// Its connector.
     pub kind: FeedKind,
-    /// How its rows become items (a TOML mapping), for CSV feeds; checked when it was registered.
+    /// How its rows or records become items (a TOML mapping), for CSV and JSON API feeds; checked
+    /// when it was registered.
     pub mapping: Option<String>,
     /// Its title, as the feed gives it.
     pub title: Option<String>,
@@ -130,7 +135,7 @@ pub struct NewFeed {
     pub url: FeedUrl,
     /// The connector.
     pub kind: FeedKind,
-    /// The mapping (TOML), for CSV feeds.
+    /// The mapping (TOML), for CSV and JSON API feeds.
     pub mapping: Option<String>,
     /// Default category.
     pub default_category: Option<Category>,
@@ -158,6 +163,31 @@ impl NewFeed {
             default_countries: Vec::new(),
             visibility: Visibility::Public,
             poll_interval_secs,
+        }
+    }
+
+    /// Checks that the kind and the mapping go together and that the mapping is valid, so a feed
+    /// is never stored with a mapping its polls would refuse.
+    pub fn check(&self) -> Result<(), String> {
+        let mapping = self.mapping.as_deref().map(Mapping::parse).transpose().map_err(|e| e.to_string())?;
+        let format = mapping.as_ref().map(|m| m.format);
+        match (self.kind, format) {
+            (FeedKind::Rss, None)
+            | (FeedKind::Csv, None | Some(Format::Csv))
+            | (FeedKind::JsonApi, Some(Format::Json)) => Ok(()),
+            (FeedKind::Rss, Some(_)) => Err("an RSS feed takes no mapping".into()),
+            (FeedKind::JsonApi, None) => {
+                Err("a JSON_API feed needs a mapping saying where its records and fields are".into())
+            }
+            (kind, Some(format)) => {
+                let wanted = if kind == FeedKind::JsonApi { Format::Json } else { Format::Csv };
+                Err(format!(
+                    "a {} feed needs a mapping with `format = \"{}\"`; this one says `format = \"{}\"`",
+                    kind.as_str(),
+                    wanted.as_str(),
+                    format.as_str()
+                ))
+            }
         }
     }
 }

@@ -111,10 +111,12 @@ impl Fetcher {
         Ok(Fetcher { client, guard, settings: settings.clone() })
     }
 
-    /// Fetches `url`, conditionally when validators are known.
+    /// Fetches `url` with the feed's own request `headers` (its mapping's; secret values marked
+    /// sensitive, so they are never printed), conditionally when validators are known.
     pub async fn fetch(
         &self,
         url: &FeedUrl,
+        headers: &HeaderMap,
         etag: Option<&str>,
         last_modified: Option<&str>,
     ) -> Result<Fetched, FetchError> {
@@ -124,6 +126,9 @@ impl Fetcher {
             "application/rss+xml, application/atom+xml, application/feed+json, application/json, \
              application/xml;q=0.9, text/xml;q=0.9, text/csv;q=0.8, */*;q=0.5",
         );
+        if !headers.is_empty() {
+            request = request.headers(headers.clone());
+        }
         if let Some(etag) = etag {
             request = request.header(IF_NONE_MATCH, etag);
         }

@@ -12,8 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use connectors::mapping::Mapping;
-use connectors::{Connector, FeedContext};
+use connectors::mapping::{HeaderValue as MappedValue, Mapping};
+use connectors::{Connector, FeedContext, Parsed};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, Notify};
 
@@ -21,7 +22,7 @@ use self::dispatch::Dispatch;
 use self::fetch::{Fetched, Fetcher, Validators};
 use crate::config::PollSettings;
 use crate::metrics::{Metrics, PollOutcome};
-use crate::model::{Feed, FeedKind, FeedState};
+use crate::model::{Feed, FeedKind, FeedState, FeedUrl};
 use crate::store::{FetchRecord, IngestReport, Store};
 
 /// What one poll of one feed did.
@@ -150,70 +151,163 @@ impl Poller {
         report
     }
 
-    /// The happy path; an `Err` carries the reason and any Retry-After.
+    /// The happy path; an `Err` carries the reason and any Retry-After. A paged JSON API is read
+    /// page by page, each page stored as it comes, until its last page or the mapping's
+    /// `max_pages`.
     async fn fetch_and_ingest(
         &self,
         feed: &Feed,
     ) -> Result<(PollOutcome, IngestReport, DateTime<Utc>), (String, Option<Duration>)> {
-        let fetched = self
-            .fetcher
-            .fetch(&feed.url, feed.etag.as_deref(), feed.last_modified.as_deref())
-            .await
-            .map_err(|e| (e.to_string(), e.retry_after()))?;
-        let store_err = |e: crate::store::StoreError| {
-            tracing::error!(feed = %feed.id, error = %e, "could not record a poll");
-            ("the hub could not store the feed (an internal error, logged on the hub)".to_string(), None)
-        };
-        let (bytes, validators) = match fetched {
-            Fetched::NotModified(validators) => {
-                let record = self.record(feed, &validators, None, None);
-                self.store.record_unchanged(feed.id, &record).await.map_err(store_err)?;
-                return Ok((PollOutcome::NotModified, IngestReport::default(), record.next_check_at));
-            }
-            Fetched::Body { bytes, validators } => (bytes, validators),
-        };
-        let body_hash = connectors::text::hex(&Sha256::digest(&bytes));
-        if feed.body_hash.as_deref() == Some(body_hash.as_str()) && feed.state != FeedState::Failing {
-            let record = self.record(feed, &validators, Some(body_hash), None);
-            self.store.record_unchanged(feed.id, &record).await.map_err(store_err)?;
-            return Ok((PollOutcome::Unchanged, IngestReport::default(), record.next_check_at));
-        }
+        let plain = |reason: String| (reason, None);
+        let mapping = feed.mapping.as_deref().map(Mapping::parse).transpose().map_err(|e| plain(e.to_string()))?;
+        let headers = request_headers(mapping.as_ref()).map_err(plain)?;
         let connector = match feed.kind {
             FeedKind::Rss => Connector::Rss,
-            FeedKind::Csv => {
-                let mapping =
-                    feed.mapping.as_deref().map(Mapping::parse).transpose().map_err(|e| (e.to_string(), None))?;
-                Connector::Csv(mapping.map(Box::new))
-            }
+            FeedKind::Csv => Connector::Csv(mapping.map(Box::new)),
+            FeedKind::JsonApi => Connector::Json(Box::new(
+                mapping.ok_or_else(|| plain("a JSON_API feed needs a mapping; the feed has none".into()))?,
+            )),
+        };
+        let pagination = match &connector {
+            Connector::Json(mapping) => mapping.pagination.clone(),
+            _ => None,
         };
         let snapshot = connector.is_snapshot();
-        let context = FeedContext {
-            url: Some(feed.url.as_str().to_string()),
-            default_category: feed.default_category,
-            default_language: feed.default_language.clone(),
-            default_countries: feed.default_countries.clone(),
+        let store_err = |e: crate::store::StoreError| {
+            tracing::error!(feed = %feed.id, error = %e, "could not record a poll");
+            plain("the hub could not store the feed (an internal error, logged on the hub)".to_string())
         };
-        // Parsing is CPU work: it runs off the threads that serve requests, overlapped with storing.
-        let (mut parsed, mut report, keys) =
-            ingest::parse_and_store(self.store.as_ref(), feed, connector, bytes, context, self.settings.chunk_size)
+
+        let mut page_url = match &pagination {
+            Some(p) => FeedUrl::parse(&connectors::json::first_page(Some(p), feed.url.as_str())).map_err(plain)?,
+            None => feed.url.clone(),
+        };
+        let max_pages = pagination.as_ref().map_or(1, |p| p.max_pages());
+        let mut page = 1;
+        let mut body_hasher = Sha256::new();
+        let mut whole = Parsed::default();
+        let mut report = IngestReport::default();
+        let mut keys = Vec::new();
+        let mut complete = true;
+        let validators = loop {
+            // A paged API is fetched whole each time: an unchanged first page says nothing of the rest.
+            let (etag, last_modified) = match pagination {
+                Some(_) => (None, None),
+                None => (feed.etag.as_deref(), feed.last_modified.as_deref()),
+            };
+            let on_page = |reason: String| {
+                if page > 1 {
+                    format!("page {page} ({}): {reason}", page_url.as_str())
+                } else {
+                    reason
+                }
+            };
+            let fetched = self
+                .fetcher
+                .fetch(&page_url, &headers, etag, last_modified)
                 .await
-                .map_err(|e| (e.to_string(), None))?;
-        // A snapshot withdraws what it no longer holds, but only after a complete read: a row
-        // skipped for a typo must not disappear from the hub.
-        if snapshot && parsed.skipped == 0 {
-            let (withdrawn, last) = self.store.withdraw_missing(feed, &keys).await.map_err(store_err)?;
-            report.withdrawn = withdrawn;
-            report.last_sequence = report.last_sequence.max(last);
-        } else if snapshot {
-            parsed.warnings.push(format!(
-                "{} rows could not be read, so no row missing from this fetch was withdrawn",
-                parsed.skipped
-            ));
+                .map_err(|e| (on_page(e.to_string()), e.retry_after()))?;
+            let (bytes, validators) = match fetched {
+                Fetched::NotModified(validators) => {
+                    let record = self.record(feed, &validators, None, None);
+                    self.store.record_unchanged(feed.id, &record).await.map_err(store_err)?;
+                    return Ok((PollOutcome::NotModified, IngestReport::default(), record.next_check_at));
+                }
+                Fetched::Body { bytes, validators } => (bytes, validators),
+            };
+            if pagination.is_none() {
+                let body_hash = connectors::text::hex(&Sha256::digest(&bytes));
+                if feed.body_hash.as_deref() == Some(body_hash.as_str()) && feed.state != FeedState::Failing {
+                    let record = self.record(feed, &validators, Some(body_hash), None);
+                    self.store.record_unchanged(feed.id, &record).await.map_err(store_err)?;
+                    return Ok((PollOutcome::Unchanged, IngestReport::default(), record.next_check_at));
+                }
+            }
+            body_hasher.update(&bytes);
+            let context = FeedContext {
+                url: Some(page_url.as_str().to_string()),
+                default_category: feed.default_category,
+                default_language: feed.default_language.clone(),
+                default_countries: feed.default_countries.clone(),
+            };
+            // Parsing is CPU work: it runs off the threads that serve requests, overlapped with storing.
+            let (parsed, page_report, page_keys) = ingest::parse_and_store(
+                self.store.as_ref(),
+                feed,
+                connector.clone(),
+                bytes,
+                context,
+                self.settings.chunk_size,
+            )
+            .await
+            .map_err(|e| plain(on_page(e.to_string())))?;
+            report.add(page_report);
+            keys.extend(page_keys);
+            whole.title = whole.title.or(parsed.title);
+            whole.ttl_minutes = whole.ttl_minutes.or(parsed.ttl_minutes);
+            whole.skipped += parsed.skipped;
+            whole.records += parsed.records;
+            whole.warnings.extend(parsed.warnings.into_iter().map(on_page));
+            match parsed.next_page {
+                None => break validators,
+                Some(_) if page == max_pages => {
+                    complete = false;
+                    // A mapping that sets max_pages reads the newest pages on purpose; only a
+                    // snapshot, or a feed that ran into the default, is told.
+                    if snapshot || pagination.as_ref().is_some_and(|p| p.max_pages.is_none()) {
+                        whole.warnings.push(format!(
+                            "stopped after {max_pages} pages (pagination.max_pages); the rest was not read this time"
+                        ));
+                    }
+                    break validators;
+                }
+                Some(next) => {
+                    page_url = FeedUrl::parse(&next).map_err(|e| plain(on_page(format!("the next page: {e}"))))?;
+                    page += 1;
+                    tracing::debug!(feed = %feed.id, page, "fetching the next page");
+                }
+            }
+        };
+        if pagination.is_some() {
+            tracing::info!(feed = %feed.id, pages = page, records = whole.records, "read a paged API");
         }
-        let ttl = parsed.ttl_minutes.map(|m| Duration::from_secs(u64::from(m) * 60));
+        // A snapshot withdraws what it no longer holds, but only after a complete read: a row
+        // skipped for a typo, a page left unread, or an API that suddenly answers with nothing
+        // must not make items disappear from the hub.
+        if snapshot {
+            let reason = if whole.skipped > 0 {
+                Some(format!("{} rows or records could not be read", whole.skipped))
+            } else if !complete {
+                Some("not every page was read".to_string())
+            } else if keys.is_empty() {
+                Some("the source holds nothing at all".to_string())
+            } else {
+                None
+            };
+            match reason {
+                None => {
+                    let (withdrawn, last) = self.store.withdraw_missing(feed, &keys).await.map_err(store_err)?;
+                    report.withdrawn = withdrawn;
+                    report.last_sequence = report.last_sequence.max(last);
+                }
+                Some(reason) => {
+                    whole.warnings.push(format!("{reason}, so nothing missing from this fetch was withdrawn"))
+                }
+            }
+        }
+        let ttl = whole.ttl_minutes.map(|m| Duration::from_secs(u64::from(m) * 60));
+        let body_hash = connectors::text::hex(&body_hasher.finalize());
         let mut record = self.record(feed, &validators, Some(body_hash), ttl);
-        record.title = parsed.title;
-        record.warnings = parsed.warnings;
+        if pagination.is_some() {
+            (record.etag, record.last_modified) = (None, None);
+        }
+        record.title = whole.title;
+        record.warnings = whole.warnings;
+        if record.warnings.len() > connectors::MAX_WARNINGS + 1 {
+            let more = record.warnings.len() - connectors::MAX_WARNINGS;
+            record.warnings.truncate(connectors::MAX_WARNINGS);
+            record.warnings.push(format!("… and {more} more warnings like these"));
+        }
         self.store.record_success(feed.id, &record).await.map_err(store_err)?;
         let written = report.created + report.updated + report.withdrawn;
         let outcome = if written > 0 { PollOutcome::Updated } else { PollOutcome::Unchanged };
@@ -254,4 +348,32 @@ impl Poller {
         }
         Utc::now() + chrono::Duration::seconds(secs)
     }
+}
+
+/// The request headers a feed's mapping asks for, secrets read from the hub's environment now
+/// (so a key set after registration is used) and marked sensitive. A message never holds a value.
+fn request_headers(mapping: Option<&Mapping>) -> Result<HeaderMap, String> {
+    let mut headers = HeaderMap::new();
+    for (name, value) in mapping.map(|m| &m.headers).into_iter().flatten() {
+        let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("`{name}` is not a header name"))?;
+        let value = match value {
+            MappedValue::Plain(text) => {
+                HeaderValue::from_str(text).map_err(|_| format!("the header {name} has a value that cannot be sent"))?
+            }
+            MappedValue::Env(var) => {
+                let secret = std::env::var(var).map_err(|_| {
+                    format!("the header {name} takes its value from the environment variable {var}, which is not set on the hub")
+                })?;
+                let mut value = HeaderValue::from_str(secret.trim()).map_err(|_| {
+                    format!(
+                        "the environment variable {var} (for the header {name}) holds characters a header cannot carry"
+                    )
+                })?;
+                value.set_sensitive(true);
+                value
+            }
+        };
+        headers.insert(header, value);
+    }
+    Ok(headers)
 }

@@ -401,6 +401,7 @@ impl Store for SqliteStore {
     }
 
     async fn add_feed(&self, f: &NewFeed) -> StoreResult<Feed> {
+        f.check().map_err(StoreError::Invalid)?;
         let _w = self.writer.lock().await;
         let mut tx = self.begin_write().await?;
         self.count(2);
