@@ -326,7 +326,7 @@ async fn feed_add(settings: &Settings, add: FeedAdd) -> anyhow::Result<()> {
 async fn feed_list(settings: &Settings) -> anyhow::Result<()> {
     let store = open_store(settings).await?;
     let mut after = None;
-    println!("{:>5}  {:<8}  {:<8}  {:<7}  url / last error", "feed", "owner", "state", "visible");
+    println!("{:>5}  {:<8}  {:<8}  {:<8}  {:<7}  url / last error", "feed", "owner", "kind", "state", "visible");
     loop {
         let page = store.feeds_page(&Scope::System, &FeedFilter::default(), &PageRequest { first: 100, after }).await?;
         for (_, f) in &page.edges {
@@ -335,7 +335,10 @@ async fn feed_list(settings: &Settings) -> anyhow::Result<()> {
                 .clone()
                 .map(|e| format!("{} — {e}", f.url.as_str()))
                 .unwrap_or_else(|| f.url.as_str().into());
-            println!("{:>5}  {:<8}  {:<8}  {:<7}  {}", f.id, f.organisation, f.state, f.visibility, detail);
+            println!(
+                "{:>5}  {:<8}  {:<8}  {:<8}  {:<7}  {}",
+                f.id, f.organisation, f.kind, f.state, f.visibility, detail
+            );
         }
         if !page.has_next_page {
             break;

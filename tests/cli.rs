@@ -92,7 +92,10 @@ async fn a_csv_feed_is_added_with_a_mapping_that_is_checked_first() {
     assert!(err.contains("`weather` is not a category"), "{err}");
     let (code, _, err) = add(good, "rss");
     assert_eq!(code, 1);
-    assert!(err.contains("only CSV feeds take a mapping"), "{err}");
+    assert!(err.contains("an RSS feed takes no mapping"), "{err}");
+    let (code, _, err) = add(good, "json-api");
+    assert_eq!(code, 1);
+    assert!(err.contains("a JSON_API feed needs a mapping with `format = \"json\"`"), "{err}");
     let (code, out, err) = add(good, "csv");
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("registered for IFRC"), "{out}");
@@ -102,6 +105,32 @@ async fn a_csv_feed_is_added_with_a_mapping_that_is_checked_first() {
     let line = out.lines().find(|l| l.contains("arrivals.csv")).expect("a line for the feed");
     let columns: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(&columns[1..6], ["IFRC", "updated", "2", "0", "0"], "two rows created: {out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_api_feed_is_added_with_a_preset_and_polled() {
+    let feeds = FeedServer::start().await;
+    let appeals = include_str!("../connectors/tests/fixtures/ifrc-go-appeals.json");
+    feeds.set_json("api/v2/appeal/", appeals);
+    let cli = Cli::new(&feeds);
+    let url = feeds.url("api/v2/appeal/?dtype=5&format=json");
+    let (code, out, err) = tokio::task::block_in_place(|| {
+        cli.run(&["feed", "add", &url, "--organisation", "IFRC", "--preset", "ifrc-go-appeals"])
+    });
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("registered for IFRC"), "{out}");
+    let (_, out, _) = tokio::task::block_in_place(|| cli.run(&["feed", "list"]));
+    assert!(out.contains("JSON_API"), "the kind follows the preset's format: {out}");
+    let (code, out, _) = tokio::task::block_in_place(|| cli.run(&["poll", "--once"]));
+    assert_eq!(code, 0, "{out}");
+    let line = out.lines().find(|l| l.contains("appeal")).expect("a line for the feed");
+    let columns: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(&columns[1..6], ["IFRC", "updated", "3", "0", "0"], "three appeals created: {out}");
+    let (code, _, err) = tokio::task::block_in_place(|| {
+        cli.run(&["feed", "add", &url, "--organisation", "UNHCR", "--preset", "unhcr-populations"])
+    });
+    assert_eq!(code, 1);
+    assert!(err.contains("no preset `unhcr-populations`") && err.contains("unhcr-population,"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -275,8 +275,9 @@ impl Poller {
         // skipped for a typo, a page left unread, or an API that suddenly answers with nothing
         // must not make items disappear from the hub.
         if snapshot {
+            let rows = if feed.kind == FeedKind::JsonApi { "records" } else { "rows" };
             let reason = if whole.skipped > 0 {
-                Some(format!("{} rows or records could not be read", whole.skipped))
+                Some(format!("{} {rows} could not be read", whole.skipped))
             } else if !complete {
                 Some("not every page was read".to_string())
             } else if keys.is_empty() {

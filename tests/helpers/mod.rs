@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
@@ -35,6 +35,8 @@ struct FeedServerState {
     routes: HashMap<String, Served>,
     /// Requests received, per path, and whether they carried If-None-Match.
     hits: Vec<(String, bool)>,
+    /// Every request: its path with its query, and its headers.
+    requests: Vec<(String, HeaderMap)>,
     /// How long to take over each answer (a slow server).
     delay: std::time::Duration,
     /// Requests being answered now, and the most at once.
@@ -101,6 +103,37 @@ impl FeedServer {
         );
     }
 
+    /// Serves `body` as JSON at `path`, which may hold a query (`api?page=2`): a request whose
+    /// path and query match it exactly gets it before one set for the path alone.
+    pub fn set_json(&self, path: &str, body: &str) {
+        self.set_served(
+            path,
+            Served {
+                body: body.to_string(),
+                content_type: "application/json",
+                etag: None,
+                status: StatusCode::OK,
+                location: None,
+            },
+        );
+    }
+
+    /// Answers `path` with `status` and a short body.
+    pub fn fail(&self, path: &str, status: StatusCode) {
+        self.set_served(
+            path,
+            Served { body: "failed".into(), content_type: "text/plain", etag: None, status, location: None },
+        );
+    }
+
+    /// Every request received whose path (with its query) starts with `prefix`, in order, with
+    /// its headers.
+    pub fn requests(&self, prefix: &str) -> Vec<(String, HeaderMap)> {
+        let prefix = prefix.trim_start_matches('/');
+        let state = self.state.lock().unwrap();
+        state.requests.iter().filter(|(p, _)| p.starts_with(prefix)).cloned().collect()
+    }
+
     pub fn set_served(&self, path: &str, served: Served) {
         self.state.lock().unwrap().routes.insert(path.trim_start_matches('/').to_string(), served);
     }
@@ -131,6 +164,7 @@ impl FeedServer {
 async fn serve(
     State(state): State<Arc<Mutex<FeedServerState>>>,
     Path(path): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
     let if_none_match = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).map(str::to_string);
@@ -146,7 +180,12 @@ async fn serve(
     let mut state = state.lock().unwrap();
     state.in_flight -= 1;
     state.hits.push((path.clone(), if_none_match.is_some()));
-    let Some(served) = state.routes.get(&path).cloned() else {
+    let with_query = match &query {
+        Some(query) => format!("{path}?{query}"),
+        None => path.clone(),
+    };
+    state.requests.push((with_query.clone(), headers.clone()));
+    let Some(served) = state.routes.get(&with_query).or_else(|| state.routes.get(&path)).cloned() else {
         return (StatusCode::NOT_FOUND, "no such feed").into_response();
     };
     if let (Some(etag), Some(sent)) = (&served.etag, &if_none_match) {
