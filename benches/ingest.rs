@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use connectors::{Connector, FeedContext};
 use tributary::model::{Feed, FeedUrl, NewFeed, OrgId};
+use tributary::poller::fetch::Body;
 use tributary::poller::ingest::parse_and_store;
 use tributary::seed::Seed;
 use tributary::store::{FetchRecord, SqliteStore, Store};
@@ -128,8 +129,9 @@ async fn main() -> anyhow::Result<()> {
             let fresh = tempfile::tempdir()?;
             let (store, feed) = fresh_store(&fresh).await?;
             let t = Instant::now();
-            let (_, report, _) =
-                parse_and_store(&store, &feed, Connector::Rss, bytes.clone(), FeedContext::default(), CHUNK).await?;
+            let body = Body::Memory(bytes.clone());
+            let (_, report) =
+                parse_and_store(&store, &feed, Connector::Rss, body, FeedContext::default(), CHUNK).await?;
             store.record_success(feed.id, &FetchRecord::default()).await?;
             assert_eq!(report.created, items);
             full.push(t.elapsed());

@@ -61,6 +61,11 @@ pub struct FetchSettings {
     pub timeout_secs: u64,
     /// Largest body accepted, counted after decompression.
     pub max_body_bytes: usize,
+    /// Largest CSV file accepted: CSV files are written to a temporary file as they arrive and read
+    /// a row at a time, so this bounds disk, not memory.
+    pub max_file_bytes: u64,
+    /// Total timeout in seconds of fetching one CSV file (large files take longer than feeds).
+    pub file_timeout_secs: u64,
     /// Redirects followed at most (each one checked by the SSRF guard).
     pub max_redirects: usize,
     /// The User-Agent sent with every fetch.
@@ -121,6 +126,8 @@ impl Default for FetchSettings {
             connect_timeout_secs: 10,
             timeout_secs: 30,
             max_body_bytes: 10 * 1024 * 1024,
+            max_file_bytes: 1024 * 1024 * 1024,
+            file_timeout_secs: 600,
             max_redirects: 5,
             user_agent: format!(
                 "Tributary/{} (migration information hub of Red Cross and Red Crescent networks)",

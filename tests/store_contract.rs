@@ -108,7 +108,10 @@ pub async fn withdrawn_items_leave_listings_and_come_back_when_published_again(f
     let fd = feed(s, "IT", "snapshot.csv", Visibility::Public).await;
     let batch = items("w", 3, "text");
     s.ingest(&fd, &batch, &record(), 100).await.unwrap();
-    let keep: Vec<String> = batch[..2].iter().map(|i| i.source_key.clone()).collect();
+    let mut keep = connectors::KeySet::default();
+    batch[..2].iter().for_each(|i| {
+        keep.insert(&i.source_key);
+    });
     let (withdrawn, last) = s.withdraw_missing(&fd, &keep).await.unwrap();
     assert_eq!(withdrawn, 1);
     assert_eq!(live_count(s).await, 2);
@@ -135,6 +138,27 @@ pub async fn withdrawn_items_leave_listings_and_come_back_when_published_again(f
     assert_eq!(live_count(s).await, 3);
     let back = s.items_by_ids(&Scope::System, std::slice::from_ref(&change.item)).await.unwrap();
     assert_eq!((back[0].withdrawn_at, back[0].version), (None, 3));
+}
+
+/// The live items are read back a page (10,000) at a time: items missing on every page are found.
+pub async fn a_snapshot_larger_than_a_page_withdraws_exactly_what_is_missing(f: Fixture) {
+    let s = f.store.as_ref();
+    let fd = feed(s, "IT", "big-snapshot.csv", Visibility::Public).await;
+    let model = items("big", 1, "text").remove(0);
+    let batch: Vec<NormalisedItem> = (0..10_050)
+        .map(|i| NormalisedItem { source_key: format!("row:{i}"), title: format!("row {i}"), ..model.clone() })
+        .collect();
+    s.ingest(&fd, &batch, &record(), 2000).await.unwrap();
+    let missing = [5, 9_999, 10_000, 10_049];
+    let mut keep = connectors::KeySet::default();
+    for (_, item) in batch.iter().enumerate().filter(|(i, _)| !missing.contains(i)) {
+        keep.insert(&item.source_key);
+    }
+    let (withdrawn, _) = s.withdraw_missing(&fd, &keep).await.unwrap();
+    assert_eq!(withdrawn, missing.len());
+    let page = PageRequest { first: 1, after: None };
+    let listed = s.items_page(&Scope::System, &ItemFilter::default(), ItemOrder::PublishedAsc, &page).await.unwrap();
+    assert_eq!(listed.total_count, 10_050 - missing.len() as i64);
 }
 
 pub async fn the_first_import_is_backfill_and_later_changes_are_not(f: Fixture) {
@@ -361,6 +385,7 @@ contract!(sqlite:
     ingest_is_idempotent,
     a_chunk_known_to_be_new_is_stored_once,
     withdrawn_items_leave_listings_and_come_back_when_published_again,
+    a_snapshot_larger_than_a_page_withdraws_exactly_what_is_missing,
     the_first_import_is_backfill_and_later_changes_are_not,
     concurrent_writers_never_make_a_reader_skip_a_change,
     the_scope_hides_what_a_viewer_may_not_see,

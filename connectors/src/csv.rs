@@ -8,7 +8,7 @@
 //!   at least half of the non-empty cells are hashtag specs (`#affected +f +children`) — and the
 //!   row above it, if any, holds the human headers.
 
-use std::borrow::Cow;
+use std::io::{Read, SeekFrom};
 
 use sha2::{Digest, Sha256};
 
@@ -18,7 +18,7 @@ use crate::geo::{self, CountryCode};
 use crate::mapping::{Column, ItemMapping, Mapping, MappingError, Part, Template};
 use crate::model::{Category, CountryMention, CountryRole, Figure, NormalisedItem};
 use crate::text::{clean_whitespace, hex, html_to_text, normalise, truncate_chars, MAX_SUMMARY_CHARS};
-use crate::{Chunks, ConnectorError, FeedContext, Parsed};
+use crate::{Chunks, ConnectorError, FeedContext, Parsed, Source};
 
 /// Rows searched for an HXL hashtag row.
 const HXL_SEARCH_ROWS: usize = 25;
@@ -29,29 +29,172 @@ const DELIMITER_SAMPLE_LINES: usize = 20;
 /// The delimiters tried, most common first (a tie goes to the earlier one).
 const DELIMITERS: [u8; 3] = [b',', b';', b'\t'];
 
-/// The file's text as UTF-8, and a warning when it had to be decoded from Windows-1252.
-/// A file that is UTF-8 but for a few broken bytes (more well-formed multi-byte characters than
-/// broken bytes) stays UTF-8, each broken byte replaced by U+FFFD, with a warning: one stray byte
-/// must not turn every accented letter of the file into two wrong ones.
-pub fn decode(bytes: &[u8]) -> (Cow<'_, str>, Option<String>) {
-    let bom = usize::from(bytes.starts_with(b"\xEF\xBB\xBF")) * 3;
-    let bytes = &bytes[bom..];
-    let first = match std::str::from_utf8(bytes) {
-        Ok(text) => return (Cow::Borrowed(text), None),
-        Err(e) => e,
-    };
-    let lossy = String::from_utf8_lossy(bytes);
-    let broken = lossy.chars().filter(|&c| c == char::REPLACEMENT_CHARACTER).count();
-    let multibyte = lossy.chars().filter(|&c| c != char::REPLACEMENT_CHARACTER && !c.is_ascii()).count();
-    let at = bom + first.valid_up_to() + 1;
-    if multibyte > broken {
-        let warning =
-            format!("the file has {broken} bytes that are not UTF-8 (the first is byte {at}); each was replaced by �");
-        return (Cow::Owned(lossy.into_owned()), Some(warning));
+/// Bytes read from a file at a time.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// Decoded text sampled to choose the delimiter.
+const SAMPLE_BYTES: usize = 64 * 1024;
+
+/// The encodings a CSV file is read in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextEncoding {
+    /// UTF-8 (any broken byte replaced by U+FFFD).
+    Utf8,
+    /// Windows-1252, a superset of Latin-1.
+    Windows1252,
+}
+
+/// A pass over a whole file that decides its encoding without holding it: UTF-8 when it is valid;
+/// still UTF-8, each broken byte replaced by U+FFFD, when it has more well-formed multi-byte
+/// characters than broken bytes (one stray byte must not turn every accented letter of the file
+/// into two wrong ones); else Windows-1252. Both fallbacks come with a warning.
+#[derive(Debug, Default)]
+pub struct Census {
+    /// Bytes seen.
+    offset: u64,
+    /// The start of a character cut by the end of the last chunk.
+    pending: Vec<u8>,
+    broken: u64,
+    multibyte: u64,
+    /// Offset of the first broken byte.
+    first_error: Option<u64>,
+}
+
+impl Census {
+    /// Takes the next bytes of the file.
+    pub fn feed(&mut self, chunk: &[u8]) {
+        let base = self.offset - self.pending.len() as u64;
+        self.offset += chunk.len() as u64;
+        if self.pending.is_empty() {
+            self.scan(chunk, base, false);
+        } else {
+            let mut data = std::mem::take(&mut self.pending);
+            data.extend_from_slice(chunk);
+            self.scan(&data, base, false);
+        }
     }
-    let (text, _, _) = encoding_rs::WINDOWS_1252.decode(bytes);
-    let warning = format!("the file is not UTF-8 (byte {at} is invalid); it was read as Latin-1/Windows-1252");
-    (Cow::Owned(text.into_owned()), Some(warning))
+
+    fn scan(&mut self, data: &[u8], base: u64, last: bool) {
+        let lead_bytes = |bytes: &[u8]| bytes.iter().filter(|&&b| b >= 0xC0).count() as u64;
+        let mut at = 0;
+        while at < data.len() {
+            match std::str::from_utf8(&data[at..]) {
+                Ok(_) => {
+                    self.multibyte += lead_bytes(&data[at..]);
+                    return;
+                }
+                Err(e) => {
+                    let valid = e.valid_up_to();
+                    self.multibyte += lead_bytes(&data[at..at + valid]);
+                    let error_at = at + valid;
+                    match e.error_len() {
+                        Some(len) => {
+                            self.broken += 1;
+                            self.first_error.get_or_insert(base + error_at as u64);
+                            at = error_at + len;
+                        }
+                        // A character cut at the end of the file is one broken character.
+                        None if last => {
+                            self.broken += 1;
+                            self.first_error.get_or_insert(base + error_at as u64);
+                            return;
+                        }
+                        None => {
+                            self.pending = data[error_at..].to_vec();
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The encoding, and a warning when it is not plain UTF-8.
+    pub fn finish(mut self) -> (TextEncoding, Option<String>) {
+        if !self.pending.is_empty() {
+            let pending = std::mem::take(&mut self.pending);
+            self.scan(&pending, self.offset - pending.len() as u64, true);
+        }
+        let Some(first) = self.first_error else { return (TextEncoding::Utf8, None) };
+        let (at, broken) = (first + 1, self.broken);
+        if self.multibyte > self.broken {
+            let warning = format!(
+                "the file has {broken} bytes that are not UTF-8 (the first is byte {at}); each was replaced by �"
+            );
+            return (TextEncoding::Utf8, Some(warning));
+        }
+        let warning = format!("the file is not UTF-8 (byte {at} is invalid); it was read as Latin-1/Windows-1252");
+        (TextEncoding::Windows1252, Some(warning))
+    }
+}
+
+/// A reader giving the UTF-8 text of a reader in another encoding (or in UTF-8 with broken bytes),
+/// a buffer at a time.
+struct Decoded<R> {
+    inner: R,
+    decoder: encoding_rs::Decoder,
+    input: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+    done: bool,
+    /// Decoded bytes a reader with less room than one character has yet to take.
+    spill: Vec<u8>,
+}
+
+impl<R: Read> Decoded<R> {
+    fn new(inner: R, encoding: TextEncoding) -> Decoded<R> {
+        let encoding = match encoding {
+            TextEncoding::Utf8 => encoding_rs::UTF_8,
+            TextEncoding::Windows1252 => encoding_rs::WINDOWS_1252,
+        };
+        Decoded {
+            inner,
+            decoder: encoding.new_decoder_without_bom_handling(),
+            input: vec![0; READ_BUFFER],
+            start: 0,
+            end: 0,
+            eof: false,
+            done: false,
+            spill: Vec::new(),
+        }
+    }
+}
+
+impl<R: Read> Read for Decoded<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        // The decoder needs room for any one character to make progress.
+        if out.len() < 4 || !self.spill.is_empty() {
+            if self.spill.is_empty() {
+                let mut four = [0u8; 4];
+                let n = self.read(&mut four)?;
+                self.spill.extend_from_slice(&four[..n]);
+            }
+            let take = self.spill.len().min(out.len());
+            out[..take].copy_from_slice(&self.spill[..take]);
+            self.spill.drain(..take);
+            return Ok(take);
+        }
+        loop {
+            if self.done {
+                return Ok(0);
+            }
+            if self.start == self.end && !self.eof {
+                self.end = self.inner.read(&mut self.input)?;
+                self.start = 0;
+                self.eof = self.end == 0;
+            }
+            let (result, read, written, _) =
+                self.decoder.decode_to_utf8(&self.input[self.start..self.end], out, self.eof);
+            self.start += read;
+            if self.eof && result == encoding_rs::CoderResult::InputEmpty {
+                self.done = true;
+            }
+            if written > 0 {
+                return Ok(written);
+            }
+        }
+    }
 }
 
 /// The delimiter that splits the first lines most consistently: for each candidate, the number of
@@ -204,44 +347,142 @@ pub enum CsvError {
     Unreadable(String),
 }
 
-/// Reads a whole CSV file: decoding, delimiter, header and HXL rows.
-pub fn read_table(bytes: &[u8]) -> Result<Table, CsvError> {
-    let (text, encoding_warning) = decode(bytes);
-    let delimiter = detect_delimiter(&text);
-    let mut reader =
-        ::csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).from_reader(text.as_bytes());
-    let mut records: Vec<(u64, Vec<String>)> = Vec::new();
-    for result in reader.records() {
+impl From<std::io::Error> for CsvError {
+    fn from(e: std::io::Error) -> CsvError {
+        CsvError::Unreadable(format!("could not read the file: {e}"))
+    }
+}
+
+/// A CSV file being read a row at a time: its header and HXL rows are read when it is opened, the
+/// data rows as they are asked for, so a file of any length is never held in memory.
+pub struct TableReader<R: Read> {
+    /// The human header of each column: the row above the hashtag row, else the first row.
+    pub headers: Vec<String>,
+    /// Each column's HXL tag, when the file has a hashtag row.
+    pub tags: Option<Vec<Option<HxlTag>>>,
+    /// What a publisher should know about the file so far (encoding, notes above the headers).
+    pub warnings: Vec<String>,
+    /// Data rows read while looking for the hashtag row.
+    buffered: std::collections::VecDeque<(u64, Vec<String>)>,
+    records: ::csv::StringRecordsIntoIter<R>,
+    width: usize,
+    /// Rows of another width than the header row, and the first one's line.
+    odd: usize,
+    first_odd: Option<u64>,
+    /// Data rows handed out.
+    pub rows: usize,
+}
+
+impl<R: Read> TableReader<R> {
+    fn open(reader: ::csv::Reader<R>, encoding_warning: Option<String>) -> Result<TableReader<R>, CsvError> {
+        let mut records = reader.into_records();
+        let mut head: Vec<(u64, Vec<String>)> = Vec::new();
+        while head.len() < HXL_SEARCH_ROWS {
+            match next_record(&mut records)? {
+                Some(record) => head.push(record),
+                None => break,
+            }
+        }
+        let (headers, tags, first_data) = match find_hxl_row(head.iter().map(|(_, r)| r.as_slice())) {
+            Some(hxl) => {
+                let headers = hxl.index.checked_sub(1).map(|above| head[above].1.clone()).unwrap_or_default();
+                (headers, Some(hxl.tags), hxl.index + 1)
+            }
+            None => (head.first().ok_or(CsvError::Empty)?.1.clone(), None, 1),
+        };
+        // Rows above the header row (a title, a download note) are not data; they are counted.
+        let above = first_data.saturating_sub(if tags.is_some() { 2 } else { 1 });
+        let mut warnings: Vec<String> = encoding_warning.into_iter().collect();
+        if above > 0 {
+            warnings.push(format!("{above} rows above the header rows were read as notes, not data"));
+        }
+        let width = headers.len().max(tags.as_ref().map_or(0, Vec::len));
+        let buffered = head.split_off(first_data.min(head.len())).into();
+        Ok(TableReader { headers, tags, warnings, buffered, records, width, odd: 0, first_odd: None, rows: 0 })
+    }
+
+    /// The next data row with its line, or `None` at the end of the file.
+    pub fn next_row(&mut self) -> Result<Option<(u64, Vec<String>)>, CsvError> {
+        let row = match self.buffered.pop_front() {
+            Some(row) => Some(row),
+            None => next_record(&mut self.records)?,
+        };
+        if let Some((line, cells)) = &row {
+            self.rows += 1;
+            if cells.len() != self.width {
+                self.odd += 1;
+                self.first_odd.get_or_insert(*line);
+            }
+        }
+        Ok(row)
+    }
+
+    /// What the rows read so far showed (rows of the wrong width).
+    pub fn row_warnings(&self) -> Option<String> {
+        self.first_odd.map(|first| {
+            format!(
+                "{} rows do not have the {} cells of the header row (first: line {first}); missing cells are read as empty",
+                self.odd, self.width
+            )
+        })
+    }
+}
+
+/// The next record that is not blank, with its 1-based line.
+fn next_record<R: Read>(records: &mut ::csv::StringRecordsIntoIter<R>) -> Result<Option<(u64, Vec<String>)>, CsvError> {
+    for result in records.by_ref() {
         let record = result.map_err(|e| CsvError::Unreadable(e.to_string()))?;
-        let line = record.position().map_or(0, |p| p.line());
         if record.iter().all(|cell| cell.trim().is_empty()) {
             continue;
         }
-        records.push((line, record.iter().map(str::to_string).collect()));
+        let line = record.position().map_or(0, |p| p.line());
+        return Ok(Some((line, record.iter().map(str::to_string).collect())));
     }
-    let (headers, tags, first_data) = match find_hxl_row(records.iter().map(|(_, r)| r.as_slice())) {
-        Some(hxl) => {
-            let headers = hxl.index.checked_sub(1).map(|above| records[above].1.clone()).unwrap_or_default();
-            (headers, Some(hxl.tags), hxl.index + 1)
+    Ok(None)
+}
+
+/// Opens a CSV file for reading row by row: one pass decides its encoding, a second reads it,
+/// decoding as it goes; the delimiter is chosen from its first lines.
+pub fn open_table(source: &mut dyn Source) -> Result<TableReader<impl Read + '_>, CsvError> {
+    source.seek(SeekFrom::Start(0))?;
+    let mut census = Census::default();
+    let mut buffer = vec![0u8; READ_BUFFER];
+    loop {
+        let n = source.read(&mut buffer)?;
+        if n == 0 {
+            break;
         }
-        None => (records.first().ok_or(CsvError::Empty)?.1.clone(), None, 1),
-    };
-    // Rows above the header row (a title, a download note) are not data; they are counted.
-    let above = first_data.saturating_sub(if tags.is_some() { 2 } else { 1 });
-    let mut table = Table { headers, tags, rows: records.split_off(first_data.min(records.len())), ..Table::default() };
-    table.warnings.extend(encoding_warning);
-    if above > 0 {
-        table.warnings.push(format!("{above} rows above the header rows were read as notes, not data"));
+        census.feed(&buffer[..n]);
     }
-    let width = table.headers.len().max(table.tags.as_ref().map_or(0, Vec::len));
-    let odd: Vec<u64> = table.rows.iter().filter(|(_, row)| row.len() != width).map(|(line, _)| *line).collect();
-    if let Some(first) = odd.first() {
-        table.warnings.push(format!(
-            "{} rows do not have the {width} cells of the header row (first: line {first}); missing cells are read as empty",
-            odd.len()
-        ));
+    drop(buffer);
+    let (encoding, warning) = census.finish();
+    source.seek(SeekFrom::Start(0))?;
+    let mut bom = [0u8; 3];
+    let n = source.read(&mut bom)?;
+    source.seek(SeekFrom::Start(if n == 3 && bom == *b"\xEF\xBB\xBF" { 3 } else { 0 }))?;
+    let mut decoded = Decoded::new(source, encoding);
+    let mut sample = Vec::new();
+    (&mut decoded).take(SAMPLE_BYTES as u64).read_to_end(&mut sample)?;
+    let delimiter = detect_delimiter(&String::from_utf8_lossy(&sample));
+    let reader = ::csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(std::io::Cursor::new(sample).chain(decoded));
+    TableReader::open(reader, warning)
+}
+
+/// Reads a whole CSV file: decoding, delimiter, header and HXL rows.
+pub fn read_table(bytes: &[u8]) -> Result<Table, CsvError> {
+    let mut source = std::io::Cursor::new(bytes);
+    let mut reader = open_table(&mut source)?;
+    let mut rows = Vec::new();
+    while let Some(row) = reader.next_row()? {
+        rows.push(row);
     }
-    Ok(table)
+    let mut warnings = std::mem::take(&mut reader.warnings);
+    warnings.extend(reader.row_warnings());
+    Ok(Table { headers: std::mem::take(&mut reader.headers), tags: reader.tags.take(), rows, warnings })
 }
 
 /// Rows of a CSV file as items, with `mapping`, or with the HXL defaults when the file has a
@@ -256,30 +497,49 @@ pub fn parse_chunks(
     chunk_size: usize,
     sink: &mut dyn FnMut(Vec<NormalisedItem>),
 ) -> Result<Parsed, ConnectorError> {
-    let mut table = read_table(bytes).map_err(|e| ConnectorError::Invalid(e.to_string()))?;
-    let plan = Plan::resolve(&table, mapping).map_err(|e| ConnectorError::Invalid(e.to_string()))?;
+    parse_source(&mut std::io::Cursor::new(bytes), mapping, context, chunk_size, sink)
+}
+
+/// [`parse_chunks`] reading from a file (or anything readable twice), a row at a time: memory
+/// stays bounded whatever the file's length.
+pub fn parse_source(
+    source: &mut dyn Source,
+    mapping: Option<&Mapping>,
+    context: &FeedContext,
+    chunk_size: usize,
+    sink: &mut dyn FnMut(Vec<NormalisedItem>),
+) -> Result<Parsed, ConnectorError> {
+    let invalid = |e: CsvError| ConnectorError::Invalid(e.to_string());
+    let mut table = open_table(source).map_err(invalid)?;
+    let plan = Plan::resolve(&table.headers, table.tags.as_deref(), mapping)
+        .map_err(|e| ConnectorError::Invalid(e.to_string()))?;
     let mut parsed = Parsed { warnings: std::mem::take(&mut table.warnings), ..Parsed::default() };
     let mut out = Chunks::new(chunk_size, sink);
     let mut skipped = 0;
     let mut row_warnings = Vec::new();
-    for (line, row) in &table.rows {
-        let item = match plan.item(row, context, &mut row_warnings) {
-            Ok(item) => item,
+    let mut dropped_warnings = 0;
+    while let Some((line, row)) = table.next_row().map_err(invalid)? {
+        match plan.item(&row, context, &mut row_warnings) {
+            Ok(item) => out.push(item),
             Err(reason) => {
                 skipped += 1;
                 row_warnings.push(format!("line {line} was skipped: {reason}"));
-                continue;
             }
-        };
-        out.push(item);
+        }
+        // Only the first warnings are kept; the rest are counted.
+        if row_warnings.len() > 4 * crate::MAX_WARNINGS {
+            dropped_warnings += row_warnings.len() - crate::MAX_WARNINGS;
+            row_warnings.truncate(crate::MAX_WARNINGS);
+        }
     }
     out.flush();
     if out.kept == 0 {
         let first = row_warnings.first().map(|w| format!(" (first: {w})")).unwrap_or_default();
         return Err(ConnectorError::Invalid(format!("the file has no usable rows{first}")));
     }
+    parsed.warnings.extend(table.row_warnings());
     if skipped > 0 {
-        parsed.warnings.push(format!("{skipped} of {} rows were skipped", table.rows.len()));
+        parsed.warnings.push(format!("{skipped} of {} rows were skipped", table.rows));
     }
     parsed.skipped = skipped;
     if out.repeated > 0 {
@@ -287,8 +547,10 @@ pub fn parse_chunks(
             .warnings
             .push(format!("{} rows repeat the identity of an earlier row; the first of each was kept", out.repeated));
     }
+    parsed.records = table.rows;
+    parsed.keys = out.finish();
     parsed.warnings.extend(row_warnings);
-    crate::cap_warnings(&mut parsed.warnings);
+    crate::cap_warnings(&mut parsed.warnings, dropped_warnings);
     Ok(parsed)
 }
 
@@ -351,10 +613,13 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    pub(crate) fn resolve(table: &Table, mapping: Option<&Mapping>) -> Result<Plan, MappingError> {
+    pub(crate) fn resolve(
+        file_headers: &[String],
+        tags: Option<&[Option<HxlTag>]>,
+        mapping: Option<&Mapping>,
+    ) -> Result<Plan, MappingError> {
         let default = ItemMapping::default();
         let item = mapping.map_or(&default, |m| &m.item);
-        let tags = table.tags.as_deref();
         let tagged = |pred: &dyn Fn(&HxlTag) -> bool| -> Vec<usize> {
             tags.unwrap_or_default()
                 .iter()
@@ -363,12 +628,13 @@ impl Plan {
                 .map(|(i, _)| i)
                 .collect()
         };
-        let headers =
-            (0..table.headers.len().max(tags.map_or(0, <[_]>::len))).map(|i| column_name(table, i)).collect::<Vec<_>>();
+        let headers = (0..file_headers.len().max(tags.map_or(0, <[_]>::len)))
+            .map(|i| column_name(file_headers, tags, i))
+            .collect::<Vec<_>>();
         let find = |field: &str, column: &Column| -> Result<Vec<usize>, MappingError> {
-            let found = column.matches(&table.headers, tags);
+            let found = column.matches(file_headers, tags);
             if found.is_empty() {
-                let mut known: Vec<String> = table.headers.iter().filter(|h| !h.trim().is_empty()).cloned().collect();
+                let mut known: Vec<String> = file_headers.iter().filter(|h| !h.trim().is_empty()).cloned().collect();
                 if let Some(tags) = tags {
                     known.extend(tags.iter().flatten().map(|t| Column::Hxl(t.clone()).to_string()));
                 }
@@ -638,9 +904,9 @@ impl Piece {
 }
 
 /// A column's name for messages: its header, else its tag, else its position.
-fn column_name(table: &Table, index: usize) -> String {
-    let header = table.headers.get(index).map(|h| h.trim()).filter(|h| !h.is_empty());
-    let tag = table.tags.as_ref().and_then(|t| t.get(index)).and_then(Option::as_ref);
+fn column_name(headers: &[String], tags: Option<&[Option<HxlTag>]>, index: usize) -> String {
+    let header = headers.get(index).map(|h| h.trim()).filter(|h| !h.is_empty());
+    let tag = tags.and_then(|t| t.get(index)).and_then(Option::as_ref);
     match (header, tag) {
         (Some(h), _) => h.to_string(),
         (None, Some(t)) => Column::Hxl(t.clone()).to_string(),
@@ -998,5 +1264,87 @@ mod tests {
     fn an_empty_file_is_an_error() {
         assert!(matches!(read_table(b""), Err(CsvError::Empty)));
         assert!(matches!(read_table(b"\n\n"), Err(CsvError::Empty)));
+    }
+
+    #[test]
+    fn the_encoding_census_is_the_same_whatever_the_chunks() {
+        let text = "pays;personnes\nCôte d'Ivoire;12\nSénégal;3\n".as_bytes().to_vec();
+        let mut stray = text.clone();
+        stray.insert(20, 0xFF);
+        let latin1: Vec<u8> = b"pays;personnes\nC\xf4te d'Ivoire;12\nS\xe9n\xe9gal;3\n".to_vec();
+        let mut cut = text.clone();
+        cut.push(0xC3); // the first byte of a two-byte character, and then the end of the file
+        for bytes in [&text, &stray, &latin1, &cut] {
+            let census = |size: usize| {
+                let mut census = Census::default();
+                bytes.chunks(size).for_each(|chunk| census.feed(chunk));
+                census.finish()
+            };
+            let whole = census(bytes.len());
+            for size in [1, 2, 3, 7] {
+                assert_eq!(census(size), whole, "{bytes:?} in chunks of {size}");
+            }
+        }
+        assert_eq!(census_of(&text), (TextEncoding::Utf8, None));
+        assert_eq!(census_of(&stray).0, TextEncoding::Utf8);
+        assert!(census_of(&stray).1.unwrap().contains("byte 21"));
+        assert_eq!(census_of(&latin1).0, TextEncoding::Windows1252);
+        assert!(census_of(&cut).1.unwrap().contains("1 bytes that are not UTF-8"));
+    }
+
+    fn census_of(bytes: &[u8]) -> (TextEncoding, Option<String>) {
+        let mut census = Census::default();
+        census.feed(bytes);
+        census.finish()
+    }
+
+    #[test]
+    fn decoding_a_byte_at_a_time_gives_the_same_text() {
+        let latin1 = b"C\xf4te d'Ivoire;S\xe9n\xe9gal\n";
+        let mut decoded = Decoded::new(&latin1[..], TextEncoding::Windows1252);
+        let mut text = Vec::new();
+        let mut byte = [0u8; 1];
+        while decoded.read(&mut byte).unwrap() == 1 {
+            text.push(byte[0]);
+        }
+        assert_eq!(String::from_utf8(text).unwrap(), "Côte d'Ivoire;Sénégal\n");
+    }
+
+    #[test]
+    fn a_file_longer_than_the_delimiter_sample_is_read_row_by_row_across_it() {
+        // Quoted cells with line breaks and accents fall across the 64 KiB sample's end.
+        let mut csv = String::from("id;note;count\n");
+        for i in 0..3000 {
+            csv.push_str(&format!("r{i};\"Réfugiés, ligne un\nligne deux ({i})\";{i}\n"));
+        }
+        assert!(csv.len() > 2 * SAMPLE_BYTES);
+        let table = read_table(csv.as_bytes()).unwrap();
+        assert_eq!(table.rows.len(), 3000);
+        assert!(table.warnings.is_empty(), "{:?}", table.warnings);
+        for (i, (line, row)) in table.rows.iter().enumerate() {
+            assert_eq!(row, &[format!("r{i}"), format!("Réfugiés, ligne un\nligne deux ({i})"), i.to_string()]);
+            assert_eq!(*line, 2 + 2 * i as u64);
+        }
+    }
+
+    #[test]
+    fn many_bad_rows_keep_the_first_warnings_and_count_the_rest() {
+        let mut csv = String::from("Ref,Country,Arrivals\n");
+        for i in 0..1000 {
+            csv.push_str(&format!("A{i},Italy,{}\n", if i % 2 == 0 { "many".to_string() } else { i.to_string() }));
+        }
+        let mapping = Mapping::parse(
+            "format = \"csv\"\n[item]\nid = [\"Ref\"]\ntitle = \"Arrivals in {Country}\"\n[[figures]]\ncolumn = \"Arrivals\"",
+        )
+        .unwrap();
+        let parsed = rows(&csv, Some(&mapping)).unwrap();
+        assert_eq!(parsed.items.len(), 500);
+        assert_eq!(parsed.skipped, 500);
+        assert_eq!(parsed.warnings.len(), crate::MAX_WARNINGS + 1);
+        assert_eq!(parsed.warnings[0], "500 of 1000 rows were skipped");
+        // 500 row warnings and the count: 50 kept, so 451 more.
+        assert_eq!(parsed.warnings.last().unwrap(), "… and 451 more warnings like these");
+        assert_eq!(parsed.keys.len(), 500);
+        assert!(parsed.keys.contains("id:A1") && !parsed.keys.contains("id:A0"));
     }
 }

@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use crate::csv::{Plan, Table};
+use crate::csv::Plan;
 use crate::mapping::{Column, Mapping, PageKind, Pagination, Pointer};
 use crate::model::NormalisedItem;
 use crate::{Chunks, ConnectorError, FeedContext, Parsed};
@@ -40,8 +40,8 @@ pub fn parse_chunks(
             }
         }
     }
-    let table = Table { headers: pointers.iter().map(|p| p.as_str().to_string()).collect(), ..Table::default() };
-    let plan = Plan::resolve(&table, Some(mapping)).map_err(|e| ConnectorError::Invalid(e.to_string()))?;
+    let headers: Vec<String> = pointers.iter().map(|p| p.as_str().to_string()).collect();
+    let plan = Plan::resolve(&headers, None, Some(mapping)).map_err(|e| ConnectorError::Invalid(e.to_string()))?;
 
     let mut parsed = Parsed::default();
     let mut out = Chunks::new(chunk_size, sink);
@@ -87,9 +87,10 @@ pub fn parse_chunks(
         ));
     }
     parsed.warnings.extend(warnings);
-    crate::cap_warnings(&mut parsed.warnings);
+    crate::cap_warnings(&mut parsed.warnings, 0);
     parsed.skipped = skipped;
     parsed.records = records.len();
+    parsed.keys = out.finish();
     if let (Some(pagination), Some(url)) = (&mapping.pagination, &context.url) {
         parsed.next_page = next_page(pagination, url, &document, records.len()).map_err(ConnectorError::Invalid)?;
     }

@@ -63,17 +63,72 @@ pub struct Parsed {
     pub records: usize,
     /// The URL of the next page of a paged JSON API, when there is one.
     pub next_page: Option<String>,
+    /// The identity of every item (what a snapshot feed still holds).
+    pub keys: KeySet,
 }
 
 /// Most warnings kept per parse; the rest are counted in a last one.
 pub const MAX_WARNINGS: usize = 50;
 
-/// Keeps the first [`MAX_WARNINGS`] warnings and says how many more there were.
-fn cap_warnings(warnings: &mut Vec<String>) {
-    if warnings.len() > MAX_WARNINGS {
-        let more = warnings.len() - MAX_WARNINGS;
+/// Keeps the first [`MAX_WARNINGS`] warnings and says how many more there were, counting
+/// `dropped` ones left out earlier.
+fn cap_warnings(warnings: &mut Vec<String>, dropped: usize) {
+    let more = warnings.len().saturating_sub(MAX_WARNINGS) + dropped;
+    if more > 0 {
         warnings.truncate(MAX_WARNINGS);
         warnings.push(format!("… and {more} more warnings like these"));
+    }
+}
+
+/// What a connector can read a document from twice (a CSV file is read once to find its encoding
+/// and once to parse it): a file on disk, or bytes in memory through [`std::io::Cursor`].
+pub trait Source: std::io::Read + std::io::Seek + Send {}
+
+impl<T: std::io::Read + std::io::Seek + Send> Source for T {}
+
+/// The identities of the items a parse produced, as 128-bit fingerprints: a million rows take
+/// 16 MB, not the 100 MB their keys would. Two different keys share a fingerprint with odds of
+/// about one in 10^26 at that size.
+#[derive(Debug, Clone, Default)]
+pub struct KeySet(std::collections::HashSet<u128>);
+
+impl KeySet {
+    /// The fingerprint of a source key: two SipHash-1-3 hashes with fixed keys, so it is the same
+    /// in every parse and every process.
+    pub fn fingerprint(key: &str) -> u128 {
+        use std::hash::{Hash, Hasher};
+        let half = |salt: u8| {
+            let mut h = std::hash::DefaultHasher::new();
+            salt.hash(&mut h);
+            key.hash(&mut h);
+            h.finish()
+        };
+        (u128::from(half(1)) << 64) | u128::from(half(2))
+    }
+
+    /// Adds a key; false when it was there already.
+    pub fn insert(&mut self, key: &str) -> bool {
+        self.0.insert(Self::fingerprint(key))
+    }
+
+    /// Whether the set holds `key`.
+    pub fn contains(&self, key: &str) -> bool {
+        self.0.contains(&Self::fingerprint(key))
+    }
+
+    /// Adds every key of `other`.
+    pub fn extend(&mut self, other: KeySet) {
+        self.0.extend(other.0);
+    }
+
+    /// How many keys it holds.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -95,7 +150,7 @@ struct Chunks<'a> {
     /// Size of the chunk being filled.
     limit: usize,
     chunk: Vec<NormalisedItem>,
-    keys: std::collections::HashSet<String>,
+    keys: KeySet,
     /// Items handed over.
     kept: usize,
     /// Items dropped because an earlier one had their identity.
@@ -110,7 +165,7 @@ impl<'a> Chunks<'a> {
     }
 
     fn push(&mut self, item: NormalisedItem) {
-        if !self.keys.insert(item.source_key.clone()) {
+        if !self.keys.insert(&item.source_key) {
             self.repeated += 1;
             return;
         }
@@ -130,6 +185,11 @@ impl<'a> Chunks<'a> {
         if !self.chunk.is_empty() {
             (self.sink)(std::mem::take(&mut self.chunk));
         }
+    }
+
+    /// The identities of every item handed over.
+    fn finish(&mut self) -> KeySet {
+        std::mem::take(&mut self.keys)
     }
 }
 
@@ -183,6 +243,28 @@ impl Connector {
             Connector::Rss => rss::parse_chunks(bytes, context, chunk_size, sink),
             Connector::Csv(mapping) => csv::parse_chunks(bytes, mapping.as_deref(), context, chunk_size, sink),
             Connector::Json(mapping) => json::parse_chunks(bytes, mapping, context, chunk_size, sink),
+        }
+    }
+
+    /// [`Connector::parse_chunks`] reading from `source`: a CSV file is read a row at a time, so
+    /// memory stays bounded however long it is; other documents are read whole.
+    pub fn parse_source_chunks(
+        &self,
+        source: &mut dyn Source,
+        context: &FeedContext,
+        chunk_size: usize,
+        sink: &mut dyn FnMut(Vec<NormalisedItem>),
+    ) -> Result<Parsed, ConnectorError> {
+        match self {
+            Connector::Csv(mapping) => csv::parse_source(source, mapping.as_deref(), context, chunk_size, sink),
+            _ => {
+                let mut bytes = Vec::new();
+                source
+                    .rewind()
+                    .and_then(|()| source.read_to_end(&mut bytes))
+                    .map_err(|e| ConnectorError::Invalid(format!("could not read the document: {e}")))?;
+                self.parse_chunks(&bytes, context, chunk_size, sink)
+            }
         }
     }
 }

@@ -102,13 +102,14 @@ pub fn parse_chunks(
     }
     parsed.warnings.append(&mut chunker.warnings);
     parsed.skipped = chunker.skipped;
+    parsed.keys = chunker.out.finish();
     if chunker.out.repeated > 0 {
         parsed.warnings.push(format!(
             "{} entries repeat the identity of an earlier entry; the first of each was kept",
             chunker.out.repeated
         ));
     }
-    crate::cap_warnings(&mut parsed.warnings);
+    crate::cap_warnings(&mut parsed.warnings, 0);
     Ok(parsed)
 }
 

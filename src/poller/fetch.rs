@@ -8,6 +8,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use reqwest::header::{HeaderMap, CACHE_CONTROL, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, RETRY_AFTER};
 use reqwest::StatusCode;
+use sha2::{Digest, Sha256};
+use std::io::Write;
 
 use super::guard::{Blocked, Guard, GuardedResolver};
 use crate::config::FetchSettings;
@@ -21,10 +23,30 @@ pub enum Fetched {
     /// A body.
     Body {
         /// The body, decompressed.
-        bytes: Vec<u8>,
+        body: Body,
+        /// Its SHA-256, hex-encoded, so an unchanged body costs nothing.
+        hash: String,
         /// Validators and caching hints.
         validators: Validators,
     },
+}
+
+/// A fetched body: in memory, or (a CSV file) in a temporary file that disappears when closed.
+#[derive(Debug)]
+pub enum Body {
+    /// Held in memory (at most `fetch.max_body_bytes`).
+    Memory(Vec<u8>),
+    /// Spooled to an unlinked temporary file (at most `fetch.max_file_bytes`).
+    File(std::fs::File),
+}
+
+/// Whether a body is kept in memory or spooled to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// In memory, within `fetch.max_body_bytes`.
+    Memory,
+    /// In a temporary file, within `fetch.max_file_bytes`.
+    File,
 }
 
 /// Validators and caching hints from response headers.
@@ -60,7 +82,10 @@ pub enum FetchError {
     },
     /// The body exceeded the limit.
     #[error("the response is larger than the {0} byte limit")]
-    TooLarge(usize),
+    TooLarge(u64),
+    /// The temporary file for a large body could not be written.
+    #[error("the hub could not write the file it fetched to disk: {0}")]
+    Spool(String),
     /// Too many redirects.
     #[error("too many redirects (more than {0})")]
     TooManyRedirects(usize),
@@ -119,6 +144,7 @@ impl Fetcher {
         headers: &HeaderMap,
         etag: Option<&str>,
         last_modified: Option<&str>,
+        keep: Keep,
     ) -> Result<Fetched, FetchError> {
         self.guard.check_url(url.as_url()).map_err(|b| FetchError::Blocked(b.0))?;
         let mut request = self.client.get(url.as_url().clone()).header(
@@ -135,6 +161,9 @@ impl Fetcher {
         if let Some(lm) = last_modified {
             request = request.header(IF_MODIFIED_SINCE, lm);
         }
+        if keep == Keep::File {
+            request = request.timeout(Duration::from_secs(self.settings.file_timeout_secs));
+        }
         let mut response = request.send().await.map_err(|e| self.describe(e))?;
         let status = response.status();
         let validators = validators(response.headers());
@@ -144,18 +173,38 @@ impl Fetcher {
         if !status.is_success() {
             return Err(FetchError::Status { status, retry_after: retry_after(response.headers()) });
         }
-        let limit = self.settings.max_body_bytes;
-        if response.content_length().is_some_and(|n| n as usize > limit) {
+        let limit = match keep {
+            Keep::Memory => self.settings.max_body_bytes as u64,
+            Keep::File => self.settings.max_file_bytes,
+        };
+        if response.content_length().is_some_and(|n| n > limit) {
             return Err(FetchError::TooLarge(limit));
         }
+        let mut hasher = Sha256::new();
+        let mut received = 0u64;
         let mut bytes = Vec::new();
+        let mut file = match keep {
+            Keep::Memory => None,
+            Keep::File => Some(tempfile::tempfile().map_err(|e| FetchError::Spool(e.to_string()))?),
+        };
         while let Some(chunk) = response.chunk().await.map_err(|e| self.describe(e))? {
-            if bytes.len() + chunk.len() > limit {
+            received += chunk.len() as u64;
+            if received > limit {
                 return Err(FetchError::TooLarge(limit));
             }
-            bytes.extend_from_slice(&chunk);
+            hasher.update(&chunk);
+            match &mut file {
+                // A local disk write of one network chunk: short enough to do in place.
+                Some(file) => file.write_all(&chunk).map_err(|e| FetchError::Spool(e.to_string()))?,
+                None => bytes.extend_from_slice(&chunk),
+            }
         }
-        Ok(Fetched::Body { bytes, validators })
+        let hash = connectors::text::hex(&hasher.finalize());
+        let body = match file {
+            Some(file) => Body::File(file),
+            None => Body::Memory(bytes),
+        };
+        Ok(Fetched::Body { body, hash, validators })
     }
 
     /// Turns a reqwest error into a reason a person can read.

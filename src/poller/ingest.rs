@@ -5,6 +5,7 @@
 
 use connectors::{Connector, ConnectorError, FeedContext, NormalisedItem, Parsed};
 
+use super::fetch::Body;
 use crate::model::Feed;
 use crate::store::{ChunkContext, IngestReport, Store, StoreError};
 
@@ -25,25 +26,28 @@ pub enum IngestError {
     Crashed(String),
 }
 
-/// Parses `bytes` with `connector` and stores every chunk of `chunk_size` items as it is ready.
-/// Returns the feed's metadata (title, ttl, warnings), what was written, and, for a snapshot
-/// connector, the source keys of every item the document holds (what the feed keeps; empty
-/// otherwise); the caller records the fetch with [`Store::record_success`].
+/// Parses `body` with `connector` and stores every chunk of `chunk_size` items as it is ready.
+/// Returns the feed's metadata (title, ttl, warnings, the identities of every item the document
+/// holds) and what was written; the caller records the fetch with [`Store::record_success`].
+/// A body in a file is read a row at a time (CSV), so memory stays bounded.
 pub async fn parse_and_store(
     store: &dyn Store,
     feed: &Feed,
     connector: Connector,
-    bytes: Vec<u8>,
+    body: Body,
     context: FeedContext,
     chunk_size: usize,
-) -> Result<(Parsed, IngestReport, Vec<String>), IngestError> {
-    let keep_keys = connector.is_snapshot();
+) -> Result<(Parsed, IngestReport), IngestError> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<NormalisedItem>>(CHUNKS_AHEAD);
     let parsing = tokio::task::spawn_blocking(move || {
-        connector.parse_chunks(&bytes, &context, chunk_size, &mut |chunk| {
-            // The receiver is gone only when storing failed; the rest is discarded.
+        // The receiver is gone only when storing failed; the rest is discarded.
+        let mut sink = |chunk| {
             let _ = tx.blocking_send(chunk);
-        })
+        };
+        match body {
+            Body::Memory(bytes) => connector.parse_chunks(&bytes, &context, chunk_size, &mut sink),
+            Body::File(mut file) => connector.parse_source_chunks(&mut file, &context, chunk_size, &mut sink),
+        }
     });
     // Looked up while the first chunk is parsed. A feed with nothing stored yet skips the lookup
     // of existing items in every chunk: the connector never repeats an identity across chunks.
@@ -57,11 +61,7 @@ pub async fn parse_and_store(
     };
     let context = ChunkContext { backfill: feed.last_success_at.is_none(), all_new };
     let mut report = IngestReport::default();
-    let mut keys = Vec::new();
     while let Some(chunk) = rx.recv().await {
-        if keep_keys {
-            keys.extend(chunk.iter().map(|item| item.source_key.clone()));
-        }
         match store.ingest_chunk(feed, &chunk, context).await {
             Ok(r) => report.add(r),
             Err(e) => {
@@ -76,5 +76,5 @@ pub async fn parse_and_store(
         tracing::error!(feed = %feed.id, error = %e, "the parser panicked");
         IngestError::Crashed(e.to_string())
     })??;
-    Ok((parsed, report, keys))
+    Ok((parsed, report))
 }

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, Notify};
 
 use self::dispatch::Dispatch;
-use self::fetch::{Fetched, Fetcher, Validators};
+use self::fetch::{Fetched, Fetcher, Keep, Validators};
 use crate::config::PollSettings;
 use crate::metrics::{Metrics, PollOutcome};
 use crate::model::{Feed, FeedKind, FeedState, FeedUrl};
@@ -184,10 +184,13 @@ impl Poller {
         };
         let max_pages = pagination.as_ref().map_or(1, |p| p.max_pages());
         let mut page = 1;
+        // The body's hash; for a paged API, the hash of its pages' hashes.
         let mut body_hasher = Sha256::new();
+        let mut last_hash;
         let mut whole = Parsed::default();
         let mut report = IngestReport::default();
-        let mut keys = Vec::new();
+        // A CSV file goes to disk as it arrives and is read a row at a time.
+        let keep = if feed.kind == FeedKind::Csv { Keep::File } else { Keep::Memory };
         let mut complete = true;
         let validators = loop {
             // A paged API is fetched whole each time: an unchanged first page says nothing of the rest.
@@ -204,26 +207,25 @@ impl Poller {
             };
             let fetched = self
                 .fetcher
-                .fetch(&page_url, &headers, etag, last_modified)
+                .fetch(&page_url, &headers, etag, last_modified, keep)
                 .await
                 .map_err(|e| (on_page(e.to_string()), e.retry_after()))?;
-            let (bytes, validators) = match fetched {
+            let (body, body_hash, validators) = match fetched {
                 Fetched::NotModified(validators) => {
                     let record = self.record(feed, &validators, None, None);
                     self.store.record_unchanged(feed.id, &record).await.map_err(store_err)?;
                     return Ok((PollOutcome::NotModified, IngestReport::default(), record.next_check_at));
                 }
-                Fetched::Body { bytes, validators } => (bytes, validators),
+                Fetched::Body { body, hash, validators } => (body, hash, validators),
             };
-            if pagination.is_none() {
-                let body_hash = connectors::text::hex(&Sha256::digest(&bytes));
-                if feed.body_hash.as_deref() == Some(body_hash.as_str()) && feed.state != FeedState::Failing {
-                    let record = self.record(feed, &validators, Some(body_hash), None);
-                    self.store.record_unchanged(feed.id, &record).await.map_err(store_err)?;
-                    return Ok((PollOutcome::Unchanged, IngestReport::default(), record.next_check_at));
-                }
+            let unchanged = feed.body_hash.as_deref() == Some(body_hash.as_str()) && feed.state != FeedState::Failing;
+            if pagination.is_none() && unchanged {
+                let record = self.record(feed, &validators, Some(body_hash), None);
+                self.store.record_unchanged(feed.id, &record).await.map_err(store_err)?;
+                return Ok((PollOutcome::Unchanged, IngestReport::default(), record.next_check_at));
             }
-            body_hasher.update(&bytes);
+            body_hasher.update(body_hash.as_bytes());
+            last_hash = body_hash;
             let context = FeedContext {
                 url: Some(page_url.as_str().to_string()),
                 default_category: feed.default_category,
@@ -231,18 +233,18 @@ impl Poller {
                 default_countries: feed.default_countries.clone(),
             };
             // Parsing is CPU work: it runs off the threads that serve requests, overlapped with storing.
-            let (parsed, page_report, page_keys) = ingest::parse_and_store(
+            let (parsed, page_report) = ingest::parse_and_store(
                 self.store.as_ref(),
                 feed,
                 connector.clone(),
-                bytes,
+                body,
                 context,
                 self.settings.chunk_size,
             )
             .await
             .map_err(|e| plain(on_page(e.to_string())))?;
             report.add(page_report);
-            keys.extend(page_keys);
+            whole.keys.extend(parsed.keys);
             whole.title = whole.title.or(parsed.title);
             whole.ttl_minutes = whole.ttl_minutes.or(parsed.ttl_minutes);
             whole.skipped += parsed.skipped;
@@ -280,14 +282,14 @@ impl Poller {
                 Some(format!("{} {rows} could not be read", whole.skipped))
             } else if !complete {
                 Some("not every page was read".to_string())
-            } else if keys.is_empty() {
+            } else if whole.keys.is_empty() {
                 Some("the source holds nothing at all".to_string())
             } else {
                 None
             };
             match reason {
                 None => {
-                    let (withdrawn, last) = self.store.withdraw_missing(feed, &keys).await.map_err(store_err)?;
+                    let (withdrawn, last) = self.store.withdraw_missing(feed, &whole.keys).await.map_err(store_err)?;
                     report.withdrawn = withdrawn;
                     report.last_sequence = report.last_sequence.max(last);
                 }
@@ -297,7 +299,10 @@ impl Poller {
             }
         }
         let ttl = whole.ttl_minutes.map(|m| Duration::from_secs(u64::from(m) * 60));
-        let body_hash = connectors::text::hex(&body_hasher.finalize());
+        let body_hash = match pagination {
+            None => last_hash,
+            Some(_) => connectors::text::hex(&body_hasher.finalize()),
+        };
         let mut record = self.record(feed, &validators, Some(body_hash), ttl);
         if pagination.is_some() {
             (record.etag, record.last_modified) = (None, None);

@@ -6,6 +6,7 @@ mod sqlite;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use connectors::KeySet;
 
 use crate::access::Scope;
 use crate::model::{
@@ -293,7 +294,8 @@ pub trait Store: Send + Sync + 'static {
     async fn has_items(&self, feed: FeedId) -> StoreResult<bool>;
     /// Withdraws the feed's live items whose source keys are not in `keep` (a snapshot feed's
     /// complete fetch), each with a WITHDRAWN change. Returns how many, and the last sequence.
-    async fn withdraw_missing(&self, feed: &Feed, keep: &[String]) -> StoreResult<(usize, Option<i64>)>;
+    /// The live items are read a page at a time, so a million of them never sit in memory.
+    async fn withdraw_missing(&self, feed: &Feed, keep: &KeySet) -> StoreResult<(usize, Option<i64>)>;
     /// Records a successful fetch (validators, title, warnings, next poll): the feed is ACTIVE
     /// again and its lease released.
     async fn record_success(&self, feed: FeedId, record: &FetchRecord) -> StoreResult<()>;

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
-use connectors::NormalisedItem;
+use connectors::{KeySet, NormalisedItem};
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::rows::{self, to_millis, ChangeRow, ItemRow};
@@ -123,23 +123,38 @@ async fn write_chunk(
 /// Rows withdrawn per transaction, so a mass withdrawal never holds the writer for long.
 const WITHDRAW_CHUNK: usize = 2000;
 
+/// Live items read at a time while looking for those a snapshot no longer holds.
+const WITHDRAW_SCAN: usize = 10_000;
+
 /// Withdraws the feed's live items whose source keys are not in `keep`: each gets a new version
 /// and a WITHDRAWN change, a chunk of them per transaction. Returns how many were withdrawn and
 /// the last change sequence written.
 pub(super) async fn withdraw_missing(
     store: &SqliteStore,
     feed: &Feed,
-    keep: &[String],
+    keep: &KeySet,
 ) -> StoreResult<(usize, Option<i64>)> {
-    let keep: HashSet<String> = keep.iter().map(|key| ItemId::derive(feed.id, key).0).collect();
-    store.count(1);
     // Only this feed's poll writes its items, so the list stays true while the chunks commit.
-    let live: Vec<(i64, String)> =
-        sqlx::query_as("SELECT rowid, id FROM items WHERE feed = ? AND withdrawn_at IS NULL")
-            .bind(feed.id.0)
-            .fetch_all(&store.pool)
-            .await?;
-    let gone: Vec<i64> = live.into_iter().filter(|(_, id)| !keep.contains(id)).map(|(rowid, _)| rowid).collect();
+    let mut gone: Vec<i64> = Vec::new();
+    let mut after = 0i64;
+    loop {
+        store.count(1);
+        let live: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT rowid, source_key FROM items WHERE feed = ? AND withdrawn_at IS NULL AND rowid > ? \
+             ORDER BY rowid LIMIT ?",
+        )
+        .bind(feed.id.0)
+        .bind(after)
+        .bind(WITHDRAW_SCAN as i64)
+        .fetch_all(&store.pool)
+        .await?;
+        let Some((last, _)) = live.last() else { break };
+        after = *last;
+        gone.extend(live.iter().filter(|(_, key)| !keep.contains(key)).map(|(rowid, _)| *rowid));
+        if live.len() < WITHDRAW_SCAN {
+            break;
+        }
+    }
     let mut last = None;
     for chunk in gone.chunks(WITHDRAW_CHUNK) {
         let _w = store.writer.lock().await;

@@ -613,7 +613,7 @@ impl Store for SqliteStore {
         items::figure_totals(self, scope, filter, measure, breakdown, group_by).await
     }
 
-    async fn withdraw_missing(&self, feed: &Feed, keep: &[String]) -> StoreResult<(usize, Option<i64>)> {
+    async fn withdraw_missing(&self, feed: &Feed, keep: &connectors::KeySet) -> StoreResult<(usize, Option<i64>)> {
         items::withdraw_missing(self, feed, keep).await
     }
 
