@@ -122,6 +122,7 @@ async fn memory(rows: usize) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    tributary::tune_allocator();
     if std::env::args().any(|a| a == "--memory") {
         let rows = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
         return memory(rows).await;

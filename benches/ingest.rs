@@ -80,6 +80,7 @@ fn rate(items: usize, d: Duration) -> f64 {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    tributary::tune_allocator();
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let items: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(20_000);
     let rounds: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(3);

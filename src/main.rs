@@ -5,6 +5,7 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    tributary::tune_allocator();
     let cli = tributary::cli::Cli::parse();
     let filter = cli.settings().map(|s| s.log).unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt()

@@ -87,10 +87,18 @@ pub trait Source: std::io::Read + std::io::Seek + Send {}
 impl<T: std::io::Read + std::io::Seek + Send> Source for T {}
 
 /// The identities of the items a parse produced, as 128-bit fingerprints: a million rows take
-/// 16 MB, not the 100 MB their keys would. Two different keys share a fingerprint with odds of
-/// about one in 10^26 at that size.
+/// 16 MB, not the 100 MB their keys would (two different keys share a fingerprint with odds of
+/// about one in 10^26 at that size). Fingerprints are kept in a sorted vector, with the latest
+/// ones in a small hash set merged into it now and then: a hash set of a million would take twice
+/// the memory, and three times while it grows.
 #[derive(Debug, Clone, Default)]
-pub struct KeySet(std::collections::HashSet<u128>);
+pub struct KeySet {
+    sorted: Vec<u128>,
+    recent: std::collections::HashSet<u128>,
+}
+
+/// Fingerprints a [`KeySet`] holds in its hash set before merging them into its sorted vector.
+const KEYSET_RECENT: usize = 1 << 15;
 
 impl KeySet {
     /// The fingerprint of a source key: two SipHash-1-3 hashes with fixed keys, so it is the same
@@ -108,27 +116,92 @@ impl KeySet {
 
     /// Adds a key; false when it was there already.
     pub fn insert(&mut self, key: &str) -> bool {
-        self.0.insert(Self::fingerprint(key))
+        self.insert_fingerprint(Self::fingerprint(key))
+    }
+
+    fn insert_fingerprint(&mut self, fingerprint: u128) -> bool {
+        if self.sorted.binary_search(&fingerprint).is_ok() || !self.recent.insert(fingerprint) {
+            return false;
+        }
+        if self.recent.len() >= KEYSET_RECENT {
+            self.merge();
+        }
+        true
+    }
+
+    /// Moves the recent fingerprints into the sorted vector, merging from the back in place.
+    fn merge(&mut self) {
+        let mut recent: Vec<u128> = self.recent.drain().collect();
+        recent.sort_unstable();
+        let old = self.sorted.len();
+        self.sorted.resize(old + recent.len(), 0);
+        let (mut i, mut j) = (old, recent.len());
+        for k in (0..self.sorted.len()).rev() {
+            if j == 0 {
+                break;
+            }
+            if i > 0 && self.sorted[i - 1] > recent[j - 1] {
+                self.sorted[k] = self.sorted[i - 1];
+                i -= 1;
+            } else {
+                self.sorted[k] = recent[j - 1];
+                j -= 1;
+            }
+        }
     }
 
     /// Whether the set holds `key`.
     pub fn contains(&self, key: &str) -> bool {
-        self.0.contains(&Self::fingerprint(key))
+        let fingerprint = Self::fingerprint(key);
+        self.recent.contains(&fingerprint) || self.sorted.binary_search(&fingerprint).is_ok()
     }
 
     /// Adds every key of `other`.
     pub fn extend(&mut self, other: KeySet) {
-        self.0.extend(other.0);
+        if self.is_empty() {
+            *self = other;
+            return;
+        }
+        for fingerprint in other.sorted.into_iter().chain(other.recent) {
+            self.insert_fingerprint(fingerprint);
+        }
     }
 
     /// How many keys it holds.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.sorted.len() + self.recent.len()
     }
 
     /// Whether it holds none.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_set_holds_each_key_once_across_its_merges() {
+        let mut set = KeySet::default();
+        let n = 3 * KEYSET_RECENT + 123;
+        for i in 0..n {
+            assert!(set.insert(&format!("id:{i}")));
+        }
+        assert_eq!(set.len(), n);
+        assert!(set.sorted.windows(2).all(|w| w[0] < w[1]), "merged in order");
+        for i in (0..n).step_by(997) {
+            assert!(!set.insert(&format!("id:{i}")), "id:{i} is a repeat");
+            assert!(set.contains(&format!("id:{i}")));
+        }
+        assert!(!set.contains("id:-1"));
+        let mut other = KeySet::default();
+        other.insert("id:0");
+        other.insert("elsewhere");
+        set.extend(other);
+        assert_eq!(set.len(), n + 1);
+        assert!(set.contains("elsewhere"));
     }
 }
 

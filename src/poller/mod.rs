@@ -244,7 +244,9 @@ impl Poller {
             .await
             .map_err(|e| plain(on_page(e.to_string())))?;
             report.add(page_report);
-            whole.keys.extend(parsed.keys);
+            if snapshot {
+                whole.keys.extend(parsed.keys);
+            }
             whole.title = whole.title.or(parsed.title);
             whole.ttl_minutes = whole.ttl_minutes.or(parsed.ttl_minutes);
             whole.skipped += parsed.skipped;

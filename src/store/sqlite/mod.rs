@@ -98,10 +98,11 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
-            // A larger page cache and memory-mapped reads keep ingestion and FTS merges off
-            // read() calls; both grow only with use, so an idle hub stays small.
-            .pragma("cache_size", "-16384")
-            .pragma("mmap_size", "268435456")
+            // A 4 MiB page cache per connection, and no memory-mapped reads: mapped pages count
+            // as the hub's resident memory, and a million-row import would map hundreds of MiB.
+            // The ingest benchmark measured no difference beyond its noise (BENCHMARKS.md).
+            .pragma("cache_size", "-4096")
+            .pragma("mmap_size", "0")
             .pragma("temp_store", "memory")
             // Checkpoints run in the background (see `checkpoint_after_writes`).
             .pragma("wal_autocheckpoint", WAL_LAST_RESORT_PAGES.to_string())
