@@ -203,3 +203,49 @@ async fn figures_are_totalled_by_group_and_unit_over_what_the_viewer_may_see() {
         json!([{ "country": "KE", "month": null, "unit": "people", "total": 20.0, "items": 1 }])
     );
 }
+
+/// A large HXL file of `rows` sites.
+fn many_sites(rows: usize) -> String {
+    let mut csv = String::from("Site id,Country,Event,IDPs\n#meta+id,#country+code,#event+name+i_en,#affected+idps\n");
+    for i in 0..rows {
+        csv.push_str(&format!("site-{i},SO,New arrivals at site {i},{}\n", 100 + i));
+    }
+    csv
+}
+
+#[tokio::test]
+async fn a_poll_cut_short_is_resumed_where_its_last_chunk_was_stored() {
+    let app = spawn_app().await;
+    app.feeds.set("sites.csv", &many_sites(5000));
+    let feed = add_csv_feed(&app, "sites.csv", None).await;
+    // The database refuses one row in the fourth chunk (rows 1,400 to 2,999), as a full disk or a
+    // crash would stop a poll midway.
+    let db = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+    sqlx::query(
+        "CREATE TRIGGER refuse BEFORE INSERT ON items WHEN NEW.source_key = 'id:site-2500' \
+         BEGIN SELECT RAISE(ABORT, 'refused'); END",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    let report = app.poll_feed(feed.id).await;
+    assert_eq!(report.outcome, PollOutcome::Failed);
+    let count = "{ items(first: 1) { totalCount } }";
+    assert_eq!(app.data(count, json!({})).await["items"]["totalCount"], 1400, "three chunks were stored");
+    let stored = app.store.feeds_by_ids(&tributary::access::Scope::System, &[feed.id]).await.unwrap().remove(0);
+    assert_eq!(stored.resume_items, 1400);
+
+    sqlx::query("DROP TRIGGER refuse").execute(&db).await.unwrap();
+    let report = app.poll_feed(feed.id).await;
+    assert_eq!(report.outcome, PollOutcome::Updated, "{:?}", report.error);
+    assert_eq!((report.ingest.resumed, report.ingest.created, report.ingest.unchanged), (1400, 3600, 0));
+    assert_eq!(app.data(count, json!({})).await["items"]["totalCount"], 5000);
+    let stored = app.store.feeds_by_ids(&tributary::access::Scope::System, &[feed.id]).await.unwrap().remove(0);
+    assert_eq!((stored.resume_hash, stored.resume_items), (None, 0), "a complete poll clears the resume point");
+
+    // The same body again is unchanged; a new body starts from its beginning.
+    assert_eq!(app.poll_feed(feed.id).await.outcome, PollOutcome::Unchanged);
+    app.feeds.set("sites.csv", &many_sites(5001));
+    let report = app.poll_feed(feed.id).await;
+    assert_eq!((report.ingest.resumed, report.ingest.created, report.ingest.unchanged), (0, 1, 5000));
+}

@@ -10,7 +10,8 @@ use tributary::access::Scope;
 use tributary::model::{Feed, FeedUrl, NewFeed, OrgId, Visibility};
 use tributary::seed::Seed;
 use tributary::store::{
-    ChangeFilter, ChunkContext, ClaimLimits, FetchRecord, ItemFilter, ItemOrder, PageRequest, SearchQuery, Store,
+    ChangeFilter, ChunkContext, ClaimLimits, FetchRecord, ItemFilter, ItemOrder, PageRequest, Progress, SearchQuery,
+    Store,
 };
 
 /// A fresh, migrated, seeded store.
@@ -82,7 +83,7 @@ pub async fn a_chunk_known_to_be_new_is_stored_once(f: Fixture) {
     let s = f.store.as_ref();
     let fd = feed(s, "IT", "a.xml", Visibility::Public).await;
     assert!(!s.has_items(fd.id).await.unwrap());
-    let fresh = ChunkContext { backfill: true, all_new: true };
+    let fresh = ChunkContext { backfill: true, all_new: true, ..ChunkContext::default() };
     let batch = items("a", 10, "text");
     let report = s.ingest_chunk(&fd, &batch[..6], fresh).await.unwrap();
     assert_eq!(report.created, 6);
@@ -91,7 +92,7 @@ pub async fn a_chunk_known_to_be_new_is_stored_once(f: Fixture) {
     // with the lookup, and nothing is stored twice.
     let report = s.ingest_chunk(&fd, &batch[4..], fresh).await.unwrap();
     assert_eq!((report.created, report.unchanged), (4, 2));
-    let report = s.ingest_chunk(&fd, &batch, ChunkContext { backfill: true, all_new: false }).await.unwrap();
+    let report = s.ingest_chunk(&fd, &batch, ChunkContext { backfill: true, ..ChunkContext::default() }).await.unwrap();
     assert_eq!((report.created, report.unchanged), (0, 10));
     assert_eq!(all_sequences(s, None).await.len(), 10, "one change per item");
 }
@@ -138,6 +139,24 @@ pub async fn withdrawn_items_leave_listings_and_come_back_when_published_again(f
     assert_eq!(live_count(s).await, 3);
     let back = s.items_by_ids(&Scope::System, std::slice::from_ref(&change.item)).await.unwrap();
     assert_eq!((back[0].withdrawn_at, back[0].version), (None, 3));
+}
+
+/// Each chunk records how far into which body its poll got, in its own transaction, even when it
+/// changed nothing; a successful poll clears it.
+pub async fn chunks_record_a_resume_point_that_success_clears(f: Fixture) {
+    let s = f.store.as_ref();
+    let fd = feed(s, "IT", "resumable.csv", Visibility::Public).await;
+    let batch = items("r", 4, "text");
+    let at = |items| ChunkContext { progress: Some(Progress { body_hash: "abc", items }), ..ChunkContext::default() };
+    s.ingest_chunk(&fd, &batch[..2], at(2)).await.unwrap();
+    let stored = s.feeds_by_ids(&Scope::System, &[fd.id]).await.unwrap().remove(0);
+    assert_eq!((stored.resume_hash.as_deref(), stored.resume_items), (Some("abc"), 2));
+    // A chunk of items already stored unchanged still moves the point on.
+    s.ingest_chunk(&fd, &batch[..2], at(4)).await.unwrap();
+    assert_eq!(s.feeds_by_ids(&Scope::System, &[fd.id]).await.unwrap()[0].resume_items, 4);
+    s.record_success(fd.id, &record()).await.unwrap();
+    let stored = s.feeds_by_ids(&Scope::System, &[fd.id]).await.unwrap().remove(0);
+    assert_eq!((stored.resume_hash, stored.resume_items), (None, 0));
 }
 
 /// The live items are read back a page (10,000) at a time: items missing on every page are found.
@@ -386,6 +405,7 @@ contract!(sqlite:
     a_chunk_known_to_be_new_is_stored_once,
     withdrawn_items_leave_listings_and_come_back_when_published_again,
     a_snapshot_larger_than_a_page_withdraws_exactly_what_is_missing,
+    chunks_record_a_resume_point_that_success_clears,
     the_first_import_is_backfill_and_later_changes_are_not,
     concurrent_writers_never_make_a_reader_skip_a_change,
     the_scope_hides_what_a_viewer_may_not_see,

@@ -124,6 +124,10 @@ pub struct Feed {
     pub warnings: Vec<String>,
     /// When it was registered.
     pub created_at: DateTime<Utc>,
+    /// The SHA-256 of the body a poll was storing when it was cut short, if one was.
+    pub resume_hash: Option<String>,
+    /// How many of that body's items it had stored: the next poll of the same body resumes there.
+    pub resume_items: i64,
 }
 
 /// What is needed to register a feed.

@@ -7,7 +7,7 @@ use connectors::{Connector, ConnectorError, FeedContext, NormalisedItem, Parsed}
 
 use super::fetch::Body;
 use crate::model::Feed;
-use crate::store::{ChunkContext, IngestReport, Store, StoreError};
+use crate::store::{ChunkContext, IngestReport, Progress, Store, StoreError};
 
 /// Chunks normalised ahead of the one being stored.
 const CHUNKS_AHEAD: usize = 2;
@@ -30,11 +30,16 @@ pub enum IngestError {
 /// Returns the feed's metadata (title, ttl, warnings, the identities of every item the document
 /// holds) and what was written; the caller records the fetch with [`Store::record_success`].
 /// A body in a file is read a row at a time (CSV), so memory stays bounded.
+///
+/// With `body_hash`, each chunk records how far into that body the poll got (the resume point);
+/// when the feed's last poll of the same body was cut short, the items it stored are parsed again
+/// (a snapshot needs their identities) but not written again.
 pub async fn parse_and_store(
     store: &dyn Store,
     feed: &Feed,
     connector: Connector,
     body: Body,
+    body_hash: Option<&str>,
     context: FeedContext,
     chunk_size: usize,
 ) -> Result<(Parsed, IngestReport), IngestError> {
@@ -59,9 +64,29 @@ pub async fn parse_and_store(
             return Err(e.into());
         }
     };
-    let context = ChunkContext { backfill: feed.last_success_at.is_none(), all_new };
     let mut report = IngestReport::default();
-    while let Some(chunk) = rx.recv().await {
+    let resume_at = match body_hash {
+        Some(hash) if feed.resume_hash.as_deref() == Some(hash) => feed.resume_items.max(0) as usize,
+        _ => 0,
+    };
+    if resume_at > 0 {
+        tracing::info!(feed = %feed.id, items = resume_at, "resuming where a poll of the same body was cut short");
+    }
+    // Items the parser has handed over, stored or skipped.
+    let mut handed = 0usize;
+    while let Some(mut chunk) = rx.recv().await {
+        let before = handed;
+        handed += chunk.len();
+        if handed <= resume_at {
+            report.resumed += chunk.len();
+            continue;
+        }
+        if before < resume_at {
+            chunk.drain(..resume_at - before);
+            report.resumed += resume_at - before;
+        }
+        let progress = body_hash.map(|body_hash| Progress { body_hash, items: handed as i64 });
+        let context = ChunkContext { backfill: feed.last_success_at.is_none(), all_new, progress };
         match store.ingest_chunk(feed, &chunk, context).await {
             Ok(r) => report.add(r),
             Err(e) => {

@@ -225,7 +225,6 @@ impl Poller {
                 return Ok((PollOutcome::Unchanged, IngestReport::default(), record.next_check_at));
             }
             body_hasher.update(body_hash.as_bytes());
-            last_hash = body_hash;
             let context = FeedContext {
                 url: Some(page_url.as_str().to_string()),
                 default_category: feed.default_category,
@@ -238,11 +237,13 @@ impl Poller {
                 feed,
                 connector.clone(),
                 body,
+                pagination.is_none().then_some(body_hash.as_str()),
                 context,
                 self.settings.chunk_size,
             )
             .await
             .map_err(|e| plain(on_page(e.to_string())))?;
+            last_hash = body_hash;
             report.add(page_report);
             if snapshot {
                 whole.keys.extend(parsed.keys);

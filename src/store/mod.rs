@@ -183,6 +183,8 @@ pub struct IngestReport {
     pub withdrawn: usize,
     /// Highest change sequence written, if any.
     pub last_sequence: Option<i64>,
+    /// Items not written again because a poll of the same body cut short had stored them.
+    pub resumed: usize,
 }
 
 impl IngestReport {
@@ -192,13 +194,14 @@ impl IngestReport {
         self.updated += other.updated;
         self.unchanged += other.unchanged;
         self.withdrawn += other.withdrawn;
+        self.resumed += other.resumed;
         self.last_sequence = self.last_sequence.max(other.last_sequence);
     }
 }
 
 /// What the caller of [`Store::ingest_chunk`] knows about the chunk.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ChunkContext {
+pub struct ChunkContext<'a> {
     /// The chunk belongs to the feed's first import: its changes are marked as backfill.
     pub backfill: bool,
     /// None of the chunk's items is stored yet: the feed had no items when this fetch began, and
@@ -206,6 +209,16 @@ pub struct ChunkContext {
     /// then does not look for existing items; were one there after all (two polls of a new feed
     /// overlapping), the chunk is written again with the lookup, never stored twice.
     pub all_new: bool,
+    /// How far into which body the poll is once this chunk is stored, recorded in the chunk's own
+    /// transaction: the resume point of a poll cut short.
+    pub progress: Option<Progress<'a>>,
+}
+
+/// A resume point: `items` items of the body with SHA-256 `body_hash` are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress<'a> {
+    pub body_hash: &'a str,
+    pub items: i64,
 }
 
 /// Disaggregation attributes that break a figure down by sex or age (HXL's `+f`, `+m`,
@@ -288,7 +301,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         feed: &Feed,
         items: &[connectors::NormalisedItem],
-        chunk: ChunkContext,
+        chunk: ChunkContext<'_>,
     ) -> StoreResult<IngestReport>;
     /// Whether the feed has any items stored (withdrawn ones included).
     async fn has_items(&self, feed: FeedId) -> StoreResult<bool>;
@@ -307,7 +320,7 @@ pub trait Store: Send + Sync + 'static {
         record: &FetchRecord,
         chunk_size: usize,
     ) -> StoreResult<IngestReport> {
-        let context = ChunkContext { backfill: feed.last_success_at.is_none(), all_new: false };
+        let context = ChunkContext { backfill: feed.last_success_at.is_none(), ..ChunkContext::default() };
         let mut report = IngestReport::default();
         for chunk in items.chunks(chunk_size.max(1)) {
             report.add(self.ingest_chunk(feed, chunk, context).await?);

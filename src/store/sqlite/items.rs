@@ -45,7 +45,7 @@ pub(super) async fn ingest_chunk(
     store: &SqliteStore,
     feed: &Feed,
     items: &[NormalisedItem],
-    context: ChunkContext,
+    context: ChunkContext<'_>,
 ) -> StoreResult<IngestReport> {
     match write_chunk(store, feed, items, context).await {
         // A chunk said to be new held a stored item after all (two polls of a new feed overlapped
@@ -62,7 +62,7 @@ async fn write_chunk(
     store: &SqliteStore,
     feed: &Feed,
     items: &[NormalisedItem],
-    context: ChunkContext,
+    context: ChunkContext<'_>,
 ) -> StoreResult<IngestReport> {
     let mut report = IngestReport::default();
     let mut seen = HashSet::new();
@@ -94,7 +94,20 @@ async fn write_chunk(
             Some(_) => report.unchanged += 1,
         }
     }
+    if let Some(progress) = context.progress {
+        store.count(1);
+        sqlx::query("UPDATE feeds SET resume_hash = ?, resume_items = ? WHERE id = ?")
+            .bind(progress.body_hash)
+            .bind(progress.items)
+            .bind(feed.id.0)
+            .execute(&mut *tx)
+            .await?;
+    }
     if created.is_empty() && updated.is_empty() {
+        // Nothing readers see changed: the resume point alone is committed, without a new data version.
+        if context.progress.is_some() {
+            store.commit(tx).await?;
+        }
         return Ok(report);
     }
     let now = to_millis(Utc::now());
@@ -200,7 +213,7 @@ pub(super) async fn record_success(store: &SqliteStore, feed: FeedId, record: &F
     sqlx::query(
         "UPDATE feeds SET state = CASE WHEN state = 'PAUSED' THEN 'PAUSED' ELSE 'ACTIVE' END, last_error = NULL, \
          error_count = 0, lease_until = NULL, next_check_at = ?, last_success_at = ?, etag = ?, last_modified = ?, \
-         body_hash = ?, title = ?, warnings = ? WHERE id = ?",
+         body_hash = ?, title = ?, warnings = ?, resume_hash = NULL, resume_items = 0 WHERE id = ?",
     )
     .bind(to_millis(record.next_check_at))
     .bind(to_millis(Utc::now()))

@@ -30,7 +30,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 /// Columns of `feeds` read into [`FeedRow`].
 const FEED_COLUMNS: &str = "id, organisation, url, kind, mapping, title, default_category, default_language, \
     default_countries, visibility, poll_interval_secs, state, last_error, error_count, next_check_at, \
-    last_success_at, etag, last_modified, body_hash, warnings, created_at";
+    last_success_at, etag, last_modified, body_hash, warnings, created_at, resume_hash, resume_items";
 
 /// The SQLite store.
 pub struct SqliteStore {
@@ -598,7 +598,7 @@ impl Store for SqliteStore {
         &self,
         feed: &Feed,
         items: &[connectors::NormalisedItem],
-        chunk: ChunkContext,
+        chunk: ChunkContext<'_>,
     ) -> StoreResult<IngestReport> {
         items::ingest_chunk(self, feed, items, chunk).await
     }

@@ -120,6 +120,8 @@ pub struct FeedRow {
     body_hash: Option<String>,
     warnings: String,
     created_at: i64,
+    resume_hash: Option<String>,
+    resume_items: i64,
 }
 
 /// Default countries are stored as space-separated alpha-2 codes.
@@ -156,6 +158,8 @@ impl TryFrom<FeedRow> for Feed {
             body_hash: r.body_hash,
             warnings: json(&r.warnings)?,
             created_at: from_millis(r.created_at),
+            resume_hash: r.resume_hash,
+            resume_items: r.resume_items,
         })
     }
 }
