@@ -77,7 +77,8 @@ pub struct FeedAdd {
     /// The feed's URL (RSS, Atom or JSON Feed; a CSV file; the first page of a JSON API).
     pub url: String,
     /// What it publishes: `rss` (RSS, Atom or JSON Feed), `csv` or `json-api`. By default the
-    /// mapping's format says (`csv` for an HXL file without one), else `rss`.
+    /// mapping's or preset's format says; without either, `rss` (give `--kind csv` for an HXL
+    /// file, which needs no mapping).
     #[arg(long)]
     pub kind: Option<String>,
     /// For a CSV or JSON API feed: a file holding the mapping (TOML) that says how rows or records

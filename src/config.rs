@@ -66,6 +66,9 @@ pub struct FetchSettings {
     pub max_file_bytes: u64,
     /// Total timeout in seconds of fetching one CSV file (large files take longer than feeds).
     pub file_timeout_secs: u64,
+    /// Where CSV files are written while they are read (the system's temporary directory when
+    /// unset). Where that is a tmpfs, the files take memory: point this at a disk.
+    pub spool_dir: Option<std::path::PathBuf>,
     /// Redirects followed at most (each one checked by the SSRF guard).
     pub max_redirects: usize,
     /// The User-Agent sent with every fetch.
@@ -128,6 +131,7 @@ impl Default for FetchSettings {
             max_body_bytes: 10 * 1024 * 1024,
             max_file_bytes: 1024 * 1024 * 1024,
             file_timeout_secs: 600,
+            spool_dir: None,
             max_redirects: 5,
             user_agent: format!(
                 "Tributary/{} (migration information hub of Red Cross and Red Crescent networks)",

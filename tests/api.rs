@@ -620,6 +620,21 @@ async fn readme_examples_run_as_written() {
 }
 
 #[test]
+fn readme_mappings_are_valid_as_written() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md");
+    let mappings: Vec<&str> = readme
+        .split("```toml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .filter(|b| b.contains("format = "))
+        .collect();
+    assert!(mappings.len() >= 2, "README has {} mapping examples", mappings.len());
+    for mapping in mappings {
+        connectors::mapping::Mapping::parse(mapping).unwrap_or_else(|e| panic!("{e}\n{mapping}"));
+    }
+}
+
+#[test]
 fn schema_graphql_is_what_the_server_serves() {
     let committed =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).expect("schema.graphql");

@@ -183,3 +183,56 @@ async fn feed_node_id(app: &TestApp, id: tributary::model::FeedId) -> String {
         .map(|f| f["id"].as_str().unwrap().to_string())
         .expect("the feed is listed")
 }
+
+/// A generic paged API: records at `/items`, the next page's URL at `/next`.
+fn linked_page(ids: &[u32], next: Option<&str>) -> String {
+    let items: Vec<Value> = ids.iter().map(|id| json!({ "id": id, "title": format!("Report {id}") })).collect();
+    json!({ "items": items, "next": next }).to_string()
+}
+
+const LINKED: &str = "format = \"json\"\nrecords = \"/items\"\nsnapshot = true\n\
+    [pagination]\nkind = \"next_link\"\nnext = \"/next\"\n[item]\nid = [\"/id\"]\ntitle = \"{/title}\"";
+
+#[tokio::test]
+async fn a_pagination_that_leads_back_stops_and_withdraws_nothing() {
+    let app = spawn_app().await;
+    app.feeds.set_json("reports/1", &linked_page(&[1, 2], Some(&app.feeds.url("reports/2"))));
+    app.feeds.set_json("reports/2", &linked_page(&[3], Some("/reports/1")));
+    let feed = add_json_feed(&app, "reports/1", LINKED).await;
+    let report = app.poll_feed(feed.id).await;
+    assert_eq!(report.outcome, PollOutcome::Updated, "{:?}", report.error);
+    assert_eq!(report.ingest.created, 3);
+    assert_eq!(app.feeds.requests("reports").len(), 2, "each page is read once");
+    let stored = app.store.feeds_by_ids(&tributary::access::Scope::System, &[feed.id]).await.unwrap().remove(0);
+    assert!(stored.warnings[0].starts_with("page 2 leads back to a page already read"), "{:?}", stored.warnings);
+    assert!(stored.warnings[1].starts_with("not every page was read, so nothing"), "{:?}", stored.warnings);
+}
+
+#[tokio::test]
+async fn a_secret_header_is_never_sent_to_another_site() {
+    const VAR: &str = "TRIBUTARY_TEST_ORIGIN_KEY";
+    // SAFETY of set_var: no other test in this binary reads this variable.
+    std::env::set_var(VAR, "origin-bound-key");
+    let app = spawn_app().await;
+    let elsewhere = helpers::FeedServer::start().await;
+    let mapping = LINKED.replace("[item]", &format!("[headers]\nX-Api-Key = {{ env = \"{VAR}\" }}\n[item]"));
+
+    // A next link to another site.
+    app.feeds.set_json("api/1", &linked_page(&[1], Some(&elsewhere.url("api/2"))));
+    elsewhere.set_json("api/2", &linked_page(&[2], None));
+    let feed = add_json_feed(&app, "api/1", &mapping).await;
+    let report = app.poll_feed(feed.id).await;
+    assert_eq!(report.outcome, PollOutcome::Failed);
+    let reason = report.error.unwrap();
+    assert!(reason.contains("the next page is on another site"), "{reason}");
+    assert!(elsewhere.requests("api").is_empty(), "the other site was never asked");
+
+    // A redirect to another site.
+    app.feeds.redirect("moved", &elsewhere.url("api/2"));
+    let feed = add_json_feed(&app, "moved", &mapping).await;
+    let report = app.poll_feed(feed.id).await;
+    assert_eq!(report.outcome, PollOutcome::Failed);
+    let reason = report.error.unwrap();
+    assert!(reason.contains("redirected to another site"), "{reason}");
+    assert!(elsewhere.requests("api").is_empty(), "the other site was never asked");
+}

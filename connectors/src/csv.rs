@@ -445,7 +445,12 @@ fn next_record<R: Read>(records: &mut ::csv::StringRecordsIntoIter<R>) -> Result
 /// decoding as it goes; the delimiter is chosen from its first lines.
 pub fn open_table(source: &mut dyn Source) -> Result<TableReader<impl Read + '_>, CsvError> {
     source.seek(SeekFrom::Start(0))?;
-    let mut census = Census::default();
+    let mut bom = [0u8; 3];
+    let n = source.read(&mut bom)?;
+    let start = if n == 3 && bom == *b"\xEF\xBB\xBF" { 3 } else { 0 };
+    // The byte order mark is not counted as a character, but offsets count from the file's start.
+    source.seek(SeekFrom::Start(start))?;
+    let mut census = Census { offset: start, ..Census::default() };
     let mut buffer = vec![0u8; READ_BUFFER];
     loop {
         let n = source.read(&mut buffer)?;
@@ -456,10 +461,7 @@ pub fn open_table(source: &mut dyn Source) -> Result<TableReader<impl Read + '_>
     }
     drop(buffer);
     let (encoding, warning) = census.finish();
-    source.seek(SeekFrom::Start(0))?;
-    let mut bom = [0u8; 3];
-    let n = source.read(&mut bom)?;
-    source.seek(SeekFrom::Start(if n == 3 && bom == *b"\xEF\xBB\xBF" { 3 } else { 0 }))?;
+    source.seek(SeekFrom::Start(start))?;
     let mut decoded = Decoded::new(source, encoding);
     let mut sample = Vec::new();
     (&mut decoded).take(SAMPLE_BYTES as u64).read_to_end(&mut sample)?;
@@ -550,7 +552,7 @@ pub fn parse_source(
     parsed.records = table.rows;
     parsed.keys = out.finish();
     parsed.warnings.extend(row_warnings);
-    crate::cap_warnings(&mut parsed.warnings, dropped_warnings);
+    parsed.warnings_dropped = crate::cap_warnings(&mut parsed.warnings, dropped_warnings);
     Ok(parsed)
 }
 
@@ -952,8 +954,12 @@ fn figure_column(headers: &[String], tags: Option<&[Option<HxlTag>]>, index: usi
         }
         None => FigureColumn {
             index,
-            // A JSON field's measure is its last segment (`/fields/amount_requested`).
-            measure: normalise(name.rsplit('/').next().unwrap_or_default()).replace(' ', "_"),
+            // A JSON field's measure is its pointer's last key (`/fields/amount_requested`).
+            measure: match name.strip_prefix('/') {
+                Some(pointer) => normalise(pointer.rsplit('/').next().unwrap_or_default()),
+                None => normalise(&name),
+            }
+            .replace(' ', "_"),
             unit: None,
             hxl_tag: None,
             disaggregation: Vec::new(),

@@ -87,12 +87,13 @@ pub fn parse_chunks(
         ));
     }
     parsed.warnings.extend(warnings);
-    crate::cap_warnings(&mut parsed.warnings, 0);
+    parsed.warnings_dropped = crate::cap_warnings(&mut parsed.warnings, 0);
     parsed.skipped = skipped;
     parsed.records = records.len();
     parsed.keys = out.finish();
     if let (Some(pagination), Some(url)) = (&mapping.pagination, &context.url) {
-        parsed.next_page = next_page(pagination, url, &document, records.len()).map_err(ConnectorError::Invalid)?;
+        parsed.next_page =
+            next_page(pagination, url, &document, records.len(), mapping.snapshot).map_err(ConnectorError::Invalid)?;
     }
     Ok(parsed)
 }
@@ -207,12 +208,16 @@ pub fn first_page(pagination: Option<&Pagination>, feed_url: &str) -> String {
     url.to_string()
 }
 
-/// The URL of the page after the one fetched from `url`, or `None` when it was the last.
+/// The URL of the page after the one fetched from `url`, or `None` when it was the last. With
+/// `sure`, a short page is not taken for the last one unless the response's total or number of
+/// pages says so (a server may send fewer records than asked for): a snapshot must not take an
+/// unread page for a withdrawn one, so it reads on until an empty page.
 pub fn next_page(
     pagination: &Pagination,
     url: &str,
     document: &Value,
     records: usize,
+    sure: bool,
 ) -> Result<Option<String>, String> {
     let current = url::Url::parse(url).map_err(|e| format!("the page URL `{url}` is not a URL: {e}"))?;
     let number = |pointer: &Option<Pointer>| -> Option<u64> {
@@ -235,11 +240,12 @@ pub fn next_page(
             let offset_param = pagination.offset_param.as_deref().unwrap_or("offset");
             let limit_param = pagination.limit_param.as_deref().unwrap_or("limit");
             let offset = query(&current, offset_param).and_then(|o| o.parse::<u64>().ok()).unwrap_or(0);
-            let limit = pagination.limit.or_else(|| query(&current, limit_param).and_then(|l| l.parse().ok()));
-            let seen = offset + records as u64;
+            // The size this request asked for: its URL's, else the mapping's.
+            let limit = query(&current, limit_param).and_then(|l| l.parse().ok()).or(pagination.limit);
+            let seen = offset.saturating_add(records as u64);
             let last = match number(&pagination.total) {
                 Some(total) => seen >= total,
-                None => limit.is_some_and(|l| (records as u64) < l),
+                None => !sure && limit.is_some_and(|l| (records as u64) < l),
             };
             if records == 0 || last {
                 return Ok(None);
@@ -251,17 +257,20 @@ pub fn next_page(
             let limit_param = pagination.limit_param.as_deref().unwrap_or("limit");
             let first = pagination.first_page.unwrap_or(1);
             let page = query(&current, page_param).and_then(|p| p.parse::<u64>().ok()).unwrap_or(first);
-            let limit = pagination.limit.or_else(|| query(&current, limit_param).and_then(|l| l.parse().ok()));
+            let limit = query(&current, limit_param).and_then(|l| l.parse().ok()).or(pagination.limit);
             let last = match number(&pagination.pages) {
-                Some(pages) => page + 1 - first >= pages,
-                None => limit.is_some_and(|l| (records as u64) < l),
+                Some(pages) => page.saturating_add(1).saturating_sub(first) >= pages,
+                None => !sure && limit.is_some_and(|l| (records as u64) < l),
             };
-            if records == 0 || last {
+            if records == 0 || last || page == u64::MAX {
                 return Ok(None);
             }
             with_query(&current, page_param, &(page + 1).to_string())
         }
         PageKind::Cursor => {
+            if records == 0 {
+                return Ok(None);
+            }
             let param = pagination.cursor_param.as_deref().unwrap_or("cursor");
             let cursor = pagination.cursor.as_ref().and_then(|p| select_one(document, p.segments()));
             let cursor = match cursor {
@@ -374,7 +383,7 @@ mod tests {
         let m = mapping(extra);
         let document: Value = serde_json::from_str(json).unwrap();
         let records = document["data"].as_array().map_or(0, Vec::len);
-        next_page(m.pagination.as_ref().unwrap(), url, &document, records).unwrap()
+        next_page(m.pagination.as_ref().unwrap(), url, &document, records, m.snapshot).unwrap()
     }
 
     #[test]
@@ -402,6 +411,20 @@ mod tests {
         assert!(next(no_total, &url, r#"{"data": [{}, {}]}"#).is_some());
         assert_eq!(next(no_total, &url, r#"{"data": [{}]}"#), None);
         assert_eq!(next(no_total, &url, r#"{"data": []}"#), None);
+        // The size asked for is the URL's when it sets one.
+        let fifty = format!(r#"{{"data": [{}]}}"#, vec!["{}"; 50].join(","));
+        assert!(next(no_total, "https://x.org/reports?limit=50", &fifty).is_some());
+        // A snapshot reads on past a short page (the server may cap the size) until an empty one.
+        let snapshot = "snapshot = true\n[pagination]\nkind = \"offset\"\nlimit = 2";
+        assert!(next(snapshot, &url, r#"{"data": [{}]}"#).is_some());
+        assert_eq!(next(snapshot, &url, r#"{"data": []}"#), None);
+        // Offsets and page numbers at the end of the integers end the read rather than overflow.
+        let huge = "https://x.org/p?offset=18446744073709551615&page=18446744073709551615";
+        assert_eq!(next(no_total, huge, r#"{"data": [{}, {}]}"#), None);
+        assert_eq!(next("[pagination]\nkind = \"page\"", huge, r#"{"data": [{}]}"#), None);
+        let pages = "[pagination]\nkind = \"page\"\npages = \"/n\"\nfirst_page = 5";
+        // A page number below the first does not underflow.
+        assert!(next(pages, "https://x.org/p?page=1", r#"{"data": [{}], "n": 2}"#).is_some());
     }
 
     #[test]
@@ -433,6 +456,8 @@ mod tests {
         assert_eq!(next(extra, url, page).as_deref(), Some("https://x.org/items?after=abc%3D%3D"));
         assert_eq!(next(extra, "https://x.org/items?after=abc%3D%3D", page), None);
         assert_eq!(next(extra, url, r#"{"data": [], "meta": {"next_cursor": ""}}"#), None);
+        let empty = r#"{"data": [], "meta": {"next_cursor": "more"}}"#;
+        assert_eq!(next(extra, url, empty), None, "an empty page ends it");
     }
 
     #[test]

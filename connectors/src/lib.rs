@@ -65,19 +65,22 @@ pub struct Parsed {
     pub next_page: Option<String>,
     /// The identity of every item (what a snapshot feed still holds).
     pub keys: KeySet,
+    /// Warnings left out of `warnings` (counted in its last line, "… and N more").
+    pub warnings_dropped: usize,
 }
 
 /// Most warnings kept per parse; the rest are counted in a last one.
 pub const MAX_WARNINGS: usize = 50;
 
-/// Keeps the first [`MAX_WARNINGS`] warnings and says how many more there were, counting
-/// `dropped` ones left out earlier.
-fn cap_warnings(warnings: &mut Vec<String>, dropped: usize) {
+/// Keeps the first [`MAX_WARNINGS`] warnings and says, in a last one, how many more there were,
+/// counting `dropped` ones left out earlier; returns that number.
+pub fn cap_warnings(warnings: &mut Vec<String>, dropped: usize) -> usize {
     let more = warnings.len().saturating_sub(MAX_WARNINGS) + dropped;
     if more > 0 {
         warnings.truncate(MAX_WARNINGS);
         warnings.push(format!("… and {more} more warnings like these"));
     }
+    more
 }
 
 /// What a connector can read a document from twice (a CSV file is read once to find its encoding

@@ -471,8 +471,15 @@ pub fn preset(name: &str) -> Option<&'static str> {
 impl Mapping {
     /// Parses and checks a mapping's TOML text.
     pub fn parse(text: &str) -> Result<Mapping, MappingError> {
-        let mapping: Mapping =
-            toml::from_str(text).map_err(|e| MappingError(e.to_string().trim().replace('\n', " ")))?;
+        // The message and where, but not the offending line: it may hold a secret typed by mistake.
+        let mapping: Mapping = toml::from_str(text).map_err(|e| {
+            let at = e.span().map(|span| {
+                let before = &text[..span.start.min(text.len())];
+                let column = before.chars().rev().take_while(|c| *c != '\n').count() + 1;
+                format!(" (line {}, column {column})", before.matches('\n').count() + 1)
+            });
+            MappingError(format!("{}{}", e.message().trim().replace('\n', " "), at.unwrap_or_default()))
+        })?;
         mapping.check().map_err(MappingError)?;
         Ok(mapping)
     }
@@ -630,6 +637,9 @@ mod tests {
     #[test]
     fn an_invalid_mapping_names_what_is_wrong() {
         assert!(error("format = \"xls\"").contains("xls"));
+        // Where, but not the line itself: it may hold a secret typed by mistake.
+        let typo = error("format = \"json\"\n[headers]\nX-Key = { env = \"K\", value = \"s3cret\" }");
+        assert!(typo.contains("line 3") && !typo.contains("s3cret"), "{typo}");
         assert!(error("format = \"csv\"\n[item]\ntitel = \"x\"").contains("titel"));
         assert!(error("format = \"csv\"\n[item]\ncategory = \"weather\"").contains("`weather` is not a category"));
         assert!(error("format = \"csv\"\n[item]\ntitle = \"{Country\"").contains("never closed"));

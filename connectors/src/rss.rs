@@ -109,7 +109,7 @@ pub fn parse_chunks(
             chunker.out.repeated
         ));
     }
-    crate::cap_warnings(&mut parsed.warnings, 0);
+    parsed.warnings_dropped = crate::cap_warnings(&mut parsed.warnings, 0);
     Ok(parsed)
 }
 

@@ -107,6 +107,9 @@ impl FetchError {
 /// The fetcher shared by all polls.
 pub struct Fetcher {
     client: reqwest::Client,
+    /// For requests carrying a secret header: redirects are followed only within the origin, so
+    /// the secret never reaches another site (reqwest strips only `Authorization` and cookies).
+    with_secrets: reqwest::Client,
     guard: Arc<Guard>,
     settings: FetchSettings,
 }
@@ -115,25 +118,32 @@ impl Fetcher {
     /// Builds the client.
     pub fn new(settings: &FetchSettings, guard: Guard) -> anyhow::Result<Fetcher> {
         let guard = Arc::new(guard);
-        let redirect_guard = Arc::clone(&guard);
-        let max_redirects = settings.max_redirects;
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .dns_resolver(Arc::new(GuardedResolver { guard: Arc::clone(&guard) }))
-            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
-                if attempt.previous().len() > max_redirects {
-                    return attempt.error(TooManyRedirects(max_redirects));
-                }
-                match redirect_guard.check_url(attempt.url()) {
-                    Ok(()) => attempt.follow(),
-                    Err(blocked) => attempt.error(blocked),
-                }
-            }))
-            .connect_timeout(Duration::from_secs(settings.connect_timeout_secs))
-            .timeout(Duration::from_secs(settings.timeout_secs))
-            .user_agent(settings.user_agent.clone())
-            .build()?;
-        Ok(Fetcher { client, guard, settings: settings.clone() })
+        let client = |same_origin: bool| {
+            let redirect_guard = Arc::clone(&guard);
+            let max_redirects = settings.max_redirects;
+            reqwest::Client::builder()
+                .no_proxy()
+                .dns_resolver(Arc::new(GuardedResolver { guard: Arc::clone(&guard) }))
+                .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                    if attempt.previous().len() > max_redirects {
+                        return attempt.error(TooManyRedirects(max_redirects));
+                    }
+                    let first = attempt.previous().first().map(|u| u.origin());
+                    if same_origin && first.is_some_and(|origin| origin != attempt.url().origin()) {
+                        let origin = attempt.url().origin().ascii_serialization();
+                        return attempt.error(OtherOrigin(origin));
+                    }
+                    match redirect_guard.check_url(attempt.url()) {
+                        Ok(()) => attempt.follow(),
+                        Err(blocked) => attempt.error(blocked),
+                    }
+                }))
+                .connect_timeout(Duration::from_secs(settings.connect_timeout_secs))
+                .timeout(Duration::from_secs(settings.timeout_secs))
+                .user_agent(settings.user_agent.clone())
+                .build()
+        };
+        Ok(Fetcher { client: client(false)?, with_secrets: client(true)?, guard, settings: settings.clone() })
     }
 
     /// Fetches `url` with the feed's own request `headers` (its mapping's; secret values marked
@@ -147,7 +157,9 @@ impl Fetcher {
         keep: Keep,
     ) -> Result<Fetched, FetchError> {
         self.guard.check_url(url.as_url()).map_err(|b| FetchError::Blocked(b.0))?;
-        let mut request = self.client.get(url.as_url().clone()).header(
+        let secret = headers.values().any(|v| v.is_sensitive());
+        let client = if secret { &self.with_secrets } else { &self.client };
+        let mut request = client.get(url.as_url().clone()).header(
             reqwest::header::ACCEPT,
             "application/rss+xml, application/atom+xml, application/feed+json, application/json, \
              application/xml;q=0.9, text/xml;q=0.9, text/csv;q=0.8, */*;q=0.5",
@@ -164,7 +176,8 @@ impl Fetcher {
         if keep == Keep::File {
             request = request.timeout(Duration::from_secs(self.settings.file_timeout_secs));
         }
-        let mut response = request.send().await.map_err(|e| self.describe(e))?;
+        let describe = |e| self.describe(e, keep);
+        let mut response = request.send().await.map_err(describe)?;
         let status = response.status();
         let validators = validators(response.headers());
         if status == StatusCode::NOT_MODIFIED {
@@ -185,9 +198,9 @@ impl Fetcher {
         let mut bytes = Vec::new();
         let mut file = match keep {
             Keep::Memory => None,
-            Keep::File => Some(tempfile::tempfile().map_err(|e| FetchError::Spool(e.to_string()))?),
+            Keep::File => Some(self.spool_file().map_err(|e| FetchError::Spool(e.to_string()))?),
         };
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.describe(e))? {
+        while let Some(chunk) = response.chunk().await.map_err(describe)? {
             received += chunk.len() as u64;
             if received > limit {
                 return Err(FetchError::TooLarge(limit));
@@ -207,12 +220,24 @@ impl Fetcher {
         Ok(Fetched::Body { body, hash, validators })
     }
 
+    /// An unlinked temporary file for a large body, in `fetch.spool_dir` or the system's
+    /// temporary directory.
+    fn spool_file(&self) -> std::io::Result<std::fs::File> {
+        match &self.settings.spool_dir {
+            Some(dir) => tempfile::tempfile_in(dir),
+            None => tempfile::tempfile(),
+        }
+    }
+
     /// Turns a reqwest error into a reason a person can read.
-    fn describe(&self, e: reqwest::Error) -> FetchError {
+    fn describe(&self, e: reqwest::Error, keep: Keep) -> FetchError {
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
         while let Some(err) = source {
             if let Some(blocked) = err.downcast_ref::<Blocked>() {
                 return FetchError::Blocked(blocked.0.clone());
+            }
+            if let Some(other) = err.downcast_ref::<OtherOrigin>() {
+                return FetchError::Blocked(other.to_string());
             }
             if let Some(too_many) = err.downcast_ref::<TooManyRedirects>() {
                 return FetchError::TooManyRedirects(too_many.0);
@@ -220,7 +245,10 @@ impl Fetcher {
             source = err.source();
         }
         if e.is_timeout() {
-            return FetchError::Timeout(self.settings.timeout_secs);
+            return FetchError::Timeout(match keep {
+                Keep::Memory => self.settings.timeout_secs,
+                Keep::File => self.settings.file_timeout_secs,
+            });
         }
         let chain = error_chain(&e);
         if e.is_connect() {
@@ -233,6 +261,10 @@ impl Fetcher {
 #[derive(Debug, thiserror::Error)]
 #[error("too many redirects (more than {0})")]
 struct TooManyRedirects(usize);
+
+#[derive(Debug, thiserror::Error)]
+#[error("redirected to another site ({0}); a feed with secret headers is read only from its own site")]
+struct OtherOrigin(String);
 
 /// An error and its causes, most specific last, without repeats.
 fn error_chain(e: &dyn std::error::Error) -> String {

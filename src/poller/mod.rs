@@ -192,6 +192,12 @@ impl Poller {
         // A CSV file goes to disk as it arrives and is read a row at a time.
         let keep = if feed.kind == FeedKind::Csv { Keep::File } else { Keep::Memory };
         let mut complete = true;
+        let mut dropped_warnings = 0;
+        // What a focal point must see first, whatever the number of other warnings.
+        let mut status: Vec<String> = Vec::new();
+        // Pages read, to stop a pagination that leads back to a page already read.
+        let mut fetched_pages: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let secret_headers = headers.values().any(|v| v.is_sensitive());
         let validators = loop {
             // A paged API is fetched whole each time: an unchanged first page says nothing of the rest.
             let (etag, last_modified) = match pagination {
@@ -252,7 +258,13 @@ impl Poller {
             whole.ttl_minutes = whole.ttl_minutes.or(parsed.ttl_minutes);
             whole.skipped += parsed.skipped;
             whole.records += parsed.records;
-            whole.warnings.extend(parsed.warnings.into_iter().map(on_page));
+            let mut warnings = parsed.warnings;
+            if parsed.warnings_dropped > 0 {
+                // The page's own "… and N more" line; the count is carried instead.
+                warnings.pop();
+                dropped_warnings += parsed.warnings_dropped;
+            }
+            whole.warnings.extend(warnings.into_iter().map(on_page));
             match parsed.next_page {
                 None => break validators,
                 Some(_) if page == max_pages => {
@@ -260,14 +272,32 @@ impl Poller {
                     // A mapping that sets max_pages reads the newest pages on purpose; only a
                     // snapshot, or a feed that ran into the default, is told.
                     if snapshot || pagination.as_ref().is_some_and(|p| p.max_pages.is_none()) {
-                        whole.warnings.push(format!(
+                        status.push(format!(
                             "stopped after {max_pages} pages (pagination.max_pages); the rest was not read this time"
                         ));
                     }
                     break validators;
                 }
                 Some(next) => {
-                    page_url = FeedUrl::parse(&next).map_err(|e| plain(on_page(format!("the next page: {e}"))))?;
+                    let next = FeedUrl::parse(&next).map_err(|e| plain(on_page(format!("the next page: {e}"))))?;
+                    // A secret header goes only to the site the feed was registered at.
+                    if secret_headers && next.as_url().origin() != feed.url.as_url().origin() {
+                        return Err(plain(on_page(format!(
+                            "the next page is on another site ({}); a feed with secret headers is read only from its own site",
+                            next.as_url().origin().ascii_serialization()
+                        ))));
+                    }
+                    fetched_pages.insert(page_url.as_str().to_string());
+                    if fetched_pages.contains(next.as_str()) {
+                        complete = false;
+                        status.push(format!(
+                            "page {} leads back to a page already read ({}); reading stopped there",
+                            page,
+                            next.as_str()
+                        ));
+                        break validators;
+                    }
+                    page_url = next;
                     page += 1;
                     tracing::debug!(feed = %feed.id, page, "fetching the next page");
                 }
@@ -296,9 +326,7 @@ impl Poller {
                     report.withdrawn = withdrawn;
                     report.last_sequence = report.last_sequence.max(last);
                 }
-                Some(reason) => {
-                    whole.warnings.push(format!("{reason}, so nothing missing from this fetch was withdrawn"))
-                }
+                Some(reason) => status.push(format!("{reason}, so nothing missing from this fetch was withdrawn")),
             }
         }
         let ttl = whole.ttl_minutes.map(|m| Duration::from_secs(u64::from(m) * 60));
@@ -311,12 +339,9 @@ impl Poller {
             (record.etag, record.last_modified) = (None, None);
         }
         record.title = whole.title;
-        record.warnings = whole.warnings;
-        if record.warnings.len() > connectors::MAX_WARNINGS + 1 {
-            let more = record.warnings.len() - connectors::MAX_WARNINGS;
-            record.warnings.truncate(connectors::MAX_WARNINGS);
-            record.warnings.push(format!("… and {more} more warnings like these"));
-        }
+        status.append(&mut whole.warnings);
+        connectors::cap_warnings(&mut status, dropped_warnings);
+        record.warnings = status;
         self.store.record_success(feed.id, &record).await.map_err(store_err)?;
         let written = report.created + report.updated + report.withdrawn;
         let outcome = if written > 0 { PollOutcome::Updated } else { PollOutcome::Unchanged };
