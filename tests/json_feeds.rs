@@ -236,3 +236,73 @@ async fn a_secret_header_is_never_sent_to_another_site() {
     assert!(reason.contains("redirected to another site"), "{reason}");
     assert!(elsewhere.requests("api").is_empty(), "the other site was never asked");
 }
+
+/// An HXL file of targeted people by country.
+fn targets(chad: u32) -> String {
+    format!(
+        "Plan id,Country,Plan,People targeted\n#meta+id,#country+code,#event+name+i_en,#targeted\n\
+         p-1,TD,Reception of arrivals from Sudan,{chad}\np-2,PA,Assistance along the Darién route,1500\n"
+    )
+}
+
+#[tokio::test]
+async fn a_csv_feed_and_a_paged_api_feed_are_polled_and_queried_together() {
+    let app = spawn_app().await;
+    // IFRC GO's appeals, split over two pages linked by `next`, as GO pages them.
+    let fixture: Value =
+        serde_json::from_str(include_str!("../connectors/tests/fixtures/ifrc-go-appeals.json")).unwrap();
+    let results = fixture["results"].as_array().unwrap();
+    let second = app.feeds.url("api/v2/appeal/?format=json&limit=2&offset=2");
+    let page = |results: &[Value], next: Option<&str>| {
+        json!({ "count": 3, "next": next, "previous": null, "results": results }).to_string()
+    };
+    app.feeds.set_json("api/v2/appeal/?format=json&limit=2", &page(&results[..2], Some(&second)));
+    app.feeds.set_json("api/v2/appeal/?format=json&limit=2&offset=2", &page(&results[2..], None));
+    let appeals = connectors::mapping::preset("ifrc-go-appeals").unwrap();
+    let url = FeedUrl::parse(&app.feeds.url("api/v2/appeal/?format=json&limit=2")).unwrap();
+    let feed = NewFeed {
+        kind: FeedKind::JsonApi,
+        mapping: Some(appeals.to_string()),
+        ..NewFeed::new(OrgId("IFRC".into()), url, 900)
+    };
+    let appeals_feed = app.store.add_feed(&feed).await.unwrap();
+    app.feeds.set("targets.csv", &targets(30_000));
+    let url = FeedUrl::parse(&app.feeds.url("targets.csv")).unwrap();
+    let csv = NewFeed { kind: FeedKind::Csv, ..NewFeed::new(OrgId("IFRC".into()), url, 900) };
+    let targets_feed = app.store.add_feed(&csv).await.unwrap();
+
+    let reports = app.poll_due().await;
+    assert!(reports.iter().all(|r| r.outcome == PollOutcome::Updated), "{reports:?}");
+    let created: usize = reports.iter().map(|r| r.ingest.created).sum();
+    assert_eq!(created, 5, "three appeals over two pages, two rows");
+
+    let chad = app
+        .data(
+            "{ items(first: 10, filter: { countries: [\"TCD\"] }, orderBy: PUBLISHED_ASC) { nodes { title feed { kind } } } }",
+            json!({}),
+        )
+        .await;
+    let kinds: Vec<&str> =
+        chad["items"]["nodes"].as_array().unwrap().iter().map(|n| n["feed"]["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds.len(), 2, "{chad}");
+    assert!(kinds.contains(&"CSV") && kinds.contains(&"JSON_API"), "{chad}");
+
+    // People targeted, from the appeals and from the file together, by country; francs apart.
+    let figures = "query($m: String!) { figures(measure: $m, groupBy: [COUNTRY]) { country unit total items } }";
+    let targeted = app.data(figures, json!({ "m": "targeted" })).await;
+    let chad_total = targeted["figures"].as_array().unwrap().iter().find(|b| b["country"] == "TD").cloned();
+    assert_eq!(chad_total, Some(json!({ "country": "TD", "unit": "people", "total": 60000.0, "items": 2 })));
+    let requested = app.data(figures, json!({ "m": "appeal_requested" })).await;
+    assert!(requested["figures"].as_array().unwrap().iter().all(|b| b["unit"] == "CHF"), "{requested}");
+
+    // The file published again with one changed figure: exactly one UPDATED change in the hub.
+    app.feeds.set("targets.csv", &targets(32_000));
+    app.poll_feed(appeals_feed.id).await;
+    app.poll_feed(targets_feed.id).await;
+    let changes = app.data("{ changes(first: 20) { nodes { kind item { title } } } }", json!({})).await;
+    assert_eq!(
+        changes["changes"]["nodes"],
+        json!([{ "kind": "UPDATED", "item": { "title": "Reception of arrivals from Sudan" } }]),
+        "{changes}"
+    );
+}
