@@ -10,7 +10,8 @@
 //! - [`lang`]: declared-or-detected language, as a BCP 47 tag with its direction.
 //! - [`geo`]: country codes and country names in five languages (table in `rules/countries.tsv`).
 //! - [`classify`]: category rules kept as data in `rules/categories.toml`.
-//! - [`csv`]: reading CSV files — encoding, delimiter, HXL hashtag rows.
+//! - [`csv`]: CSV files read a row at a time — encoding, delimiter, HXL hashtag rows — and each
+//!   row made an item by a mapping or the HXL defaults.
 //! - [`dates`]: lenient timestamp parsing that never drops a date silently.
 //! - [`json`]: JSON APIs — records and fields at JSON Pointers, one page at a time.
 //! - [`rss`]: RSS 0.9x/1.0/2.0, Atom and JSON Feed through feed-rs.
