@@ -306,3 +306,30 @@ async fn a_csv_feed_and_a_paged_api_feed_are_polled_and_queried_together() {
         "{changes}"
     );
 }
+
+#[tokio::test]
+async fn an_incremental_api_withdraws_what_it_marks_deleted_and_keeps_what_it_no_longer_lists() {
+    let app = spawn_app().await;
+    let mapping = "format = \"json\"\nrecords = \"/data\"\n[item]\nid = [\"/id\"]\ntitle = \"{/title}\"\n\
+                   deleted = { column = \"/status\", values = [\"deleted\"] }";
+    let record =
+        |id: u32, status: &str| json!({ "id": id, "title": format!("Situation report {id}"), "status": status });
+    app.feeds.set_json("latest", &json!({ "data": [record(1, "published"), record(2, "published")] }).to_string());
+    let feed = add_json_feed(&app, "latest", mapping).await;
+    assert_eq!(app.poll_feed(feed.id).await.ingest.created, 2);
+
+    // Report 1 is marked deleted; report 2 scrolled out of the latest records: only 1 goes.
+    app.feeds.set_json("latest", &json!({ "data": [record(1, "deleted"), record(3, "published")] }).to_string());
+    let report = app.poll_feed(feed.id).await;
+    assert_eq!((report.ingest.created, report.ingest.withdrawn), (1, 1), "{:?}", report.error);
+    let changes = app.data("{ changes(first: 10) { nodes { kind item { title withdrawnAt } } } }", json!({})).await;
+    let nodes = changes["changes"]["nodes"].as_array().unwrap();
+    let withdrawn: Vec<&Value> = nodes.iter().filter(|n| n["kind"] == "WITHDRAWN").collect();
+    assert_eq!(withdrawn.len(), 1, "{changes}");
+    assert_eq!(withdrawn[0]["item"]["title"], "Situation report 1");
+    let titles = app.data("{ items(first: 10, orderBy: PUBLISHED_ASC) { nodes { title } } }", json!({})).await;
+    let mut titles: Vec<&str> =
+        titles["items"]["nodes"].as_array().unwrap().iter().map(|n| n["title"].as_str().unwrap()).collect();
+    titles.sort();
+    assert_eq!(titles, ["Situation report 2", "Situation report 3"]);
+}

@@ -159,6 +159,25 @@ pub async fn chunks_record_a_resume_point_that_success_clears(f: Fixture) {
     assert_eq!((stored.resume_hash, stored.resume_items), (None, 0));
 }
 
+/// A record its source marks deleted withdraws a live item; one never stored, or already
+/// withdrawn, changes nothing.
+pub async fn a_record_marked_deleted_withdraws_its_item(f: Fixture) {
+    let s = f.store.as_ref();
+    let fd = feed(s, "IT", "incremental.json", Visibility::Public).await;
+    let batch = items("d", 2, "text");
+    s.ingest(&fd, &batch, &record(), 100).await.unwrap();
+    let gone = vec![NormalisedItem::deleted(batch[0].source_key.clone()), NormalisedItem::deleted("id:never".into())];
+    let report = s.ingest_chunk(&fd, &gone, ChunkContext::default()).await.unwrap();
+    assert_eq!((report.withdrawn, report.created, report.updated), (1, 0, 0));
+    assert_eq!(live_count(s).await, 1);
+    let report = s.ingest_chunk(&fd, &gone, ChunkContext::default()).await.unwrap();
+    assert_eq!(report.withdrawn, 0, "nothing is withdrawn twice");
+    // Published again, it is live again.
+    let report = s.ingest_chunk(&fd, &batch[..1], ChunkContext::default()).await.unwrap();
+    assert_eq!(report.updated, 1);
+    assert_eq!(live_count(s).await, 2);
+}
+
 /// The live items are read back a page (10,000) at a time: items missing on every page are found.
 pub async fn a_snapshot_larger_than_a_page_withdraws_exactly_what_is_missing(f: Fixture) {
     let s = f.store.as_ref();
@@ -406,6 +425,7 @@ contract!(sqlite:
     withdrawn_items_leave_listings_and_come_back_when_published_again,
     a_snapshot_larger_than_a_page_withdraws_exactly_what_is_missing,
     chunks_record_a_resume_point_that_success_clears,
+    a_record_marked_deleted_withdraws_its_item,
     the_first_import_is_backfill_and_later_changes_are_not,
     concurrent_writers_never_make_a_reader_skip_a_change,
     the_scope_hides_what_a_viewer_may_not_see,

@@ -75,6 +75,7 @@ impl Draft<'_> {
             route,
             figures: self.figures,
             search_text: format!("{title_norm} {summary_norm}"),
+            deleted: false,
         }
     }
 }

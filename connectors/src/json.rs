@@ -371,6 +371,24 @@ mod tests {
     }
 
     #[test]
+    fn a_record_the_source_marks_deleted_is_an_item_to_withdraw() {
+        let m = Mapping::parse(
+            "format = \"json\"\n[item]\nid = [\"/id\"]\ntitle = \"{/name}\"\n\
+             deleted = { column = \"/status\", values = [\"deleted\", \"unpublished\"] }",
+        )
+        .unwrap();
+        let json = r#"[{"id": 1, "name": "Kept", "status": "published"}, {"id": 2, "status": " Deleted "}]"#;
+        let parsed = parse(json, &m, "https://x.org/").unwrap();
+        assert_eq!(parsed.items.len(), 2);
+        assert!(!parsed.items[0].deleted);
+        assert!(parsed.items[1].deleted, "no title needed: only the identity matters");
+        assert_eq!(parsed.items[1].source_key, "id:2");
+        let empty =
+            Mapping::parse("format = \"json\"\n[item]\ntitle = \"{/n}\"\ndeleted = { column = \"/s\", values = [] }");
+        assert!(empty.unwrap_err().to_string().contains("item.deleted.values"));
+    }
+
+    #[test]
     fn an_object_where_text_is_expected_is_named_in_a_warning() {
         let m = Mapping::parse("format = \"json\"\n[item]\nid = [\"/id\"]\ntitle = \"{/name} {/country}\"").unwrap();
         let parsed =

@@ -262,6 +262,18 @@ pub struct ItemMapping {
     pub tags: Option<Vec<Column>>,
     /// Columns holding country codes or names.
     pub countries: Option<Vec<CountryColumn>>,
+    /// A column by which an incremental source marks a record it deleted: such a record
+    /// withdraws its item.
+    pub deleted: Option<DeletedMapping>,
+}
+
+/// How a source marks a deleted record: a column, and the values that mean deleted (compared
+/// without case or surrounding space).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeletedMapping {
+    pub column: Column,
+    pub values: Vec<String>,
 }
 
 /// A column of countries (ISO codes or names) and the role they play.
@@ -501,6 +513,7 @@ impl Mapping {
         columns.extend(item.tags.iter().flatten().map(|c| ("item.tags", c)));
         columns.extend(item.countries.iter().flatten().map(|c| ("item.countries", &c.column)));
         columns.extend(self.figures.iter().map(|f| ("figures.column", &f.column)));
+        columns.extend(item.deleted.iter().map(|d| ("item.deleted", &d.column)));
         columns
     }
 
@@ -531,6 +544,9 @@ impl Mapping {
                     ))
                 }
             }
+        }
+        if self.item.deleted.as_ref().is_some_and(|d| d.values.iter().all(|v| v.trim().is_empty())) {
+            return Err("item.deleted.values: name the values that mark a deleted record, e.g. [\"deleted\"]".into());
         }
         if json && self.item.title.is_none() {
             return Err("item.title: a JSON mapping needs a title template, e.g. `title = \"{/title}\"`".into());

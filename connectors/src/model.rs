@@ -168,9 +168,37 @@ pub struct NormalisedItem {
     /// Title and summary as [`crate::text::normalise`] writes them: what search indexes, so every
     /// backend indexes the same text.
     pub search_text: String,
+    /// The source marks this record deleted (a mapping's `item.deleted`): its item is withdrawn,
+    /// and the other fields are empty.
+    pub deleted: bool,
 }
 
 impl NormalisedItem {
+    /// A record the source marks deleted: only its identity matters.
+    pub fn deleted(source_key: String) -> NormalisedItem {
+        NormalisedItem {
+            source_key,
+            title: String::new(),
+            summary: String::new(),
+            url: None,
+            language: None,
+            direction: "ltr",
+            published_at: None,
+            updated_at: None,
+            classification: Classification {
+                category: Category::Other,
+                categories: vec![Category::Other],
+                source: ClassificationSource::Mapping,
+                terms: Vec::new(),
+            },
+            countries: Vec::new(),
+            route: None,
+            figures: Vec::new(),
+            search_text: String::new(),
+            deleted: true,
+        }
+    }
+
     /// A hash of everything a reader sees, so an unchanged entry is recognised and not rewritten.
     pub fn content_hash(&self) -> String {
         use sha2::{Digest, Sha256};

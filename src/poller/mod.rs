@@ -323,7 +323,7 @@ impl Poller {
             match reason {
                 None => {
                     let (withdrawn, last) = self.store.withdraw_missing(feed, &whole.keys).await.map_err(store_err)?;
-                    report.withdrawn = withdrawn;
+                    report.withdrawn += withdrawn;
                     report.last_sequence = report.last_sequence.max(last);
                 }
                 Some(reason) => status.push(format!("{reason}, so nothing missing from this fetch was withdrawn")),

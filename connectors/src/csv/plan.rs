@@ -67,6 +67,8 @@ pub(crate) struct Plan {
     tags: Vec<usize>,
     countries: Vec<(usize, CountryRole)>,
     figures: Vec<FigureColumn>,
+    /// The column marking deleted records, and the values that mean deleted.
+    deleted: Option<(usize, Vec<String>)>,
     headers: Vec<String>,
 }
 
@@ -198,6 +200,10 @@ impl Plan {
                 .map(|i| figure_column(&plan.headers, tags, i))
                 .collect(),
         };
+        if let Some(deleted) = &item.deleted {
+            let values = deleted.values.iter().map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
+            plan.deleted = Some((find("item.deleted", &deleted.column)?[0], values));
+        }
         if plan.id.is_empty() {
             let mut key: Vec<usize> =
                 plan.title.iter().chain(&plan.summary).chain(&plan.url).flat_map(Piece::cells).collect();
@@ -252,6 +258,11 @@ impl Plan {
             }
             format!("id:{}", values.join("|"))
         };
+        if let Some((index, values)) = &self.deleted {
+            if values.iter().any(|v| v.eq_ignore_ascii_case(cell(*index))) {
+                return Ok(NormalisedItem::deleted(source_key));
+            }
+        }
         let mut figures = Vec::new();
         for f in &self.figures {
             let raw = cell(f.index);

@@ -83,7 +83,16 @@ async fn write_chunk(
     };
     let mut created = Vec::new();
     let mut updated = Vec::new();
+    // Live items whose records the source marks deleted.
+    let mut deleted = Vec::new();
     for (id, item) in chunk {
+        if item.deleted {
+            // One never stored, or already withdrawn, has nothing to withdraw.
+            if let Some((rowid, _, _, false)) = existing.get(&id.0) {
+                deleted.push(*rowid);
+            }
+            continue;
+        }
         let hash = item.content_hash();
         match existing.get(&id.0) {
             None => created.push(Pending { id, item, hash, version: 1, rowid: 0 }),
@@ -103,7 +112,7 @@ async fn write_chunk(
             .execute(&mut *tx)
             .await?;
     }
-    if created.is_empty() && updated.is_empty() {
+    if created.is_empty() && updated.is_empty() && deleted.is_empty() {
         // Nothing readers see changed: the resume point alone is committed, without a new data version.
         if context.progress.is_some() {
             store.commit(tx).await?;
@@ -123,12 +132,18 @@ async fn write_chunk(
     }
     let written: Vec<&Pending> = created.iter().chain(&updated).collect();
     insert_search_text(store, &mut tx, &written).await?;
-    let last = insert_changes(store, &mut tx, &created, &updated, context.backfill, now).await?;
+    let mut last = insert_changes(store, &mut tx, &created, &updated, context.backfill, now).await?;
+    if !deleted.is_empty() {
+        withdraw_rows(store, &mut tx, &deleted, now).await?;
+        store.count(1);
+        last = sqlx::query_scalar("SELECT max(sequence) FROM changes").fetch_one(&mut *tx).await?;
+    }
     let v = store.bump_version(&mut tx).await?;
     store.commit(tx).await?;
     store.remember_version(v);
     report.created = created.len();
     report.updated = updated.len();
+    report.withdrawn = deleted.len();
     report.last_sequence = last;
     Ok(report)
 }
@@ -172,23 +187,7 @@ pub(super) async fn withdraw_missing(
     for chunk in gone.chunks(WITHDRAW_CHUNK) {
         let _w = store.writer.lock().await;
         let mut tx = store.begin_write().await?;
-        let now = to_millis(Utc::now());
-        for batch in chunk.chunks(INSERT_BATCH * 4) {
-            store.count(2);
-            let mut qb = QueryBuilder::<Sqlite>::new("UPDATE items SET withdrawn_at = ");
-            qb.push_bind(now).push(", version = version + 1 WHERE 1 = 1");
-            push_in(&mut qb, "rowid", batch.iter().copied());
-            qb.build().execute(&mut *tx).await?;
-            let mut qb =
-                QueryBuilder::<Sqlite>::new("INSERT INTO changes (item, kind, at, backfill, version) SELECT rowid, ");
-            qb.push_bind(ChangeKind::Withdrawn.as_str())
-                .push(", ")
-                .push_bind(now)
-                .push(", 0, version FROM items WHERE 1 = 1");
-            push_in(&mut qb, "rowid", batch.iter().copied());
-            qb.push(" ORDER BY rowid");
-            qb.build().execute(&mut *tx).await?;
-        }
+        withdraw_rows(store, &mut tx, chunk, to_millis(Utc::now())).await?;
         store.count(1);
         last = sqlx::query_scalar("SELECT max(sequence) FROM changes").fetch_one(&mut *tx).await?;
         let v = store.bump_version(&mut tx).await?;
@@ -196,6 +195,32 @@ pub(super) async fn withdraw_missing(
         store.remember_version(v);
     }
     Ok((gone.len(), last))
+}
+
+/// Marks the items at `rowids` withdrawn at `now`, each with a new version and a WITHDRAWN change.
+async fn withdraw_rows(
+    store: &SqliteStore,
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    rowids: &[i64],
+    now: i64,
+) -> StoreResult<()> {
+    for batch in rowids.chunks(INSERT_BATCH * 4) {
+        store.count(2);
+        let mut qb = QueryBuilder::<Sqlite>::new("UPDATE items SET withdrawn_at = ");
+        qb.push_bind(now).push(", version = version + 1 WHERE 1 = 1");
+        push_in(&mut qb, "rowid", batch.iter().copied());
+        qb.build().execute(&mut **tx).await?;
+        let mut qb =
+            QueryBuilder::<Sqlite>::new("INSERT INTO changes (item, kind, at, backfill, version) SELECT rowid, ");
+        qb.push_bind(ChangeKind::Withdrawn.as_str())
+            .push(", ")
+            .push_bind(now)
+            .push(", 0, version FROM items WHERE 1 = 1");
+        push_in(&mut qb, "rowid", batch.iter().copied());
+        qb.push(" ORDER BY rowid");
+        qb.build().execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 pub(super) async fn record_success(store: &SqliteStore, feed: FeedId, record: &FetchRecord) -> StoreResult<()> {
