@@ -11,7 +11,10 @@ use crate::access::Scope;
 use crate::app::{open_store, App, Options};
 use crate::config::Settings;
 use crate::metrics::{Metrics, PollOutcome};
-use crate::model::{Category, CountryCode, FeedKind, FeedUrl, MemberRole, Membership, NewFeed, OrgId, Visibility};
+use crate::model::{
+    new_secret, secret_hash, Category, CountryCode, FeedKind, FeedUrl, MemberRole, Membership, NewFeed, NewToken,
+    OrgId, TokenId, TokenRole, Visibility, TOKEN_PREFIX,
+};
 use crate::poller::fetch::Fetcher;
 use crate::poller::guard::Guard;
 use crate::poller::Poller;
@@ -60,6 +63,39 @@ pub enum Command {
     /// Manage networks.
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// Token commands.
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create a token and print its secret, once.
+    Create {
+        /// What it is for ("focal point of the French Red Cross").
+        #[arg(long)]
+        name: String,
+        /// ADMIN (everything), MEMBER (acts for one organisation) or READER (reads).
+        #[arg(long)]
+        role: String,
+        /// For a MEMBER token: the National Society it acts for (alpha-2 or alpha-3).
+        #[arg(long, conflicts_with = "organisation")]
+        society: Option<String>,
+        /// For a MEMBER token: the organisation it acts for, when not a society (`IFRC`, `IOM`).
+        #[arg(long)]
+        organisation: Option<String>,
+        /// For a READER token: the networks whose NETWORK items it reads (default: all).
+        #[arg(long, value_delimiter = ',')]
+        networks: Vec<String>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by its id.
+    Revoke {
+        /// The token's id, as `token list` shows it.
+        id: i64,
+    },
 }
 
 /// Feed commands.
@@ -215,6 +251,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Feed(FeedCommand::Add(add)) => feed_add(&settings, *add).await?,
         Command::Feed(FeedCommand::List) => feed_list(&settings).await?,
+        Command::Token(cmd) => token(&settings, cmd).await?,
         Command::Network(NetworkCommand::Member(cmd)) => member(&settings, cmd).await?,
     }
     Ok(0)
@@ -345,6 +382,52 @@ async fn feed_list(settings: &Settings) -> anyhow::Result<()> {
             break;
         }
         after = page.edges.last().map(|(c, _)| c.clone());
+    }
+    Ok(())
+}
+
+async fn token(settings: &Settings, cmd: TokenCommand) -> anyhow::Result<()> {
+    let store = open_store(settings).await?;
+    match cmd {
+        TokenCommand::Create { name, role, society, organisation, networks } => {
+            let organisation = match (society, organisation) {
+                (Some(code), _) => Some(OrgId(CountryCode::parse(&code).map_err(anyhow::Error::msg)?.to_string())),
+                (None, Some(org)) => Some(OrgId(org)),
+                (None, None) => None,
+            };
+            let token = NewToken {
+                name,
+                role: role
+                    .to_ascii_uppercase()
+                    .parse::<TokenRole>()
+                    .map_err(|_| anyhow::anyhow!("`{role}` is not a role (ADMIN, MEMBER or READER)"))?,
+                organisation,
+                networks: networks.iter().map(|n| n.trim().to_ascii_lowercase()).filter(|n| !n.is_empty()).collect(),
+            };
+            token.check().map_err(anyhow::Error::msg)?;
+            let secret = new_secret().map_err(anyhow::Error::msg)?;
+            let prefix: String = secret.chars().take(TOKEN_PREFIX.len() + 6).collect();
+            let created = match store.create_token(&token, &secret_hash(&secret), &prefix).await {
+                Ok(t) => t,
+                Err(StoreError::Invalid(m)) => bail!("{m}"),
+                Err(e) => return Err(e.into()),
+            };
+            println!("token {} created ({} {}); its secret, shown only now:", created.id, created.role, created.name);
+            println!("{secret}");
+        }
+        TokenCommand::List => {
+            println!("{:>5}  {:<7}  {:<8}  {:<11}  {:<10}  name", "token", "role", "owner", "starts", "state");
+            for t in store.tokens().await? {
+                let owner = t.organisation.map(|o| o.0).unwrap_or_else(|| t.networks.join(","));
+                let state = if t.revoked_at.is_some() { "revoked" } else { "live" };
+                println!("{:>5}  {:<7}  {:<8}  {:<11}  {:<10}  {}", t.id, t.role, owner, t.prefix, state, t.name);
+            }
+        }
+        TokenCommand::Revoke { id } => match store.revoke_token(TokenId(id)).await {
+            Ok(t) => println!("token {} ({}) revoked", t.id, t.name),
+            Err(StoreError::NotFound) => bail!("no token {id}"),
+            Err(e) => return Err(e.into()),
+        },
     }
     Ok(())
 }

@@ -177,6 +177,11 @@ async fn graphql(
             "acceptable responses are application/graphql-response+json and application/json",
         );
     };
+    // Authentication is looked up anew for every request, never cached.
+    let viewer = match authenticate(&state, &headers).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response(media),
+    };
     let request = if method == Method::GET {
         let request = match from_query_string(uri.query().unwrap_or("")) {
             Ok(r) => r,
@@ -238,11 +243,47 @@ async fn graphql(
             }
         }
     };
-    execute(&state, media, request).await
+    execute(&state, media, viewer, request).await
 }
 
-async fn execute(state: &AppState, media: MediaType, request: async_graphql::Request) -> Response {
-    let viewer = Viewer::Anonymous;
+/// The viewer an `Authorization: Bearer …` header stands for (anonymous without one), or the
+/// response refusing the request: 401 with UNAUTHENTICATED for a token that is not live.
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Viewer, Box<dyn FnOnce(MediaType) -> Response>> {
+    let refuse =
+        |status: StatusCode, code: &'static str, message: &'static str| -> Box<dyn FnOnce(MediaType) -> Response> {
+            Box::new(move |media| {
+                let mut response = error_response(status, media, code, message);
+                if status == StatusCode::UNAUTHORIZED {
+                    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                }
+                response
+            })
+        };
+    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(Viewer::Anonymous) };
+    let secret = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let Some(secret) = secret else {
+        return Err(refuse(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            "send the token as `Authorization: Bearer TOKEN`",
+        ));
+    };
+    match state.store.authenticate(&crate::model::secret_hash(secret)).await {
+        Ok(Some(viewer)) => Ok(viewer),
+        Ok(None) => Err(refuse(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "the token is unknown or revoked")),
+        Err(e) => {
+            tracing::error!(error = %e, "could not look up a token");
+            Err(refuse(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "the hub could not check the token"))
+        }
+    }
+}
+
+async fn execute(state: &AppState, media: MediaType, viewer: Viewer, request: async_graphql::Request) -> Response {
     let scope = crate::access::scope(&viewer);
     // The data version is read before executing: a write that lands meanwhile bumps it, so the
     // next reader never gets this (possibly older) result.
@@ -251,7 +292,7 @@ async fn execute(state: &AppState, media: MediaType, request: async_graphql::Req
         let mut h = Sha256::new();
         for part in [
             state.store.data_version().to_string().as_str(),
-            scope.cache_key(),
+            scope.cache_key().as_str(),
             request.operation_name.as_deref().unwrap_or(""),
             request.query.as_str(),
             serde_json::to_string(&request.variables).unwrap_or_default().as_str(),

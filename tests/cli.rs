@@ -134,6 +134,42 @@ async fn a_json_api_feed_is_added_with_a_preset_and_polled() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_created_shown_once_listed_and_revoked() {
+    let feeds = FeedServer::start().await;
+    let cli = Cli::new(&feeds);
+    let run = |args: &[&str]| tokio::task::block_in_place(|| cli.run(args));
+    let (code, out, err) =
+        run(&["token", "create", "--name", "French focal point", "--role", "member", "--society", "FRA"]);
+    assert_eq!(code, 0, "{err}");
+    let secret = out.lines().last().unwrap().trim().to_string();
+    assert!(secret.starts_with("trb_") && secret.len() == 68, "{out}");
+    let (_, listed, _) = run(&["token", "list"]);
+    assert!(listed.contains("MEMBER") && listed.contains("FR") && listed.contains("live"), "{listed}");
+    assert!(listed.contains(&secret[..10]) && !listed.contains(&secret[10..]), "only the first characters: {listed}");
+
+    for (args, reason) in [
+        (vec!["--role", "member"], "acts for one organisation"),
+        (vec!["--role", "reader", "--society", "FR"], "only MEMBER tokens act for an organisation"),
+        (vec!["--role", "reader", "--networks", "atlantis"], "no network `atlantis`"),
+        (vec!["--role", "owner"], "`owner` is not a role (ADMIN, MEMBER or READER)"),
+    ] {
+        let mut full = vec!["token", "create", "--name", "x"];
+        full.extend(args);
+        let (code, _, err) = run(&full);
+        assert_eq!(code, 1, "{full:?}");
+        assert!(err.contains(reason), "{full:?}: {err}");
+    }
+
+    let (code, out, _) = run(&["token", "revoke", "1"]);
+    assert_eq!(code, 0, "{out}");
+    let (_, listed, _) = run(&["token", "list"]);
+    assert!(listed.contains("revoked"), "{listed}");
+    let (code, _, err) = run(&["token", "revoke", "99"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no token 99"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memberships_are_set_from_the_command_line_with_their_source() {
     let feeds = FeedServer::start().await;
     let cli = Cli::new(&feeds);

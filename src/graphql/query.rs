@@ -384,7 +384,7 @@ impl Query {
 
     /// Who this request is made as.
     async fn viewer(&self, ctx: &Context<'_>) -> Viewer {
-        Viewer(request(ctx).viewer)
+        Viewer(request(ctx).viewer.clone())
     }
 }
 

@@ -214,4 +214,10 @@ pub enum ItemOrder {
 pub enum ViewerRole {
     /// No token: PUBLIC items only.
     Anonymous,
+    /// An ADMIN token: everything.
+    Admin,
+    /// A MEMBER token: acts for one organisation.
+    Member,
+    /// A READER token: reads, optionally within some networks.
+    Reader,
 }

@@ -486,13 +486,39 @@ pub struct Viewer(pub model::Viewer);
 impl Viewer {
     /// The viewer's role.
     async fn role(&self) -> scalars::ViewerRole {
-        match self.0 {
+        match &self.0 {
             model::Viewer::Anonymous => scalars::ViewerRole::Anonymous,
+            model::Viewer::Token { token, .. } => match token.role {
+                model::TokenRole::Admin => scalars::ViewerRole::Admin,
+                model::TokenRole::Member => scalars::ViewerRole::Member,
+                model::TokenRole::Reader => scalars::ViewerRole::Reader,
+            },
         }
     }
-    /// The organisation the viewer's token belongs to (null when anonymous).
-    async fn organisation(&self) -> Option<Organisation> {
-        None
+    /// The organisation a MEMBER token acts for (null otherwise).
+    async fn organisation(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Organisation>> {
+        let model::Viewer::Token { token: model::Token { organisation: Some(org), .. }, .. } = &self.0 else {
+            return Ok(None);
+        };
+        organisation_of(ctx, org).await.map(Some)
+    }
+    /// The token's name (null when anonymous).
+    async fn token_name(&self) -> Option<&str> {
+        match &self.0 {
+            model::Viewer::Token { token, .. } => Some(&token.name),
+            model::Viewer::Anonymous => None,
+        }
+    }
+    /// The networks whose NETWORK items the viewer reads: a MEMBER's organisation's networks, a
+    /// READER's own (empty for a READER of every network, for admins and for the anonymous).
+    async fn networks(&self) -> &[String] {
+        match &self.0 {
+            model::Viewer::Token { token, organisation_networks } if token.role == model::TokenRole::Member => {
+                organisation_networks
+            }
+            model::Viewer::Token { token, .. } => &token.networks,
+            model::Viewer::Anonymous => &[],
+        }
     }
 }
 

@@ -12,7 +12,7 @@ pub use feed::{Feed, FeedKind, FeedState, FeedUrl, NewFeed, Visibility};
 pub use ids::{FeedId, ItemId, OrgId};
 pub use item::{Change, ChangeKind, FigureBucket, FigureGroup, Item};
 pub use organisation::{IfrcRegion, MemberRole, Membership, Network, OrgKind, Organisation};
-pub use viewer::Viewer;
+pub use viewer::{new_secret, secret_hash, NewToken, Token, TokenId, TokenRole, Viewer, TOKEN_PREFIX};
 
 /// Declares a fieldless enum stored and served by its upper-case name (the connectors' macro).
 pub(crate) use connectors::string_enum as named_enum;

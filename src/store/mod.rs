@@ -11,7 +11,7 @@ use connectors::KeySet;
 use crate::access::Scope;
 use crate::model::{
     Category, Change, ChangeKind, CountryCode, Feed, FeedId, FeedState, FigureBucket, FigureGroup, IfrcRegion, Item,
-    ItemId, Membership, Network, NewFeed, OrgId, OrgKind, Organisation,
+    ItemId, Membership, Network, NewFeed, NewToken, OrgId, OrgKind, Organisation, Token, TokenId, Viewer,
 };
 use crate::seed::Seed;
 
@@ -274,6 +274,16 @@ pub trait Store: Send + Sync + 'static {
     async fn organisations(&self, filter: &OrgFilter) -> StoreResult<Vec<Organisation>>;
     /// Organisations by id, in no particular order; unknown ids are skipped.
     async fn organisations_by_ids(&self, ids: &[OrgId]) -> StoreResult<Vec<Organisation>>;
+
+    /// Creates an API token stored as the hash of its secret (and the secret's first characters);
+    /// `Invalid` when the role and binding do not go together or name nothing known.
+    async fn create_token(&self, token: &NewToken, secret_hash: &str, prefix: &str) -> StoreResult<Token>;
+    /// Every token, revoked ones included, by id.
+    async fn tokens(&self) -> StoreResult<Vec<Token>>;
+    /// Revokes a token (again: no change); `NotFound` when there is none.
+    async fn revoke_token(&self, id: TokenId) -> StoreResult<Token>;
+    /// The viewer a secret's hash stands for, when it is a live token. Never cached.
+    async fn authenticate(&self, secret_hash: &str) -> StoreResult<Option<Viewer>>;
 
     /// Registers a feed; `Conflict` when the organisation already has this URL.
     async fn add_feed(&self, feed: &NewFeed) -> StoreResult<Feed>;

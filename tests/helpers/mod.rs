@@ -316,6 +316,30 @@ impl TestApp {
     }
 
     /// As [`TestApp::graphql`], asserting there are no errors and returning `data`.
+    /// Sends a GraphQL request with `Authorization: Bearer {token}`; the raw response.
+    pub async fn graphql_as(&self, token: &str, query: &str, variables: Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/graphql"))
+            .bearer_auth(token)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// The `data` of a request made with `token`, failing on any error.
+    pub async fn data_as(&self, token: &str, query: &str, variables: Value) -> Value {
+        let response: Value = self.graphql_as(token, query, variables).await.json().await.expect("json");
+        assert!(response.get("errors").is_none(), "errors: {response}");
+        response["data"].clone()
+    }
+
+    /// Creates a token with a known secret (tests only; the hub makes random ones).
+    pub async fn token(&self, secret: &str, token: tributary::model::NewToken) {
+        let hash = tributary::model::secret_hash(secret);
+        self.store.create_token(&token, &hash, &secret[..secret.len().min(10)]).await.expect("token created");
+    }
+
     pub async fn data(&self, query: &str, variables: Value) -> Value {
         let response = self.graphql(query, variables).await;
         assert!(response.get("errors").is_none(), "unexpected errors: {response:#}");

@@ -3,6 +3,7 @@
 
 mod items;
 mod rows;
+mod tokens;
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -22,7 +23,10 @@ use super::{
     PageRequest, SeedReport, Store, StoreError, StoreResult,
 };
 use crate::access::Scope;
-use crate::model::{Change, Feed, FeedId, Item, ItemId, Membership, Network, NewFeed, OrgId, Organisation};
+use crate::model::{
+    Change, Feed, FeedId, Item, ItemId, Membership, Network, NewFeed, NewToken, OrgId, Organisation, Token, TokenId,
+    Viewer,
+};
 use crate::seed::{Seed, SEED_VERSION};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -164,14 +168,41 @@ impl Drop for SqliteStore {
 }
 
 /// Appends `AND <scope>` for a table aliased `alias` that has `visibility` and `organisation`.
+/// Appends the scope's visibility rule (see [`crate::access`]) for the feeds or items at `alias`.
 fn push_scope(qb: &mut QueryBuilder<'_, Sqlite>, scope: &Scope, alias: &str) {
-    let open = scope.open_visibilities();
-    qb.push(format!(" AND {alias}.visibility IN ("));
-    let mut list = qb.separated(", ");
-    for v in open {
-        list.push_bind(v.as_str());
+    // Owners that belong to one of `networks`.
+    let members_of = |qb: &mut QueryBuilder<'_, Sqlite>, networks: &[String]| {
+        qb.push(format!(" OR ({alias}.visibility = 'NETWORK' AND {alias}.organisation IN (SELECT organisation FROM memberships WHERE network IN ("));
+        let mut list = qb.separated(", ");
+        for n in networks {
+            list.push_bind(n.clone());
+        }
+        qb.push(")))");
+    };
+    match scope {
+        Scope::System => {}
+        Scope::PublicOnly => {
+            qb.push(format!(" AND {alias}.visibility = 'PUBLIC'"));
+        }
+        Scope::Member { organisation, networks } => {
+            qb.push(format!(" AND ({alias}.visibility = 'PUBLIC' OR {alias}.organisation = "));
+            qb.push_bind(organisation.0.clone());
+            if !networks.is_empty() {
+                members_of(qb, networks);
+            }
+            qb.push(")");
+        }
+        Scope::Reader { networks: None } => {
+            qb.push(format!(" AND {alias}.visibility IN ('PUBLIC', 'NETWORK')"));
+        }
+        Scope::Reader { networks: Some(networks) } => {
+            qb.push(format!(" AND ({alias}.visibility = 'PUBLIC'"));
+            if !networks.is_empty() {
+                members_of(qb, networks);
+            }
+            qb.push(")");
+        }
     }
-    qb.push(")");
 }
 
 /// Appends `AND column IN (values)`; nothing when `values` is empty.
@@ -399,6 +430,22 @@ impl Store for SqliteStore {
         push_in(&mut qb, "id", ids.iter().map(|i| i.0.as_str()));
         let rows: Vec<OrganisationRow> = qb.build_query_as().fetch_all(&self.pool).await?;
         rows.into_iter().map(Organisation::try_from).collect()
+    }
+
+    async fn create_token(&self, token: &NewToken, secret_hash: &str, prefix: &str) -> StoreResult<Token> {
+        tokens::create(self, token, secret_hash, prefix).await
+    }
+
+    async fn tokens(&self) -> StoreResult<Vec<Token>> {
+        tokens::list(self).await
+    }
+
+    async fn revoke_token(&self, id: TokenId) -> StoreResult<Token> {
+        tokens::revoke(self, id).await
+    }
+
+    async fn authenticate(&self, secret_hash: &str) -> StoreResult<Option<Viewer>> {
+        tokens::authenticate(self, secret_hash).await
     }
 
     async fn add_feed(&self, f: &NewFeed) -> StoreResult<Feed> {
