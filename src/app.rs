@@ -96,7 +96,7 @@ impl App {
         });
         let state = AppState {
             store,
-            schema: graphql::build_schema(&settings.api),
+            schema: graphql::build_schema(&settings.api, &settings.poll),
             cache,
             metrics,
             settings: Arc::new(settings),

@@ -296,30 +296,22 @@ async fn feed_add(settings: &Settings, add: FeedAdd) -> anyhow::Result<()> {
         (None, Some(org)) => OrgId(org.clone()),
         (None, None) => bail!("say whose feed it is: --society CODE or --organisation CODE"),
     };
-    let mapping = match (&add.mapping, &add.preset) {
-        (_, Some(name)) => {
-            let known: Vec<&str> = connectors::mapping::PRESETS.iter().map(|(n, _)| *n).collect();
-            let text = connectors::mapping::preset(name)
-                .with_context(|| format!("no preset `{name}` (there are: {})", known.join(", ")))?;
-            Some(text.to_string())
-        }
-        (Some(path), None) => {
+    let mapping = match &add.mapping {
+        Some(path) => {
             let text =
                 std::fs::read_to_string(path).with_context(|| format!("cannot read the mapping {}", path.display()))?;
             connectors::mapping::Mapping::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             Some(text)
         }
-        (None, None) => None,
+        None => None,
     };
-    let format = mapping.as_deref().and_then(|m| connectors::mapping::Mapping::parse(m).ok()).map(|m| m.format);
-    let kind = match (&add.kind, format) {
-        (Some(kind), _) => {
-            kind.to_ascii_uppercase().replace('-', "_").parse::<FeedKind>().map_err(anyhow::Error::msg)?
-        }
-        (None, Some(connectors::mapping::Format::Json)) => FeedKind::JsonApi,
-        (None, Some(connectors::mapping::Format::Csv)) => FeedKind::Csv,
-        (None, None) => FeedKind::Rss,
-    };
+    let kind = add
+        .kind
+        .as_deref()
+        .map(|k| k.to_ascii_uppercase().replace('-', "_").parse::<FeedKind>().map_err(anyhow::Error::msg))
+        .transpose()?;
+    let (kind, mapping) =
+        NewFeed::kind_and_mapping(kind, mapping, add.preset.as_deref()).map_err(anyhow::Error::msg)?;
     let feed = NewFeed {
         organisation,
         url: FeedUrl::parse(&add.url).map_err(anyhow::Error::msg)?,

@@ -287,7 +287,9 @@ async fn execute(state: &AppState, media: MediaType, viewer: Viewer, request: as
     let scope = crate::access::scope(&viewer);
     // The data version is read before executing: a write that lands meanwhile bumps it, so the
     // next reader never gets this (possibly older) result.
-    let key = state.cache.as_ref().map(|_| {
+    // Mutations are never answered from the cache, nor cached.
+    let cacheable = !selects_non_query(&request);
+    let key = state.cache.as_ref().filter(|_| cacheable).map(|_| {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
         for part in [

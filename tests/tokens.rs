@@ -155,3 +155,90 @@ async fn the_viewer_says_who_a_token_is_and_a_bad_token_is_refused() {
     app.store.revoke_token(italian.id).await.unwrap();
     assert_eq!(app.graphql_as(ITALIAN, query, json!({})).await.status(), 401);
 }
+
+const REGISTER: &str = "mutation($input: RegisterFeedInput!) { registerFeed(input: $input) {
+    feed { id url visibility state organisation { code } } userErrors { field message code } } }";
+
+/// The first error's code of a response.
+fn code(response: &Value) -> &str {
+    response["errors"][0]["extensions"]["code"].as_str().unwrap_or("")
+}
+
+async fn post(app: &TestApp, token: Option<&str>, query: &str, variables: Value) -> Value {
+    match token {
+        Some(token) => app.graphql_as(token, query, variables).await.json().await.unwrap(),
+        None => app.graphql(query, variables).await,
+    }
+}
+
+#[tokio::test]
+async fn a_member_registers_pauses_and_resumes_its_own_feeds_and_nobody_elses() {
+    let app = spawn_app().await;
+    three_feeds_and_five_tokens(&app).await;
+    app.feeds.set("fr-routes.xml", &rss(&[("r-1", "Route update", "Text.", "Mon, 02 Nov 2026 10:00:00 GMT")]));
+    let url = app.feeds.url("fr-routes.xml");
+    let input = json!({ "input": { "url": url, "visibility": "NETWORK" } });
+
+    assert_eq!(code(&post(&app, None, REGISTER, input.clone()).await), "UNAUTHENTICATED");
+    assert_eq!(code(&post(&app, Some(ANALYST), REGISTER, input.clone()).await), "FORBIDDEN");
+    let other = json!({ "input": { "url": url, "organisation": "IT" } });
+    assert_eq!(code(&post(&app, Some(FRENCH), REGISTER, other).await), "FORBIDDEN");
+
+    let registered = app.data_as(FRENCH, REGISTER, input.clone()).await;
+    let payload = &registered["registerFeed"];
+    assert_eq!(payload["userErrors"], json!([]));
+    assert_eq!(payload["feed"]["organisation"]["code"], "FR");
+    assert_eq!(payload["feed"]["visibility"], "NETWORK");
+    let id = payload["feed"]["id"].as_str().unwrap().to_string();
+
+    let again = app.data_as(FRENCH, REGISTER, input).await;
+    let errors = &again["registerFeed"]["userErrors"];
+    assert_eq!(errors[0]["field"], json!(["input", "url"]), "{again}");
+    assert_eq!(errors[0]["code"], "BAD_USER_INPUT");
+    let bad = json!({ "input": { "url": "ftp://example.org/feed", "mapping": "format = \"xls\"" } });
+    let refused = app.data_as(FRENCH, REGISTER, bad).await;
+    let fields: Vec<&Value> =
+        refused["registerFeed"]["userErrors"].as_array().unwrap().iter().map(|e| &e["field"]).collect();
+    assert_eq!(fields, [&json!(["input", "url"]), &json!(["input", "mapping"])], "{refused}");
+
+    let pause = "mutation($id: ID!) { pauseFeed(id: $id) { feed { state } userErrors { message } } }";
+    let resume = "mutation($id: ID!) { resumeFeed(id: $id) { feed { state } userErrors { message } } }";
+    // Italy sees the NETWORK feed but may not change it; Mexico does not even see it.
+    assert_eq!(code(&post(&app, Some(ITALIAN), pause, json!({ "id": id })).await), "FORBIDDEN");
+    assert_eq!(code(&post(&app, Some(MEXICAN), pause, json!({ "id": id })).await), "NOT_FOUND");
+    assert_eq!(app.data_as(FRENCH, pause, json!({ "id": id })).await["pauseFeed"]["feed"]["state"], "PAUSED");
+    let due = app.poll_due().await;
+    assert!(due.iter().all(|r| r.feed.url.as_str() != url), "a paused feed is not polled");
+    assert_eq!(app.data_as(ADMIN, resume, json!({ "id": id })).await["resumeFeed"]["feed"]["state"], "ACTIVE");
+    let due = app.poll_due().await;
+    assert!(due.iter().any(|r| r.feed.url.as_str() == url), "a resumed feed is due at once");
+    let italian =
+        app.data_as(ITALIAN, "{ items(first: 10, filter: { search: \"route\" }) { totalCount } }", json!({})).await;
+    assert_eq!(italian["items"]["totalCount"], 1, "PERCO partners read the NETWORK feed's item");
+}
+
+#[tokio::test]
+async fn admins_create_and_revoke_tokens_through_the_api() {
+    let app = spawn_app().await;
+    three_feeds_and_five_tokens(&app).await;
+    let create = "mutation($input: CreateTokenInput!) { createToken(input: $input) {
+        secret token { id name role organisation { code } prefix revokedAt } userErrors { message } } }";
+    let input = json!({ "input": { "name": "Mexican Red Cross", "role": "MEMBER", "organisation": "MEX" } });
+    assert_eq!(code(&post(&app, Some(FRENCH), create, input.clone()).await), "FORBIDDEN");
+    let created = app.data_as(ADMIN, create, input).await;
+    let secret = created["createToken"]["secret"].as_str().unwrap().to_string();
+    assert_eq!(created["createToken"]["token"]["organisation"]["code"], "MX");
+    assert!(secret.starts_with(created["createToken"]["token"]["prefix"].as_str().unwrap()));
+    let viewer = app.data_as(&secret, "{ viewer { role organisation { code } } }", json!({})).await;
+    assert_eq!(viewer["viewer"], json!({ "role": "MEMBER", "organisation": { "code": "MX" } }));
+
+    let unbound = json!({ "input": { "name": "x", "role": "MEMBER" } });
+    let refused = app.data_as(ADMIN, create, unbound).await;
+    assert!(refused["createToken"]["userErrors"][0]["message"].as_str().unwrap().contains("one organisation"));
+
+    let id = created["createToken"]["token"]["id"].clone();
+    let revoke = "mutation($id: Int!) { revokeToken(id: $id) { token { revokedAt } userErrors { message } } }";
+    let revoked = app.data_as(ADMIN, revoke, json!({ "id": id })).await;
+    assert!(revoked["revokeToken"]["token"]["revokedAt"].is_string());
+    assert_eq!(app.graphql_as(&secret, "{ viewer { role } }", json!({})).await.status(), 401);
+}

@@ -3,6 +3,7 @@
 mod error;
 mod ids;
 mod loaders;
+mod mutation;
 mod query;
 mod scalars;
 mod types;
@@ -10,18 +11,19 @@ mod types;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::{Context, EmptyMutation, EmptySubscription, Schema};
+use async_graphql::{Context, EmptySubscription, Schema};
 
 use crate::access::{self, Scope};
-use crate::config::ApiSettings;
+use crate::config::{ApiSettings, PollSettings};
 use crate::model::Viewer;
 use crate::store::Store;
 
 pub use error::assign_code;
+pub use mutation::Mutation;
 pub use query::Query;
 
 /// The schema type.
-pub type TributarySchema = Schema<Query, EmptyMutation, EmptySubscription>;
+pub type TributarySchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// What every resolver can reach: the store, who is asking, what they may see, and the loaders.
 pub struct Request {
@@ -49,9 +51,11 @@ fn request<'a>(ctx: &Context<'a>) -> &'a Request {
     ctx.data_unchecked::<Request>()
 }
 
-/// Builds the schema with the configured depth and complexity limits.
-pub fn build_schema(api: &ApiSettings) -> TributarySchema {
-    Schema::build(Query, EmptyMutation, EmptySubscription)
+/// Builds the schema with the configured depth and complexity limits; mutations read the poll
+/// settings (intervals) from its data.
+pub fn build_schema(api: &ApiSettings, poll: &PollSettings) -> TributarySchema {
+    Schema::build(Query, Mutation, EmptySubscription)
+        .data(poll.clone())
         .limit_depth(api.max_depth)
         .limit_complexity(api.max_complexity)
         .finish()
@@ -59,7 +63,7 @@ pub fn build_schema(api: &ApiSettings) -> TributarySchema {
 
 /// The SDL the server serves (what `tributary schema` prints and `schema.graphql` holds).
 pub fn sdl() -> String {
-    Schema::build(Query, EmptyMutation, EmptySubscription).finish().sdl()
+    Schema::build(Query, Mutation, EmptySubscription).finish().sdl()
 }
 
 /// Executes a request as `viewer`, with a timeout, and gives every error a code.

@@ -129,6 +129,18 @@ mirror_enum! {
 }
 
 mirror_enum! {
+    /// What a token may do.
+    TokenRole as "TokenRole" = "model::TokenRole" {
+        /// Everything.
+        Admin,
+        /// Acts for one organisation: manages its feeds, reads NETWORK items of its networks.
+        Member,
+        /// Reads: PUBLIC items, and NETWORK items of its networks (all when it names none).
+        Reader,
+    }
+}
+
+mirror_enum! {
     /// The connector that reads a feed.
     FeedKind as "FeedKind" = "model::FeedKind" {
         /// RSS 0.9x/1.0/2.0, Atom or JSON Feed.

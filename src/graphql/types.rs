@@ -479,6 +479,48 @@ impl Change {
     }
 }
 
+/// An API token, as admins see it: never its secret.
+pub struct Token(pub model::Token);
+
+#[Object]
+impl Token {
+    /// Its id (for `revokeToken`).
+    async fn id(&self) -> i64 {
+        self.0.id.0
+    }
+    /// What it is for.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Its role.
+    async fn role(&self) -> scalars::TokenRole {
+        self.0.role.into()
+    }
+    /// The organisation a MEMBER token acts for.
+    async fn organisation(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Organisation>> {
+        match &self.0.organisation {
+            Some(org) => organisation_of(ctx, org).await.map(Some),
+            None => Ok(None),
+        }
+    }
+    /// The networks a READER token is limited to (empty: all).
+    async fn networks(&self) -> &[String] {
+        &self.0.networks
+    }
+    /// The secret's first characters, to tell tokens apart.
+    async fn prefix(&self) -> &str {
+        &self.0.prefix
+    }
+    /// When it was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// When it was revoked, if it was.
+    async fn revoked_at(&self) -> Option<DateTime<Utc>> {
+        self.0.revoked_at
+    }
+}
+
 /// Who the request is made as.
 pub struct Viewer(pub model::Viewer);
 

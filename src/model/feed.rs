@@ -170,12 +170,44 @@ impl NewFeed {
         }
     }
 
+    /// The kind and mapping of a registration from what was given: a preset's text for its name,
+    /// the kind the mapping's format says when none is given (RSS without a mapping).
+    pub fn kind_and_mapping(
+        kind: Option<FeedKind>,
+        mapping: Option<String>,
+        preset: Option<&str>,
+    ) -> Result<(FeedKind, Option<String>), String> {
+        let mapping = match (mapping, preset) {
+            (Some(_), Some(_)) => return Err("give a mapping or a preset, not both".into()),
+            (None, Some(name)) => {
+                let known: Vec<&str> = connectors::mapping::PRESETS.iter().map(|(n, _)| *n).collect();
+                let text = connectors::mapping::preset(name)
+                    .ok_or_else(|| format!("no preset `{name}` (there are: {})", known.join(", ")))?;
+                Some(text.to_string())
+            }
+            (mapping, None) => mapping,
+        };
+        let format = mapping.as_deref().and_then(|m| Mapping::parse(m).ok()).map(|m| m.format);
+        let kind = match (kind, format) {
+            (Some(kind), _) => kind,
+            (None, Some(Format::Json)) => FeedKind::JsonApi,
+            (None, Some(Format::Csv)) => FeedKind::Csv,
+            (None, None) => FeedKind::Rss,
+        };
+        Ok((kind, mapping))
+    }
+
     /// Checks that the kind and the mapping go together and that the mapping is valid, so a feed
     /// is never stored with a mapping its polls would refuse.
     pub fn check(&self) -> Result<(), String> {
-        let mapping = self.mapping.as_deref().map(Mapping::parse).transpose().map_err(|e| e.to_string())?;
+        Self::check_kind_and_mapping(self.kind, self.mapping.as_deref())
+    }
+
+    /// [`NewFeed::check`] for a kind and a mapping alone.
+    pub fn check_kind_and_mapping(kind: FeedKind, mapping: Option<&str>) -> Result<(), String> {
+        let mapping = mapping.map(Mapping::parse).transpose().map_err(|e| e.to_string())?;
         let format = mapping.as_ref().map(|m| m.format);
-        match (self.kind, format) {
+        match (kind, format) {
             (FeedKind::Rss, None)
             | (FeedKind::Csv, None | Some(Format::Csv))
             | (FeedKind::JsonApi, Some(Format::Json)) => Ok(()),

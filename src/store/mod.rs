@@ -287,6 +287,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Registers a feed; `Conflict` when the organisation already has this URL.
     async fn add_feed(&self, feed: &NewFeed) -> StoreResult<Feed>;
+    /// Pauses a feed (no more polls) or resumes it (ACTIVE, due now); `NotFound` when there is none.
+    async fn set_feed_paused(&self, id: FeedId, paused: bool) -> StoreResult<Feed>;
     /// Feeds by id that `scope` may see.
     async fn feeds_by_ids(&self, scope: &Scope, ids: &[FeedId]) -> StoreResult<Vec<Feed>>;
     /// A page of feeds, by id.

@@ -432,6 +432,28 @@ impl Store for SqliteStore {
         rows.into_iter().map(Organisation::try_from).collect()
     }
 
+    async fn set_feed_paused(&self, id: FeedId, paused: bool) -> StoreResult<Feed> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.begin_write().await?;
+        self.count(1);
+        let row: Option<FeedRow> = sqlx::query_as(&format!(
+            "UPDATE feeds SET state = CASE WHEN ? THEN 'PAUSED' WHEN state = 'PAUSED' THEN 'ACTIVE' ELSE state END, \
+             next_check_at = CASE WHEN ? THEN next_check_at ELSE min(next_check_at, ?) END, lease_until = NULL \
+             WHERE id = ? RETURNING {FEED_COLUMNS}"
+        ))
+        .bind(paused)
+        .bind(paused)
+        .bind(to_millis(Utc::now()))
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let feed: Feed = row.ok_or(StoreError::NotFound)?.try_into()?;
+        let v = self.bump_version(&mut tx).await?;
+        self.commit(tx).await?;
+        self.remember_version(v);
+        Ok(feed)
+    }
+
     async fn create_token(&self, token: &NewToken, secret_hash: &str, prefix: &str) -> StoreResult<Token> {
         tokens::create(self, token, secret_hash, prefix).await
     }

@@ -1,0 +1,294 @@
+//! Mutations: a society's focal point registers, pauses and resumes its own feeds; admins manage
+//! tokens. Who may do what is decided here, from the request's viewer; what a user can fix comes
+//! back in `userErrors`, what a token may not do as a FORBIDDEN error.
+
+use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
+
+use super::error::{coded, store as store_error};
+use super::ids::decode_id_of;
+use super::request;
+use super::scalars::{Category, CountryCode, FeedKind, Visibility};
+use super::types::{Feed, Token};
+use crate::model::{self, FeedId, NewFeed, NewToken, OrgId, TokenRole, Viewer};
+use crate::store::StoreError;
+
+/// The mutation root.
+pub struct Mutation;
+
+/// A problem with the input that its sender can fix.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct UserError {
+    /// The path to the input field at fault (`["input", "url"]`).
+    pub field: Vec<String>,
+    /// What is wrong, in plain words.
+    pub message: String,
+    /// BAD_USER_INPUT, or another code from the API's list.
+    pub code: String,
+}
+
+fn user_error(field: &[&str], message: impl Into<String>) -> UserError {
+    UserError {
+        field: field.iter().map(|f| f.to_string()).collect(),
+        message: message.into(),
+        code: "BAD_USER_INPUT".into(),
+    }
+}
+
+/// A feed to register.
+#[derive(InputObject)]
+pub struct RegisterFeedInput {
+    /// The feed's URL (RSS, Atom or JSON Feed; a CSV file; the first page of a JSON API).
+    pub url: String,
+    /// The owner's code. A MEMBER token registers for its own organisation (and may leave this
+    /// out); an ADMIN token must say.
+    pub organisation: Option<String>,
+    /// What it publishes; by default the mapping's format says, else RSS.
+    pub kind: Option<FeedKind>,
+    /// A mapping (TOML) for a CSV file or a JSON API.
+    pub mapping: Option<String>,
+    /// A ready mapping by name instead (`hxl`, `missing-migrants`, `iom-dtm`, …).
+    pub preset: Option<String>,
+    /// Who may see it and its items (PUBLIC by default).
+    pub visibility: Option<Visibility>,
+    /// Category for items nothing else classifies.
+    pub default_category: Option<Category>,
+    /// Language assumed when the feed declares none (BCP 47).
+    pub default_language: Option<String>,
+    /// Countries every item concerns.
+    pub default_countries: Option<Vec<CountryCode>>,
+    /// Seconds between polls.
+    pub poll_interval_secs: Option<i32>,
+}
+
+/// The outcome of a feed mutation.
+#[derive(SimpleObject)]
+pub struct FeedPayload {
+    /// The feed, when the mutation succeeded.
+    pub feed: Option<Feed>,
+    /// What the sender can fix; empty on success.
+    pub user_errors: Vec<UserError>,
+}
+
+impl FeedPayload {
+    fn refused(errors: Vec<UserError>) -> FeedPayload {
+        FeedPayload { feed: None, user_errors: errors }
+    }
+}
+
+/// A token to create.
+#[derive(InputObject)]
+pub struct CreateTokenInput {
+    /// What it is for ("focal point of the French Red Cross").
+    pub name: String,
+    /// ADMIN, MEMBER or READER.
+    pub role: super::scalars::TokenRole,
+    /// For a MEMBER token: the organisation it acts for.
+    pub organisation: Option<String>,
+    /// For a READER token: the networks whose NETWORK items it reads (none: all).
+    pub networks: Option<Vec<String>>,
+}
+
+/// A created token, with its secret: shown this once, never again.
+#[derive(SimpleObject)]
+pub struct CreateTokenPayload {
+    /// The token, when created.
+    pub token: Option<Token>,
+    /// The secret to send as `Authorization: Bearer …`; only in this answer.
+    pub secret: Option<String>,
+    /// What the sender can fix; empty on success.
+    pub user_errors: Vec<UserError>,
+}
+
+/// The outcome of revoking a token.
+#[derive(SimpleObject)]
+pub struct RevokeTokenPayload {
+    /// The token, revoked.
+    pub token: Option<Token>,
+    /// What the sender can fix; empty on success.
+    pub user_errors: Vec<UserError>,
+}
+
+/// Who is changing something: an admin, or a MEMBER acting for its organisation.
+enum Actor {
+    Admin,
+    Member(OrgId),
+}
+
+/// The actor behind a mutation, or why there is none: UNAUTHENTICATED without a token,
+/// FORBIDDEN for a READER token.
+fn actor(ctx: &Context<'_>) -> async_graphql::Result<Actor> {
+    match &request(ctx).viewer {
+        Viewer::Anonymous => Err(coded("UNAUTHENTICATED", "changing anything needs a token (Authorization: Bearer …)")),
+        Viewer::Token { token, .. } => match (token.role, &token.organisation) {
+            (TokenRole::Admin, _) => Ok(Actor::Admin),
+            (TokenRole::Member, Some(org)) => Ok(Actor::Member(org.clone())),
+            _ => Err(coded("FORBIDDEN", "a READER token reads; it cannot change anything")),
+        },
+    }
+}
+
+fn admin(ctx: &Context<'_>) -> async_graphql::Result<()> {
+    match actor(ctx)? {
+        Actor::Admin => Ok(()),
+        Actor::Member(_) => Err(coded("FORBIDDEN", "only an ADMIN token can do this")),
+    }
+}
+
+impl Actor {
+    /// Whether this actor may manage what `owner` owns.
+    fn may_manage(&self, owner: &OrgId) -> async_graphql::Result<()> {
+        match self {
+            Actor::Admin => Ok(()),
+            Actor::Member(org) if org == owner => Ok(()),
+            Actor::Member(org) => {
+                Err(coded("FORBIDDEN", format!("this belongs to {owner}; a token of {org} cannot change it")))
+            }
+        }
+    }
+}
+
+/// The feed behind `id` as the viewer sees it (NOT_FOUND when it may not), and that the actor
+/// may manage it (FORBIDDEN otherwise).
+async fn managed_feed(ctx: &Context<'_>, actor: &Actor, id: &ID) -> async_graphql::Result<FeedId> {
+    let r = request(ctx);
+    let feed_id = decode_id_of("Feed", id)
+        .and_then(|raw| raw.parse().ok())
+        .map(FeedId)
+        .ok_or_else(|| coded("BAD_USER_INPUT", format!("`{}` is not a feed id", id.0)))?;
+    let feed = r.store.feeds_by_ids(&r.scope, &[feed_id]).await.map_err(store_error)?.pop();
+    let feed = feed.ok_or_else(|| coded("NOT_FOUND", "no such feed"))?;
+    actor.may_manage(&feed.organisation)?;
+    Ok(feed_id)
+}
+
+#[Object]
+impl Mutation {
+    /// Registers a feed for an organisation: a MEMBER token for its own, an ADMIN token for any.
+    /// It is polled within the poller's next round.
+    async fn register_feed(&self, ctx: &Context<'_>, input: RegisterFeedInput) -> async_graphql::Result<FeedPayload> {
+        let actor = actor(ctx)?;
+        let organisation = match (&actor, input.organisation.as_deref().map(str::trim)) {
+            (Actor::Member(own), None) => own.clone(),
+            (_, Some(code)) => {
+                let code = model::CountryCode::parse(code).map(|c| c.to_string()).unwrap_or_else(|_| code.to_string());
+                OrgId(code)
+            }
+            (Actor::Admin, None) => {
+                return Ok(FeedPayload::refused(vec![user_error(
+                    &["input", "organisation"],
+                    "say whose feed it is (an ADMIN token acts for no organisation)",
+                )]))
+            }
+        };
+        actor.may_manage(&organisation)?;
+        let mut errors = Vec::new();
+        let url = model::FeedUrl::parse(&input.url).map_err(|m| errors.push(user_error(&["input", "url"], m))).ok();
+        let kind_and_mapping =
+            NewFeed::kind_and_mapping(input.kind.map(Into::into), input.mapping, input.preset.as_deref())
+                .and_then(|(kind, mapping)| {
+                    NewFeed::check_kind_and_mapping(kind, mapping.as_deref()).map(|()| (kind, mapping))
+                })
+                .map_err(|m| errors.push(user_error(&["input", "mapping"], m)))
+                .ok();
+        let language = match input.default_language.as_deref() {
+            Some(l) => match connectors::lang::canonical_tag(l) {
+                Some(tag) => Some(tag),
+                None => {
+                    errors.push(user_error(&["input", "defaultLanguage"], format!("`{l}` is not a language tag")));
+                    None
+                }
+            },
+            None => None,
+        };
+        let settings = ctx.data_unchecked::<crate::config::PollSettings>();
+        let interval = i64::from(input.poll_interval_secs.unwrap_or(settings.default_interval_secs as i32));
+        if interval < settings.min_interval_secs {
+            errors.push(user_error(
+                &["input", "pollIntervalSecs"],
+                format!("feeds are polled at most every {} s", settings.min_interval_secs),
+            ));
+        }
+        let (Some(url), Some((kind, mapping)), true) = (url, kind_and_mapping, errors.is_empty()) else {
+            return Ok(FeedPayload::refused(errors));
+        };
+        let feed = NewFeed {
+            organisation,
+            url,
+            kind,
+            mapping,
+            default_category: input.default_category.map(Into::into),
+            default_language: language,
+            default_countries: input.default_countries.unwrap_or_default().into_iter().map(|c| c.0).collect(),
+            visibility: input.visibility.map(Into::into).unwrap_or(model::Visibility::Public),
+            poll_interval_secs: interval,
+        };
+        if let Err(m) = feed.check() {
+            return Ok(FeedPayload::refused(vec![user_error(&["input", "mapping"], m)]));
+        }
+        match request(ctx).store.add_feed(&feed).await {
+            Ok(feed) => Ok(FeedPayload { feed: Some(Feed(feed)), user_errors: Vec::new() }),
+            Err(StoreError::Conflict(m)) => Ok(FeedPayload::refused(vec![user_error(&["input", "url"], m)])),
+            Err(StoreError::Invalid(m)) => Ok(FeedPayload::refused(vec![user_error(&["input", "organisation"], m)])),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    /// Stops polling a feed; its items stay.
+    async fn pause_feed(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<FeedPayload> {
+        let actor = actor(ctx)?;
+        let feed = managed_feed(ctx, &actor, &id).await?;
+        let feed = request(ctx).store.set_feed_paused(feed, true).await.map_err(store_error)?;
+        Ok(FeedPayload { feed: Some(Feed(feed)), user_errors: Vec::new() })
+    }
+
+    /// Polls a paused feed again, starting now.
+    async fn resume_feed(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<FeedPayload> {
+        let actor = actor(ctx)?;
+        let feed = managed_feed(ctx, &actor, &id).await?;
+        let feed = request(ctx).store.set_feed_paused(feed, false).await.map_err(store_error)?;
+        Ok(FeedPayload { feed: Some(Feed(feed)), user_errors: Vec::new() })
+    }
+
+    /// Creates an API token (admins only); its secret is in this answer only.
+    async fn create_token(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateTokenInput,
+    ) -> async_graphql::Result<CreateTokenPayload> {
+        admin(ctx)?;
+        let token = NewToken {
+            name: input.name,
+            role: input.role.into(),
+            organisation: input.organisation.map(|o| {
+                OrgId(model::CountryCode::parse(&o).map(|c| c.to_string()).unwrap_or_else(|_| o.trim().to_string()))
+            }),
+            networks: input.networks.unwrap_or_default().iter().map(|n| n.trim().to_ascii_lowercase()).collect(),
+        };
+        let refused =
+            |m: String| CreateTokenPayload { token: None, secret: None, user_errors: vec![user_error(&["input"], m)] };
+        if let Err(m) = token.check() {
+            return Ok(refused(m));
+        }
+        let secret = model::new_secret().map_err(|m| coded("INTERNAL", m))?;
+        let prefix: String = secret.chars().take(model::TOKEN_PREFIX.len() + 6).collect();
+        match request(ctx).store.create_token(&token, &model::secret_hash(&secret), &prefix).await {
+            Ok(created) => {
+                Ok(CreateTokenPayload { token: Some(Token(created)), secret: Some(secret), user_errors: Vec::new() })
+            }
+            Err(StoreError::Invalid(m)) => Ok(refused(m)),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    /// Revokes a token (admins only); it stops working at once.
+    async fn revoke_token(&self, ctx: &Context<'_>, id: i32) -> async_graphql::Result<RevokeTokenPayload> {
+        admin(ctx)?;
+        match request(ctx).store.revoke_token(model::TokenId(i64::from(id))).await {
+            Ok(token) => Ok(RevokeTokenPayload { token: Some(Token(token)), user_errors: Vec::new() }),
+            Err(StoreError::NotFound) => {
+                Ok(RevokeTokenPayload { token: None, user_errors: vec![user_error(&["id"], format!("no token {id}"))] })
+            }
+            Err(e) => Err(store_error(e)),
+        }
+    }
+}
