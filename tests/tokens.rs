@@ -242,3 +242,41 @@ async fn admins_create_and_revoke_tokens_through_the_api() {
     assert!(revoked["revokeToken"]["token"]["revokedAt"].is_string());
     assert_eq!(app.graphql_as(&secret, "{ viewer { role } }", json!({})).await.status(), 401);
 }
+
+#[tokio::test]
+async fn a_registered_url_inside_the_hubs_network_is_refused_unless_allowlisted() {
+    // Without the allowlist the test feed server (on loopback) is as private as any other.
+    let app = helpers::spawn_app_with(|settings| settings.fetch.allow.clear()).await;
+    french_member_token(&app).await;
+    for (url, reason) in [
+        (app.feeds.url("feed.xml"), "not a public address"),
+        ("http://10.1.2.3/feed.xml".to_string(), "not a public address"),
+        ("http://[::ffff:127.0.0.1]/feed.xml".to_string(), "not a public address"),
+        ("http://localhost:8080/feed.xml".to_string(), "it is this machine"),
+        ("file:///etc/passwd".to_string(), "only http and https"),
+    ] {
+        let refused = app.data_as(FRENCH, REGISTER, json!({ "input": { "url": url } })).await;
+        let message = refused["registerFeed"]["userErrors"][0]["message"].as_str().unwrap_or_default().to_string();
+        assert!(message.contains(reason), "{url}: {refused}");
+    }
+
+    // With the feed server allowlisted (as the other tests run), the same URL is accepted.
+    let open = spawn_app().await;
+    french_member_token(&open).await;
+    let accepted = open.data_as(FRENCH, REGISTER, json!({ "input": { "url": open.feeds.url("feed.xml") } })).await;
+    assert_eq!(accepted["registerFeed"]["userErrors"], json!([]), "{accepted}");
+}
+
+/// The French focal point's MEMBER token alone.
+async fn french_member_token(app: &TestApp) {
+    app.token(
+        FRENCH,
+        NewToken {
+            name: "French focal point".into(),
+            role: TokenRole::Member,
+            organisation: Some(OrgId("FR".into())),
+            networks: vec![],
+        },
+    )
+    .await;
+}

@@ -16,6 +16,7 @@ use async_graphql::{Context, EmptySubscription, Schema};
 use crate::access::{self, Scope};
 use crate::config::{ApiSettings, PollSettings};
 use crate::model::Viewer;
+use crate::poller::guard::Guard;
 use crate::store::Store;
 
 pub use error::assign_code;
@@ -52,10 +53,11 @@ fn request<'a>(ctx: &Context<'a>) -> &'a Request {
 }
 
 /// Builds the schema with the configured depth and complexity limits; mutations read the poll
-/// settings (intervals) from its data.
-pub fn build_schema(api: &ApiSettings, poll: &PollSettings) -> TributarySchema {
+/// settings (intervals) and the SSRF guard (registered URLs) from its data.
+pub fn build_schema(api: &ApiSettings, poll: &PollSettings, guard: Arc<Guard>) -> TributarySchema {
     Schema::build(Query, Mutation, EmptySubscription)
         .data(poll.clone())
+        .data(guard)
         .limit_depth(api.max_depth)
         .limit_complexity(api.max_complexity)
         .finish()

@@ -211,6 +211,12 @@ impl Mutation {
         let (Some(url), Some((kind, mapping)), true) = (url, kind_and_mapping, errors.is_empty()) else {
             return Ok(FeedPayload::refused(errors));
         };
+        // A stranger's URL is fetched from the hub's own network: refused now when it points
+        // inside it (polls check the address actually connected to, and every redirect, again).
+        let guard = ctx.data_unchecked::<std::sync::Arc<crate::poller::guard::Guard>>();
+        if let Err(blocked) = guard.check_target(url.as_url()).await {
+            return Ok(FeedPayload::refused(vec![user_error(&["input", "url"], blocked.0)]));
+        }
         let feed = NewFeed {
             organisation,
             url,

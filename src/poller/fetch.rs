@@ -146,6 +146,11 @@ impl Fetcher {
         Ok(Fetcher { client: client(false)?, with_secrets: client(true)?, guard, settings: settings.clone() })
     }
 
+    /// The SSRF guard, for checks made before a fetch (registration).
+    pub fn guard(&self) -> Arc<Guard> {
+        Arc::clone(&self.guard)
+    }
+
     /// Fetches `url` with the feed's own request `headers` (its mapping's; secret values marked
     /// sensitive, so they are never printed), conditionally when validators are known.
     pub async fn fetch(

@@ -81,6 +81,32 @@ impl Guard {
         }
     }
 
+    /// [`Guard::check_url`], and for a host name, that it resolves to a public address now (or is
+    /// allowlisted): what a registration is checked with, before anything is stored. Polls check
+    /// the address actually connected to as well ([`GuardedResolver`]).
+    pub async fn check_target(&self, url: &url::Url) -> Result<(), Blocked> {
+        self.check_url(url)?;
+        let Some(url::Host::Domain(name)) = url.host() else { return Ok(()) };
+        let port = url.port_or_known_default().unwrap_or(0);
+        let lower = name.to_ascii_lowercase();
+        if self.is_allowed(&lower, port) || self.allowed_names.contains(&lower) {
+            return Ok(());
+        }
+        let resolved: Vec<SocketAddr> = tokio::net::lookup_host((name, port))
+            .await
+            .map_err(|_| Blocked(format!("{name} does not resolve; check the address")))?
+            .collect();
+        if resolved.iter().any(|a| is_public(a.ip())) {
+            return Ok(());
+        }
+        match resolved.first() {
+            Some(private) => {
+                Err(Blocked(format!("refused to fetch {name}: it resolves to {}, not a public address", private.ip())))
+            }
+            None => Err(Blocked(format!("{name} does not resolve; check the address"))),
+        }
+    }
+
     fn check_ip(&self, ip: IpAddr, port: u16) -> Result<(), Blocked> {
         if is_public(ip) || self.is_allowed(&ip.to_string(), port) {
             Ok(())
