@@ -178,6 +178,27 @@ pub async fn a_record_marked_deleted_withdraws_its_item(f: Fixture) {
     assert_eq!(live_count(s).await, 2);
 }
 
+/// A deleted feed's items are withdrawn; it leaves listings and claims, and comes back, same id,
+/// when registered again.
+pub async fn a_deleted_feed_leaves_listings_and_comes_back_registered_again(f: Fixture) {
+    let s = f.store.as_ref();
+    let fd = feed(s, "IT", "to-delete.xml", Visibility::Public).await;
+    s.ingest(&fd, &items("x", 3, "text"), &record(), 100).await.unwrap();
+    let (deleted, withdrawn) = s.delete_feed(fd.id).await.unwrap();
+    assert_eq!(withdrawn, 3);
+    assert!(deleted.deleted_at.is_some());
+    assert_eq!(live_count(s).await, 0);
+    assert!(matches!(s.delete_feed(fd.id).await, Err(tributary::store::StoreError::NotFound)));
+    let listed =
+        s.feeds_page(&Scope::System, &Default::default(), &PageRequest { first: 10, after: None }).await.unwrap();
+    assert!(listed.edges.iter().all(|(_, f)| f.id != fd.id));
+    let far = Utc.with_ymd_and_hms(2031, 1, 1, 0, 0, 0).unwrap();
+    let claimed = s.claim_due_feeds(far, 300, &ClaimLimits { total: 10, per_host: 10, running: &[] }).await.unwrap();
+    assert!(claimed.iter().all(|f| f.id != fd.id), "a deleted feed is not polled");
+    let again = feed(s, "IT", "to-delete.xml", Visibility::Network).await;
+    assert_eq!((again.id, again.deleted_at, again.visibility), (fd.id, None, Visibility::Network));
+}
+
 /// The live items are read back a page (10,000) at a time: items missing on every page are found.
 pub async fn a_snapshot_larger_than_a_page_withdraws_exactly_what_is_missing(f: Fixture) {
     let s = f.store.as_ref();
@@ -426,6 +447,7 @@ contract!(sqlite:
     a_snapshot_larger_than_a_page_withdraws_exactly_what_is_missing,
     chunks_record_a_resume_point_that_success_clears,
     a_record_marked_deleted_withdraws_its_item,
+    a_deleted_feed_leaves_listings_and_comes_back_registered_again,
     the_first_import_is_backfill_and_later_changes_are_not,
     concurrent_writers_never_make_a_reader_skip_a_change,
     the_scope_hides_what_a_viewer_may_not_see,

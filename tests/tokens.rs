@@ -280,3 +280,43 @@ async fn french_member_token(app: &TestApp) {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_deleted_feed_withdraws_its_items_and_comes_back_when_registered_again() {
+    let app = spawn_app().await;
+    three_feeds_and_five_tokens(&app).await;
+    let entries = [
+        ("d-1", "First notice", "Text.", "Mon, 02 Nov 2026 10:00:00 GMT"),
+        ("d-2", "Second notice", "Text.", "Mon, 02 Nov 2026 11:00:00 GMT"),
+    ];
+    app.feeds.set("deleted.xml", &rss(&entries));
+    let url = app.feeds.url("deleted.xml");
+    let registered = app.data_as(FRENCH, REGISTER, json!({ "input": { "url": url } })).await;
+    let id = registered["registerFeed"]["feed"]["id"].as_str().unwrap().to_string();
+    app.poll_due().await;
+    let count = "{ items(first: 1, filter: { search: \"notice\" }) { totalCount } }";
+    let live = app.data(count, json!({})).await["items"]["totalCount"].as_i64().unwrap();
+
+    let delete =
+        "mutation($id: ID!) { deleteFeed(id: $id) { withdrawnItems feed { deletedAt } userErrors { message } } }";
+    assert_eq!(code(&post(&app, Some(ITALIAN), delete, json!({ "id": id })).await), "FORBIDDEN");
+    let deleted = app.data_as(FRENCH, delete, json!({ "id": id })).await;
+    assert_eq!(deleted["deleteFeed"]["withdrawnItems"], 2);
+    assert!(deleted["deleteFeed"]["feed"]["deletedAt"].is_string());
+    assert_eq!(app.data(count, json!({})).await["items"]["totalCount"], live - 2);
+    let changes = app.data("{ changes(first: 20) { nodes { kind item { title feed { url } } } } }", json!({})).await;
+    let withdrawn = changes["changes"]["nodes"].as_array().unwrap().iter().filter(|c| c["kind"] == "WITHDRAWN").count();
+    assert_eq!(withdrawn, 2, "{changes}");
+    let feeds = app.data("{ feeds(first: 20) { nodes { url } } }", json!({})).await.to_string();
+    assert!(!feeds.contains(&url), "a deleted feed is not listed");
+    assert!(app.poll_due().await.iter().all(|r| r.feed.url.as_str() != url), "nor polled");
+    assert_eq!(code(&post(&app, Some(FRENCH), delete, json!({ "id": id })).await), "NOT_FOUND", "deleted once");
+
+    // Registered again, it comes back, and its next poll publishes its items again.
+    let again = app.data_as(FRENCH, REGISTER, json!({ "input": { "url": url } })).await;
+    assert_eq!(again["registerFeed"]["feed"]["id"].as_str(), Some(id.as_str()), "{again}");
+    assert_eq!(again["registerFeed"]["feed"]["state"], "ACTIVE");
+    let report = app.poll_due().await.into_iter().find(|r| r.feed.url.as_str() == url).expect("polled");
+    assert_eq!(report.ingest.updated, 2, "{:?}", report.error);
+    assert_eq!(app.data(count, json!({})).await["items"]["totalCount"], live);
+}

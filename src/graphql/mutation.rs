@@ -75,6 +75,17 @@ impl FeedPayload {
     }
 }
 
+/// The outcome of deleting a feed.
+#[derive(SimpleObject)]
+pub struct DeleteFeedPayload {
+    /// The feed, now deleted (`deletedAt` set).
+    pub feed: Option<Feed>,
+    /// Its items withdrawn, each with a WITHDRAWN change.
+    pub withdrawn_items: i32,
+    /// What the sender can fix; empty on success.
+    pub user_errors: Vec<UserError>,
+}
+
 /// A token to create.
 #[derive(InputObject)]
 pub struct CreateTokenInput {
@@ -253,6 +264,20 @@ impl Mutation {
         let feed = managed_feed(ctx, &actor, &id).await?;
         let feed = request(ctx).store.set_feed_paused(feed, false).await.map_err(store_error)?;
         Ok(FeedPayload { feed: Some(Feed(feed)), user_errors: Vec::new() })
+    }
+
+    /// Deletes a feed: no longer listed or polled; each of its items is withdrawn with a
+    /// WITHDRAWN change, so subscribers learn of it and nothing disappears silently. Registering
+    /// its URL again brings it back.
+    async fn delete_feed(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<DeleteFeedPayload> {
+        let actor = actor(ctx)?;
+        let feed = managed_feed(ctx, &actor, &id).await?;
+        let (feed, withdrawn) = request(ctx).store.delete_feed(feed).await.map_err(store_error)?;
+        Ok(DeleteFeedPayload {
+            feed: Some(Feed(feed)),
+            withdrawn_items: i32::try_from(withdrawn).unwrap_or(i32::MAX),
+            user_errors: Vec::new(),
+        })
     }
 
     /// Creates an API token (admins only); its secret is in this answer only.

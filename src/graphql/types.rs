@@ -214,6 +214,10 @@ impl Feed {
     async fn organisation(&self, ctx: &Context<'_>) -> async_graphql::Result<Organisation> {
         organisation_of(ctx, &self.0.organisation).await
     }
+    /// When it was deleted (no longer listed or polled, its items withdrawn).
+    async fn deleted_at(&self) -> Option<DateTime<Utc>> {
+        self.0.deleted_at
+    }
     /// Who may see it and its items.
     async fn visibility(&self) -> scalars::Visibility {
         self.0.visibility.into()

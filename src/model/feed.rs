@@ -128,6 +128,8 @@ pub struct Feed {
     pub resume_hash: Option<String>,
     /// How many of that body's items it had stored: the next poll of the same body resumes there.
     pub resume_items: i64,
+    /// When it was deleted: no longer listed or polled, its items withdrawn.
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 /// What is needed to register a feed.

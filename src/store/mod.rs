@@ -287,6 +287,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Registers a feed; `Conflict` when the organisation already has this URL.
     async fn add_feed(&self, feed: &NewFeed) -> StoreResult<Feed>;
+    /// Deletes a feed: it is no longer listed or polled, and each of its live items is withdrawn
+    /// with a WITHDRAWN change, a chunk at a time. Returns the feed and how many items were
+    /// withdrawn; `NotFound` when there is none (or it was deleted already).
+    async fn delete_feed(&self, id: FeedId) -> StoreResult<(Feed, usize)>;
     /// Pauses a feed (no more polls) or resumes it (ACTIVE, due now); `NotFound` when there is none.
     async fn set_feed_paused(&self, id: FeedId, paused: bool) -> StoreResult<Feed>;
     /// Feeds by id that `scope` may see.

@@ -197,6 +197,51 @@ pub(super) async fn withdraw_missing(
     Ok((gone.len(), last))
 }
 
+pub(super) async fn delete_feed(store: &SqliteStore, id: FeedId) -> StoreResult<(Feed, usize)> {
+    let feed: Feed = {
+        let _w = store.writer.lock().await;
+        let mut tx = store.begin_write().await?;
+        store.count(1);
+        let row: Option<rows::FeedRow> = sqlx::query_as(&format!(
+            "UPDATE feeds SET deleted_at = ?, lease_until = NULL WHERE id = ? AND deleted_at IS NULL \
+             RETURNING {}",
+            super::FEED_COLUMNS
+        ))
+        .bind(to_millis(Utc::now()))
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let feed = row.ok_or(StoreError::NotFound)?.try_into()?;
+        let v = store.bump_version(&mut tx).await?;
+        store.commit(tx).await?;
+        store.remember_version(v);
+        feed
+    };
+    // Its items go a chunk at a time, so other writers keep their turn.
+    let mut withdrawn = 0;
+    loop {
+        let _w = store.writer.lock().await;
+        let mut tx = store.begin_write().await?;
+        store.count(1);
+        let rowids: Vec<i64> = sqlx::query_scalar(
+            "SELECT rowid FROM items WHERE feed = ? AND withdrawn_at IS NULL ORDER BY rowid LIMIT ?",
+        )
+        .bind(id.0)
+        .bind(WITHDRAW_CHUNK as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+        if rowids.is_empty() {
+            break;
+        }
+        withdraw_rows(store, &mut tx, &rowids, to_millis(Utc::now())).await?;
+        let v = store.bump_version(&mut tx).await?;
+        store.commit(tx).await?;
+        store.remember_version(v);
+        withdrawn += rowids.len();
+    }
+    Ok((feed, withdrawn))
+}
+
 /// Marks the items at `rowids` withdrawn at `now`, each with a new version and a WITHDRAWN change.
 async fn withdraw_rows(
     store: &SqliteStore,

@@ -32,9 +32,10 @@ use crate::seed::{Seed, SEED_VERSION};
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Columns of `feeds` read into [`FeedRow`].
-const FEED_COLUMNS: &str = "id, organisation, url, kind, mapping, title, default_category, default_language, \
+pub(super) const FEED_COLUMNS: &str =
+    "id, organisation, url, kind, mapping, title, default_category, default_language, \
     default_countries, visibility, poll_interval_secs, state, last_error, error_count, next_check_at, \
-    last_success_at, etag, last_modified, body_hash, warnings, created_at, resume_hash, resume_items";
+    last_success_at, etag, last_modified, body_hash, warnings, created_at, resume_hash, resume_items, deleted_at";
 
 /// The SQLite store.
 pub struct SqliteStore {
@@ -432,6 +433,10 @@ impl Store for SqliteStore {
         rows.into_iter().map(Organisation::try_from).collect()
     }
 
+    async fn delete_feed(&self, id: FeedId) -> StoreResult<(Feed, usize)> {
+        items::delete_feed(self, id).await
+    }
+
     async fn set_feed_paused(&self, id: FeedId, paused: bool) -> StoreResult<Feed> {
         let _w = self.writer.lock().await;
         let mut tx = self.begin_write().await?;
@@ -505,11 +510,38 @@ impl Store for SqliteStore {
         let row = match inserted {
             Ok(row) => row,
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(StoreError::Conflict(format!(
-                    "`{}` already has a feed at {}",
-                    f.organisation,
-                    f.url.as_str()
-                )));
+                // A deleted feed registered again comes back, with the new settings; its next
+                // poll publishes its items again.
+                self.count(1);
+                let revived: Option<FeedRow> = sqlx::query_as(&format!(
+                    "UPDATE feeds SET kind = ?, mapping = ?, default_category = ?, default_language = ?, \
+                     default_countries = ?, visibility = ?, poll_interval_secs = ?, next_check_at = ?, state = 'ACTIVE', \
+                     last_error = NULL, error_count = 0, etag = NULL, last_modified = NULL, body_hash = NULL, \
+                     lease_until = NULL, deleted_at = NULL \
+                     WHERE organisation = ? AND url = ? AND deleted_at IS NOT NULL RETURNING {FEED_COLUMNS}"
+                ))
+                .bind(f.kind.as_str())
+                .bind(&f.mapping)
+                .bind(f.default_category.map(|c| c.as_str()))
+                .bind(&f.default_language)
+                .bind(rows::countries_to_text(&f.default_countries))
+                .bind(f.visibility.as_str())
+                .bind(f.poll_interval_secs)
+                .bind(now)
+                .bind(&f.organisation.0)
+                .bind(f.url.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+                match revived {
+                    Some(row) => row,
+                    None => {
+                        return Err(StoreError::Conflict(format!(
+                            "`{}` already has a feed at {}",
+                            f.organisation,
+                            f.url.as_str()
+                        )))
+                    }
+                }
             }
             Err(e) => return Err(e.into()),
         };
@@ -538,6 +570,7 @@ impl Store for SqliteStore {
         };
         let build = |qb: &mut QueryBuilder<'_, Sqlite>| {
             push_scope(qb, scope, "f");
+            qb.push(" AND f.deleted_at IS NULL");
             push_in(qb, "f.organisation", filter.organisations.iter().map(|o| o.0.clone()));
             push_in(qb, "f.state", filter.states.iter().map(|s| s.as_str()));
             if !filter.networks.is_empty() {
@@ -590,7 +623,8 @@ impl Store for SqliteStore {
         } else {
             qb.push("coalesce((SELECT n FROM running r WHERE r.host = f.host), 0) AS busy ");
         }
-        qb.push("FROM feeds f WHERE f.state <> 'PAUSED' AND f.next_check_at <= ").push_bind(now_ms);
+        qb.push("FROM feeds f WHERE f.state <> 'PAUSED' AND f.deleted_at IS NULL AND f.next_check_at <= ")
+            .push_bind(now_ms);
         qb.push(" AND (f.lease_until IS NULL OR f.lease_until < ").push_bind(now_ms).push(")) ");
         qb.push("WHERE rank + busy <= ").push_bind(i64::try_from(limits.per_host).unwrap_or(i64::MAX));
         qb.push(" ORDER BY next_check_at, id LIMIT ").push_bind(i64::try_from(limits.total).unwrap_or(i64::MAX));
@@ -602,7 +636,8 @@ impl Store for SqliteStore {
     async fn next_due_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
         self.count(1);
         let next: Option<i64> = sqlx::query_scalar(
-            "SELECT min(max(next_check_at, coalesce(lease_until, 0))) FROM feeds WHERE state <> 'PAUSED'",
+            "SELECT min(max(next_check_at, coalesce(lease_until, 0))) FROM feeds \
+             WHERE state <> 'PAUSED' AND deleted_at IS NULL",
         )
         .fetch_one(&self.pool)
         .await?;

@@ -122,6 +122,7 @@ pub struct FeedRow {
     created_at: i64,
     resume_hash: Option<String>,
     resume_items: i64,
+    deleted_at: Option<i64>,
 }
 
 /// Default countries are stored as space-separated alpha-2 codes.
@@ -160,6 +161,7 @@ impl TryFrom<FeedRow> for Feed {
             created_at: from_millis(r.created_at),
             resume_hash: r.resume_hash,
             resume_items: r.resume_items,
+            deleted_at: r.deleted_at.map(from_millis),
         })
     }
 }
