@@ -12,13 +12,13 @@ use crate::app::{open_store, App, Options};
 use crate::config::Settings;
 use crate::metrics::{Metrics, PollOutcome};
 use crate::model::{
-    new_secret, secret_hash, Category, CountryCode, FeedKind, FeedUrl, MemberRole, Membership, NewFeed, NewToken,
-    OrgId, TokenId, TokenRole, Visibility, TOKEN_PREFIX,
+    new_secret, secret_hash, Category, CountryCode, FeedKind, FeedUrl, MemberRole, Membership, NewAuditEntry, NewFeed,
+    NewToken, OrgId, TokenId, TokenRole, Visibility, OPERATOR, TOKEN_PREFIX,
 };
 use crate::poller::fetch::Fetcher;
 use crate::poller::guard::Guard;
 use crate::poller::Poller;
-use crate::store::{FeedFilter, PageRequest, StoreError};
+use crate::store::{FeedFilter, PageRequest, Store, StoreError};
 
 /// Tributary: a GraphQL hub for the migration networks of Red Cross and Red Crescent societies.
 #[derive(Parser, Debug)]
@@ -339,13 +339,17 @@ async fn feed_add(settings: &Settings, add: FeedAdd) -> anyhow::Result<()> {
     };
     feed.check().map_err(anyhow::Error::msg)?;
     match store.add_feed(&feed).await {
-        Ok(f) => println!(
-            "feed {} registered for {}: {} (polled every {} s)",
-            f.id,
-            f.organisation,
-            f.url.as_str(),
-            f.poll_interval_secs
-        ),
+        Ok(f) => {
+            let detail = format!("{} {} for {} ({})", f.kind, f.url.as_str(), f.organisation, f.visibility);
+            audit(store.as_ref(), "registerFeed", format!("feed {}", f.id), detail).await;
+            println!(
+                "feed {} registered for {}: {} (polled every {} s)",
+                f.id,
+                f.organisation,
+                f.url.as_str(),
+                f.poll_interval_secs
+            )
+        }
         Err(StoreError::Conflict(m)) => bail!("{m}"),
         Err(StoreError::Invalid(m)) => bail!("{m} (societies are keyed by country code, e.g. --society FR)"),
         Err(e) => return Err(e.into()),
@@ -378,6 +382,14 @@ async fn feed_list(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Records an operator's change in the audit log; a failure is reported, the change stays made.
+async fn audit(store: &dyn Store, action: &str, subject: String, detail: String) {
+    let entry = NewAuditEntry { actor: OPERATOR.into(), action: action.into(), subject, detail };
+    if let Err(e) = store.record_audit(&entry).await {
+        eprintln!("warning: could not record the change in the audit log: {e}");
+    }
+}
+
 async fn token(settings: &Settings, cmd: TokenCommand) -> anyhow::Result<()> {
     let store = open_store(settings).await?;
     match cmd {
@@ -404,6 +416,13 @@ async fn token(settings: &Settings, cmd: TokenCommand) -> anyhow::Result<()> {
                 Err(StoreError::Invalid(m)) => bail!("{m}"),
                 Err(e) => return Err(e.into()),
             };
+            audit(
+                store.as_ref(),
+                "createToken",
+                format!("token {}", created.id),
+                format!("{}: {}", created.role, created.name),
+            )
+            .await;
             println!("token {} created ({} {}); its secret, shown only now:", created.id, created.role, created.name);
             println!("{secret}");
         }
@@ -416,7 +435,10 @@ async fn token(settings: &Settings, cmd: TokenCommand) -> anyhow::Result<()> {
             }
         }
         TokenCommand::Revoke { id } => match store.revoke_token(TokenId(id)).await {
-            Ok(t) => println!("token {} ({}) revoked", t.id, t.name),
+            Ok(t) => {
+                audit(store.as_ref(), "revokeToken", format!("token {}", t.id), t.name.clone()).await;
+                println!("token {} ({}) revoked", t.id, t.name)
+            }
             Err(StoreError::NotFound) => bail!("no token {id}"),
             Err(e) => return Err(e.into()),
         },

@@ -320,3 +320,27 @@ async fn a_deleted_feed_withdraws_its_items_and_comes_back_when_registered_again
     assert_eq!(report.ingest.updated, 2, "{:?}", report.error);
     assert_eq!(app.data(count, json!({})).await["items"]["totalCount"], live);
 }
+
+#[tokio::test]
+async fn the_audit_log_tells_admins_who_changed_what() {
+    let app = spawn_app().await;
+    three_feeds_and_five_tokens(&app).await;
+    app.feeds.set("audited.xml", &rss(&[("a-1", "Audited", "Text.", "Mon, 02 Nov 2026 10:00:00 GMT")]));
+    let url = app.feeds.url("audited.xml");
+    let registered = app.data_as(FRENCH, REGISTER, json!({ "input": { "url": url } })).await;
+    let id = registered["registerFeed"]["feed"]["id"].clone();
+    app.data_as(FRENCH, "mutation($id: ID!) { pauseFeed(id: $id) { feed { state } } }", json!({ "id": id })).await;
+    app.data_as(ADMIN, "mutation($id: ID!) { deleteFeed(id: $id) { withdrawnItems } }", json!({ "id": id })).await;
+
+    let query = "{ auditLog(first: 10) { totalCount nodes { actor action subject detail } } }";
+    assert_eq!(code(&post(&app, None, query, json!({})).await), "UNAUTHENTICATED");
+    assert_eq!(code(&post(&app, Some(FRENCH), query, json!({})).await), "FORBIDDEN");
+    let log = app.data_as(ADMIN, query, json!({})).await;
+    let entries = log["auditLog"]["nodes"].as_array().unwrap();
+    let actions: Vec<&str> = entries.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["deleteFeed", "pauseFeed", "registerFeed"], "newest first: {log}");
+    assert!(entries[2]["actor"].as_str().unwrap().ends_with("(French focal point)"), "{log}");
+    assert!(entries[0]["actor"].as_str().unwrap().ends_with("(operator)"), "{log}");
+    assert!(entries[2]["detail"].as_str().unwrap().contains(&url), "{log}");
+    assert_eq!(entries[0]["subject"], entries[2]["subject"]);
+}

@@ -158,6 +158,16 @@ impl Actor {
     }
 }
 
+/// Records a change in the audit log, as the request's viewer. A failure is logged: the change
+/// itself is made.
+async fn audit(ctx: &Context<'_>, action: &str, subject: String, detail: String) {
+    let r = request(ctx);
+    let entry = model::NewAuditEntry { actor: model::actor_name(&r.viewer), action: action.into(), subject, detail };
+    if let Err(e) = r.store.record_audit(&entry).await {
+        tracing::error!(error = %e, action, "could not record an audit entry");
+    }
+}
+
 /// The feed behind `id` as the viewer sees it (NOT_FOUND when it may not), and that the actor
 /// may manage it (FORBIDDEN otherwise).
 async fn managed_feed(ctx: &Context<'_>, actor: &Actor, id: &ID) -> async_graphql::Result<FeedId> {
@@ -243,7 +253,12 @@ impl Mutation {
             return Ok(FeedPayload::refused(vec![user_error(&["input", "mapping"], m)]));
         }
         match request(ctx).store.add_feed(&feed).await {
-            Ok(feed) => Ok(FeedPayload { feed: Some(Feed(feed)), user_errors: Vec::new() }),
+            Ok(feed) => {
+                let detail =
+                    format!("{} {} for {} ({})", feed.kind, feed.url.as_str(), feed.organisation, feed.visibility);
+                audit(ctx, "registerFeed", format!("feed {}", feed.id), detail).await;
+                Ok(FeedPayload { feed: Some(Feed(feed)), user_errors: Vec::new() })
+            }
             Err(StoreError::Conflict(m)) => Ok(FeedPayload::refused(vec![user_error(&["input", "url"], m)])),
             Err(StoreError::Invalid(m)) => Ok(FeedPayload::refused(vec![user_error(&["input", "organisation"], m)])),
             Err(e) => Err(store_error(e)),
@@ -255,6 +270,7 @@ impl Mutation {
         let actor = actor(ctx)?;
         let feed = managed_feed(ctx, &actor, &id).await?;
         let feed = request(ctx).store.set_feed_paused(feed, true).await.map_err(store_error)?;
+        audit(ctx, "pauseFeed", format!("feed {}", feed.id), feed.url.as_str().to_string()).await;
         Ok(FeedPayload { feed: Some(Feed(feed)), user_errors: Vec::new() })
     }
 
@@ -263,6 +279,7 @@ impl Mutation {
         let actor = actor(ctx)?;
         let feed = managed_feed(ctx, &actor, &id).await?;
         let feed = request(ctx).store.set_feed_paused(feed, false).await.map_err(store_error)?;
+        audit(ctx, "resumeFeed", format!("feed {}", feed.id), feed.url.as_str().to_string()).await;
         Ok(FeedPayload { feed: Some(Feed(feed)), user_errors: Vec::new() })
     }
 
@@ -273,6 +290,8 @@ impl Mutation {
         let actor = actor(ctx)?;
         let feed = managed_feed(ctx, &actor, &id).await?;
         let (feed, withdrawn) = request(ctx).store.delete_feed(feed).await.map_err(store_error)?;
+        let detail = format!("{} ({withdrawn} items withdrawn)", feed.url.as_str());
+        audit(ctx, "deleteFeed", format!("feed {}", feed.id), detail).await;
         Ok(DeleteFeedPayload {
             feed: Some(Feed(feed)),
             withdrawn_items: i32::try_from(withdrawn).unwrap_or(i32::MAX),
@@ -304,6 +323,9 @@ impl Mutation {
         let prefix: String = secret.chars().take(model::TOKEN_PREFIX.len() + 6).collect();
         match request(ctx).store.create_token(&token, &model::secret_hash(&secret), &prefix).await {
             Ok(created) => {
+                let owner = created.organisation.as_ref().map(|o| format!(" for {o}")).unwrap_or_default();
+                let detail = format!("{}{owner}: {}", created.role, created.name);
+                audit(ctx, "createToken", format!("token {}", created.id), detail).await;
                 Ok(CreateTokenPayload { token: Some(Token(created)), secret: Some(secret), user_errors: Vec::new() })
             }
             Err(StoreError::Invalid(m)) => Ok(refused(m)),
@@ -315,7 +337,10 @@ impl Mutation {
     async fn revoke_token(&self, ctx: &Context<'_>, id: i32) -> async_graphql::Result<RevokeTokenPayload> {
         admin(ctx)?;
         match request(ctx).store.revoke_token(model::TokenId(i64::from(id))).await {
-            Ok(token) => Ok(RevokeTokenPayload { token: Some(Token(token)), user_errors: Vec::new() }),
+            Ok(token) => {
+                audit(ctx, "revokeToken", format!("token {}", token.id), token.name.clone()).await;
+                Ok(RevokeTokenPayload { token: Some(Token(token)), user_errors: Vec::new() })
+            }
             Err(StoreError::NotFound) => {
                 Ok(RevokeTokenPayload { token: None, user_errors: vec![user_error(&["id"], format!("no token {id}"))] })
             }

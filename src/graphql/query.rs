@@ -5,10 +5,12 @@ use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, InputObject, Interface, Object, ID};
 use chrono::{DateTime, Utc};
 
-use super::error::{bad_input, store as store_err};
+use super::error::{bad_input, coded, store as store_err};
 use super::ids::{decode_cursor, decode_id, decode_id_of, encode_cursor};
 use super::scalars::{self, CountryCode};
-use super::types::{org_filter, Change, Feed, FigureBucket, Item, Network, Organisation, Society, TotalCount, Viewer};
+use super::types::{
+    org_filter, AuditEntry, Change, Feed, FigureBucket, Item, Network, Organisation, Society, TotalCount, Viewer,
+};
 use super::{request, Request};
 use crate::model::{self, FeedId, ItemId, OrgId, OrgKind};
 use crate::store::{self, PageRequest, SearchQuery};
@@ -22,6 +24,8 @@ pub type ItemConnection = Connection<String, Item, TotalCount>;
 pub type FeedConnection = Connection<String, Feed, TotalCount>;
 /// A page of changes.
 pub type ChangeConnection = Connection<String, Change, TotalCount>;
+/// The audit log, newest first.
+pub type AuditEntryConnection = Connection<String, AuditEntry, TotalCount>;
 
 /// Filters on items; every list matches any of its values, and filters combine with AND.
 #[derive(InputObject, Default)]
@@ -379,6 +383,36 @@ impl Query {
             let cursor = encode_cursor("changes", &c);
             Edge::new(cursor.clone(), Change(change, cursor))
         }));
+        Ok(connection)
+    }
+
+    /// Who registered, changed, paused or deleted what, and which tokens were created and revoked;
+    /// newest first. Admins only.
+    #[graphql(complexity = "(first.max(0) as usize) * child_complexity + 1")]
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        first: i32,
+        after: Option<String>,
+    ) -> async_graphql::Result<AuditEntryConnection> {
+        let r = request(ctx);
+        match &r.viewer {
+            model::Viewer::Anonymous => return Err(coded("UNAUTHENTICATED", "the audit log needs an ADMIN token")),
+            model::Viewer::Token { token, .. } if token.role != model::TokenRole::Admin => {
+                return Err(coded("FORBIDDEN", "the audit log is for ADMIN tokens"))
+            }
+            model::Viewer::Token { .. } => {}
+        }
+        let page = page_request(first, after, "audit")?;
+        let result = r.store.audit_page(&page).await.map_err(store_err)?;
+        let mut connection = Connection::with_additional_fields(
+            page.after.is_some(),
+            result.has_next_page,
+            TotalCount { total_count: result.total_count },
+        );
+        connection
+            .edges
+            .extend(result.edges.into_iter().map(|(c, e)| Edge::new(encode_cursor("audit", &c), AuditEntry(e))));
         Ok(connection)
     }
 

@@ -483,6 +483,33 @@ impl Change {
     }
 }
 
+/// One entry of the audit log.
+pub struct AuditEntry(pub model::AuditEntry);
+
+#[Object]
+impl AuditEntry {
+    /// When.
+    async fn at(&self) -> DateTime<Utc> {
+        self.0.at
+    }
+    /// Who: `token 3 (French focal point)`, or `operator (command line)`.
+    async fn actor(&self) -> &str {
+        &self.0.actor
+    }
+    /// What: `registerFeed`, `pauseFeed`, `resumeFeed`, `deleteFeed`, `createToken`, `revokeToken`.
+    async fn action(&self) -> &str {
+        &self.0.action
+    }
+    /// On what: `feed 12`, `token 4`.
+    async fn subject(&self) -> &str {
+        &self.0.subject
+    }
+    /// More about it (the URL, the role).
+    async fn detail(&self) -> &str {
+        &self.0.detail
+    }
+}
+
 /// An API token, as admins see it: never its secret.
 pub struct Token(pub model::Token);
 

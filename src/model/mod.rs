@@ -1,12 +1,14 @@
 //! Domain types of the migration-information model. No sqlx, axum or GraphQL here: storage and the
 //! API translate to and from these.
 
+mod audit;
 mod feed;
 mod ids;
 mod item;
 mod organisation;
 mod viewer;
 
+pub use audit::{actor_name, AuditEntry, NewAuditEntry, OPERATOR};
 pub use connectors::{Category, ClassificationSource, CountryCode, CountryMention, CountryRole, Figure};
 pub use feed::{Feed, FeedKind, FeedState, FeedUrl, NewFeed, Visibility};
 pub use ids::{FeedId, ItemId, OrgId};

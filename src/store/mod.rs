@@ -10,8 +10,9 @@ use connectors::KeySet;
 
 use crate::access::Scope;
 use crate::model::{
-    Category, Change, ChangeKind, CountryCode, Feed, FeedId, FeedState, FigureBucket, FigureGroup, IfrcRegion, Item,
-    ItemId, Membership, Network, NewFeed, NewToken, OrgId, OrgKind, Organisation, Token, TokenId, Viewer,
+    AuditEntry, Category, Change, ChangeKind, CountryCode, Feed, FeedId, FeedState, FigureBucket, FigureGroup,
+    IfrcRegion, Item, ItemId, Membership, Network, NewAuditEntry, NewFeed, NewToken, OrgId, OrgKind, Organisation,
+    Token, TokenId, Viewer,
 };
 use crate::seed::Seed;
 
@@ -287,6 +288,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Registers a feed; `Conflict` when the organisation already has this URL.
     async fn add_feed(&self, feed: &NewFeed) -> StoreResult<Feed>;
+    /// Records who did what in the audit log.
+    async fn record_audit(&self, entry: &NewAuditEntry) -> StoreResult<()>;
+    /// A page of the audit log, newest first.
+    async fn audit_page(&self, page: &PageRequest) -> StoreResult<Page<AuditEntry>>;
     /// Deletes a feed: it is no longer listed or polled, and each of its live items is withdrawn
     /// with a WITHDRAWN change, a chunk at a time. Returns the feed and how many items were
     /// withdrawn; `NotFound` when there is none (or it was deleted already).

@@ -24,8 +24,8 @@ use super::{
 };
 use crate::access::Scope;
 use crate::model::{
-    Change, Feed, FeedId, Item, ItemId, Membership, Network, NewFeed, NewToken, OrgId, Organisation, Token, TokenId,
-    Viewer,
+    AuditEntry, Change, Feed, FeedId, Item, ItemId, Membership, Network, NewAuditEntry, NewFeed, NewToken, OrgId,
+    Organisation, Token, TokenId, Viewer,
 };
 use crate::seed::{Seed, SEED_VERSION};
 
@@ -431,6 +431,45 @@ impl Store for SqliteStore {
         push_in(&mut qb, "id", ids.iter().map(|i| i.0.as_str()));
         let rows: Vec<OrganisationRow> = qb.build_query_as().fetch_all(&self.pool).await?;
         rows.into_iter().map(Organisation::try_from).collect()
+    }
+
+    async fn record_audit(&self, entry: &NewAuditEntry) -> StoreResult<()> {
+        let _w = self.writer.lock().await;
+        self.count(1);
+        sqlx::query("INSERT INTO audit_log (at, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)")
+            .bind(to_millis(Utc::now()))
+            .bind(&entry.actor)
+            .bind(&entry.action)
+            .bind(&entry.subject)
+            .bind(&entry.detail)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn audit_page(&self, page: &PageRequest) -> StoreResult<Page<AuditEntry>> {
+        let before: i64 = match &page.after {
+            Some(c) => c.parse().map_err(|_| StoreError::Invalid("not a cursor of the audit log".into()))?,
+            None => i64::MAX,
+        };
+        self.count(2);
+        let total_count: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log").fetch_one(&self.pool).await?;
+        let rows: Vec<(i64, i64, String, String, String, String)> = sqlx::query_as(
+            "SELECT id, at, actor, action, subject, detail FROM audit_log WHERE id < ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(before)
+        .bind(page.first as i64 + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let has_next_page = rows.len() > page.first;
+        let edges = rows
+            .into_iter()
+            .take(page.first)
+            .map(|(id, at, actor, action, subject, detail)| {
+                (id.to_string(), AuditEntry { id, at: from_millis(at), actor, action, subject, detail })
+            })
+            .collect();
+        Ok(Page { edges, has_next_page, total_count })
     }
 
     async fn delete_feed(&self, id: FeedId) -> StoreResult<(Feed, usize)> {
