@@ -344,3 +344,37 @@ async fn the_audit_log_tells_admins_who_changed_what() {
     assert!(entries[2]["detail"].as_str().unwrap().contains(&url), "{log}");
     assert_eq!(entries[0]["subject"], entries[2]["subject"]);
 }
+
+#[tokio::test]
+async fn a_member_fixes_its_feed_and_its_items_follow_a_new_visibility() {
+    let app = spawn_app().await;
+    three_feeds_and_five_tokens(&app).await;
+    app.feeds.set("old.xml", &rss(&[("u-1", "Moved notice", "Text.", "Mon, 02 Nov 2026 10:00:00 GMT")]));
+    let registered = app.data_as(FRENCH, REGISTER, json!({ "input": { "url": app.feeds.url("old.xml") } })).await;
+    let id = registered["registerFeed"]["feed"]["id"].clone();
+    app.poll_due().await;
+    let count = "{ items(first: 1, filter: { search: \"moved\" }) { totalCount } }";
+    assert_eq!(app.data(count, json!({})).await["items"]["totalCount"], 1);
+
+    let update = "mutation($input: UpdateFeedInput!) { updateFeed(input: $input) {
+        feed { url visibility kind } userErrors { field message } } }";
+    let other = json!({ "input": { "id": id, "visibility": "SOCIETY" } });
+    assert_eq!(code(&post(&app, Some(ITALIAN), update, other.clone()).await), "FORBIDDEN");
+    let changed = app.data_as(FRENCH, update, other).await;
+    assert_eq!(changed["updateFeed"]["feed"]["visibility"], "SOCIETY");
+    assert_eq!(app.data(count, json!({})).await["items"]["totalCount"], 0, "its item is hidden at once");
+    assert_eq!(app.data_as(FRENCH, count, json!({})).await["items"]["totalCount"], 1);
+
+    let bad = json!({ "input": { "id": id, "mapping": "format = \"json\"", "url": "http://10.0.0.1/x" } });
+    let refused = app.data_as(FRENCH, update, bad).await;
+    let fields: Vec<&Value> =
+        refused["updateFeed"]["userErrors"].as_array().unwrap().iter().map(|e| &e["field"]).collect();
+    assert_eq!(fields, [&json!(["input", "url"]), &json!(["input", "mapping"])], "{refused}");
+
+    // The feed moved: the next poll, due now, reads the new address.
+    app.feeds.set("new.xml", &rss(&[("u-2", "Moved notice again", "Text.", "Tue, 03 Nov 2026 10:00:00 GMT")]));
+    let moved = app.data_as(FRENCH, update, json!({ "input": { "id": id, "url": app.feeds.url("new.xml") } })).await;
+    assert_eq!(moved["updateFeed"]["userErrors"], json!([]), "{moved}");
+    let report = app.poll_due().await.into_iter().find(|r| r.feed.url.as_str().ends_with("new.xml")).expect("due now");
+    assert_eq!(report.ingest.created, 1, "{:?}", report.error);
+}

@@ -60,6 +60,27 @@ pub struct RegisterFeedInput {
     pub poll_interval_secs: Option<i32>,
 }
 
+/// Changes to a feed; fields left out stay as they are.
+#[derive(InputObject)]
+pub struct UpdateFeedInput {
+    /// The feed.
+    pub id: ID,
+    /// A new URL (the feed moved); checked as at registration.
+    pub url: Option<String>,
+    /// A new kind (with `mapping` or `preset`, or alone).
+    pub kind: Option<FeedKind>,
+    /// A new mapping (TOML).
+    pub mapping: Option<String>,
+    /// A preset instead of a mapping.
+    pub preset: Option<String>,
+    /// Who may see it and its items from now on (its items follow at once).
+    pub visibility: Option<Visibility>,
+    pub default_category: Option<Category>,
+    pub default_language: Option<String>,
+    pub default_countries: Option<Vec<CountryCode>>,
+    pub poll_interval_secs: Option<i32>,
+}
+
 /// The outcome of a feed mutation.
 #[derive(SimpleObject)]
 pub struct FeedPayload {
@@ -261,6 +282,73 @@ impl Mutation {
             }
             Err(StoreError::Conflict(m)) => Ok(FeedPayload::refused(vec![user_error(&["input", "url"], m)])),
             Err(StoreError::Invalid(m)) => Ok(FeedPayload::refused(vec![user_error(&["input", "organisation"], m)])),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    /// Changes a feed of the viewer's organisation (any feed, for admins). A new URL or mapping
+    /// makes the next poll, due now, read everything again.
+    async fn update_feed(&self, ctx: &Context<'_>, input: UpdateFeedInput) -> async_graphql::Result<FeedPayload> {
+        let actor = actor(ctx)?;
+        let id = managed_feed(ctx, &actor, &input.id).await?;
+        let r = request(ctx);
+        let current = r.store.feeds_by_ids(&crate::access::Scope::System, &[id]).await.map_err(store_error)?.pop();
+        let current = current.ok_or_else(|| coded("NOT_FOUND", "no such feed"))?;
+        let mut errors = Vec::new();
+        let mut update = model::FeedUpdate::default();
+        if let Some(url) = &input.url {
+            match model::FeedUrl::parse(url) {
+                Ok(url) => {
+                    let guard = ctx.data_unchecked::<std::sync::Arc<crate::poller::guard::Guard>>();
+                    match guard.check_target(url.as_url()).await {
+                        Ok(()) => update.url = Some(url),
+                        Err(blocked) => errors.push(user_error(&["input", "url"], blocked.0)),
+                    }
+                }
+                Err(m) => errors.push(user_error(&["input", "url"], m)),
+            }
+        }
+        if input.kind.is_some() || input.mapping.is_some() || input.preset.is_some() {
+            // A new mapping without a kind keeps the kind unless the mapping's format says otherwise.
+            let kind = input
+                .kind
+                .map(Into::into)
+                .or((input.mapping.is_none() && input.preset.is_none()).then_some(current.kind));
+            let mapping = input.mapping.or_else(|| (input.preset.is_none()).then(|| current.mapping.clone()).flatten());
+            match NewFeed::kind_and_mapping(kind, mapping, input.preset.as_deref()).and_then(|(kind, mapping)| {
+                NewFeed::check_kind_and_mapping(kind, mapping.as_deref()).map(|()| (kind, mapping))
+            }) {
+                Ok(kind_and_mapping) => update.kind_and_mapping = Some(kind_and_mapping),
+                Err(m) => errors.push(user_error(&["input", "mapping"], m)),
+            }
+        }
+        if let Some(l) = input.default_language.as_deref() {
+            match connectors::lang::canonical_tag(l) {
+                Some(tag) => update.default_language = Some(tag),
+                None => errors.push(user_error(&["input", "defaultLanguage"], format!("`{l}` is not a language tag"))),
+            }
+        }
+        if let Some(secs) = input.poll_interval_secs {
+            let settings = ctx.data_unchecked::<crate::config::PollSettings>();
+            if i64::from(secs) < settings.min_interval_secs {
+                let m = format!("feeds are polled at most every {} s", settings.min_interval_secs);
+                errors.push(user_error(&["input", "pollIntervalSecs"], m));
+            }
+            update.poll_interval_secs = Some(i64::from(secs));
+        }
+        if !errors.is_empty() {
+            return Ok(FeedPayload::refused(errors));
+        }
+        update.visibility = input.visibility.map(Into::into);
+        update.default_category = input.default_category.map(Into::into);
+        update.default_countries = input.default_countries.map(|c| c.into_iter().map(|c| c.0).collect());
+        match r.store.update_feed(id, &update).await {
+            Ok(feed) => {
+                audit(ctx, "updateFeed", format!("feed {}", feed.id), feed.url.as_str().to_string()).await;
+                Ok(FeedPayload { feed: Some(Feed(feed)), user_errors: Vec::new() })
+            }
+            Err(StoreError::Conflict(m)) => Ok(FeedPayload::refused(vec![user_error(&["input", "url"], m)])),
+            Err(StoreError::Invalid(m)) => Ok(FeedPayload::refused(vec![user_error(&["input", "mapping"], m)])),
             Err(e) => Err(store_error(e)),
         }
     }

@@ -132,6 +132,21 @@ pub struct Feed {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
+/// Changes to a registered feed; what is `None` stays as it is.
+#[derive(Debug, Clone, Default)]
+pub struct FeedUpdate {
+    /// A new URL (a feed that moved).
+    pub url: Option<FeedUrl>,
+    /// A new kind and mapping, checked together.
+    pub kind_and_mapping: Option<(FeedKind, Option<String>)>,
+    /// Who may see it and its items from now on.
+    pub visibility: Option<Visibility>,
+    pub default_category: Option<Category>,
+    pub default_language: Option<String>,
+    pub default_countries: Option<Vec<CountryCode>>,
+    pub poll_interval_secs: Option<i64>,
+}
+
 /// What is needed to register a feed.
 #[derive(Debug, Clone)]
 pub struct NewFeed {

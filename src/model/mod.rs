@@ -10,7 +10,7 @@ mod viewer;
 
 pub use audit::{actor_name, AuditEntry, NewAuditEntry, OPERATOR};
 pub use connectors::{Category, ClassificationSource, CountryCode, CountryMention, CountryRole, Figure};
-pub use feed::{Feed, FeedKind, FeedState, FeedUrl, NewFeed, Visibility};
+pub use feed::{Feed, FeedKind, FeedState, FeedUpdate, FeedUrl, NewFeed, Visibility};
 pub use ids::{FeedId, ItemId, OrgId};
 pub use item::{Change, ChangeKind, FigureBucket, FigureGroup, Item};
 pub use organisation::{IfrcRegion, MemberRole, Membership, Network, OrgKind, Organisation};

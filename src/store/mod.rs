@@ -10,9 +10,9 @@ use connectors::KeySet;
 
 use crate::access::Scope;
 use crate::model::{
-    AuditEntry, Category, Change, ChangeKind, CountryCode, Feed, FeedId, FeedState, FigureBucket, FigureGroup,
-    IfrcRegion, Item, ItemId, Membership, Network, NewAuditEntry, NewFeed, NewToken, OrgId, OrgKind, Organisation,
-    Token, TokenId, Viewer,
+    AuditEntry, Category, Change, ChangeKind, CountryCode, Feed, FeedId, FeedState, FeedUpdate, FigureBucket,
+    FigureGroup, IfrcRegion, Item, ItemId, Membership, Network, NewAuditEntry, NewFeed, NewToken, OrgId, OrgKind,
+    Organisation, Token, TokenId, Viewer,
 };
 use crate::seed::Seed;
 
@@ -288,6 +288,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Registers a feed; `Conflict` when the organisation already has this URL.
     async fn add_feed(&self, feed: &NewFeed) -> StoreResult<Feed>;
+    /// Changes a feed. A new URL or mapping makes its next poll read everything again, now; a new
+    /// visibility applies to its items at once. `Conflict` when its organisation already has a
+    /// feed at the new URL; `NotFound` when there is none.
+    async fn update_feed(&self, id: FeedId, update: &FeedUpdate) -> StoreResult<Feed>;
     /// Records who did what in the audit log.
     async fn record_audit(&self, entry: &NewAuditEntry) -> StoreResult<()>;
     /// A page of the audit log, newest first.

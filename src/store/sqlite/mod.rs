@@ -24,8 +24,8 @@ use super::{
 };
 use crate::access::Scope;
 use crate::model::{
-    AuditEntry, Change, Feed, FeedId, Item, ItemId, Membership, Network, NewAuditEntry, NewFeed, NewToken, OrgId,
-    Organisation, Token, TokenId, Viewer,
+    AuditEntry, Change, Feed, FeedId, FeedUpdate, Item, ItemId, Membership, Network, NewAuditEntry, NewFeed, NewToken,
+    OrgId, Organisation, Token, TokenId, Viewer,
 };
 use crate::seed::{Seed, SEED_VERSION};
 
@@ -431,6 +431,65 @@ impl Store for SqliteStore {
         push_in(&mut qb, "id", ids.iter().map(|i| i.0.as_str()));
         let rows: Vec<OrganisationRow> = qb.build_query_as().fetch_all(&self.pool).await?;
         rows.into_iter().map(Organisation::try_from).collect()
+    }
+
+    async fn update_feed(&self, id: FeedId, u: &FeedUpdate) -> StoreResult<Feed> {
+        if let Some((kind, mapping)) = &u.kind_and_mapping {
+            NewFeed::check_kind_and_mapping(*kind, mapping.as_deref()).map_err(StoreError::Invalid)?;
+        }
+        let _w = self.writer.lock().await;
+        let mut tx = self.begin_write().await?;
+        self.count(2);
+        // What the next poll must read afresh: a new source, or a new way of reading it.
+        let reread = u.url.is_some() || u.kind_and_mapping.is_some();
+        let mut qb = QueryBuilder::<Sqlite>::new("UPDATE feeds SET id = id");
+        if let Some(url) = &u.url {
+            qb.push(", url = ").push_bind(url.as_str().to_string()).push(", host = ").push_bind(url.host());
+        }
+        if let Some((kind, mapping)) = &u.kind_and_mapping {
+            qb.push(", kind = ").push_bind(kind.as_str()).push(", mapping = ").push_bind(mapping.clone());
+        }
+        if let Some(v) = u.visibility {
+            qb.push(", visibility = ").push_bind(v.as_str());
+        }
+        if let Some(c) = u.default_category {
+            qb.push(", default_category = ").push_bind(c.as_str());
+        }
+        if let Some(l) = &u.default_language {
+            qb.push(", default_language = ").push_bind(l.clone());
+        }
+        if let Some(c) = &u.default_countries {
+            qb.push(", default_countries = ").push_bind(rows::countries_to_text(c));
+        }
+        if let Some(s) = u.poll_interval_secs {
+            qb.push(", poll_interval_secs = ").push_bind(s);
+        }
+        if reread {
+            qb.push(", etag = NULL, last_modified = NULL, body_hash = NULL, resume_hash = NULL, resume_items = 0");
+            qb.push(", next_check_at = ").push_bind(to_millis(Utc::now()));
+        }
+        qb.push(" WHERE id = ").push_bind(id.0).push(" AND deleted_at IS NULL");
+        qb.push(format!(" RETURNING {FEED_COLUMNS}"));
+        let row: Option<FeedRow> = match qb.build_query_as().fetch_optional(&mut *tx).await {
+            Ok(row) => row,
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(StoreError::Conflict("its organisation already has a feed at that URL".into()))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let feed: Feed = row.ok_or(StoreError::NotFound)?.try_into()?;
+        if let Some(v) = u.visibility {
+            self.count(1);
+            sqlx::query("UPDATE items SET visibility = ? WHERE feed = ?")
+                .bind(v.as_str())
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let v = self.bump_version(&mut tx).await?;
+        self.commit(tx).await?;
+        self.remember_version(v);
+        Ok(feed)
     }
 
     async fn record_audit(&self, entry: &NewAuditEntry) -> StoreResult<()> {
