@@ -378,3 +378,35 @@ async fn a_member_fixes_its_feed_and_its_items_follow_a_new_visibility() {
     let report = app.poll_due().await.into_iter().find(|r| r.feed.url.as_str().ends_with("new.xml")).expect("due now");
     assert_eq!(report.ingest.created, 1, "{:?}", report.error);
 }
+
+#[tokio::test]
+async fn admins_add_organisations_and_memberships_and_members_share_network_items_at_once() {
+    let app = spawn_app().await;
+    let ids = three_feeds_and_five_tokens(&app).await;
+    let network_item = ids.iter().find(|(v, _)| *v == Visibility::Network).unwrap().1.clone();
+    let item = "query($id: ID!) { item(id: $id) { title } }";
+    assert!(app.data_as(MEXICAN, item, json!({ "id": network_item })).await["item"].is_null());
+
+    let join = "mutation($n: String!, $o: String!) { setMembership(network: $n, organisation: $o, role: OBSERVER, source: \"minutes 2026-11\") {
+        organisation { code } userErrors { field message } } }";
+    assert_eq!(code(&post(&app, Some(MEXICAN), join, json!({ "n": "perco", "o": "MX" })).await), "FORBIDDEN");
+    let joined = app.data_as(ADMIN, join, json!({ "n": "perco", "o": "MEX" })).await;
+    assert_eq!(joined["setMembership"]["organisation"]["code"], "MX", "{joined}");
+    // The Mexican token's networks are looked up with each request: it reads PERCO's NETWORK items now.
+    assert_eq!(app.data_as(MEXICAN, item, json!({ "id": network_item })).await["item"]["title"], "NETWORK notice");
+    let unknown = app.data_as(ADMIN, join, json!({ "n": "atlantis", "o": "MX" })).await;
+    assert!(unknown["setMembership"]["userErrors"][0]["message"].as_str().unwrap().contains("atlantis"));
+
+    let create = "mutation($input: CreateOrganisationInput!) { createOrganisation(input: $input) {
+        organisation { code kind name } userErrors { field message } } }";
+    let input = json!({ "input": { "code": "unicef", "kind": "EXTERNAL", "name": "UNICEF", "source": "https://www.unicef.org" } });
+    let created = app.data_as(ADMIN, create, input.clone()).await;
+    assert_eq!(
+        created["createOrganisation"]["organisation"],
+        json!({ "code": "UNICEF", "kind": "EXTERNAL", "name": "UNICEF" })
+    );
+    let again = app.data_as(ADMIN, create, input).await;
+    assert_eq!(again["createOrganisation"]["userErrors"][0]["field"], json!(["input", "code"]));
+    let log = app.data_as(ADMIN, "{ auditLog(first: 5) { nodes { action } } }", json!({})).await.to_string();
+    assert!(log.contains("createOrganisation") && log.contains("setMembership"), "{log}");
+}

@@ -107,6 +107,32 @@ pub struct DeleteFeedPayload {
     pub user_errors: Vec<UserError>,
 }
 
+/// An organisation to add.
+#[derive(InputObject)]
+pub struct CreateOrganisationInput {
+    /// Its code: upper-case letters, digits and `-` (`UNICEF`, `MSF-OCB`); a society's is its
+    /// country's ISO code, and societies are seeded.
+    pub code: String,
+    /// EXTERNAL for a publisher or observer outside the Movement; SOCIETY, IFRC or ICRC otherwise.
+    pub kind: super::scalars::OrganisationKind,
+    /// Its name in English.
+    pub name: String,
+    /// Its name in its own language, with that language's tag.
+    pub local_name: Option<String>,
+    pub local_language: Option<String>,
+    /// Where its existence or role is established (a URL, minutes).
+    pub source: Option<String>,
+}
+
+/// The outcome of an organisation or membership mutation.
+#[derive(SimpleObject)]
+pub struct OrganisationPayload {
+    /// The organisation, when the mutation succeeded.
+    pub organisation: Option<super::types::Organisation>,
+    /// What the sender can fix; empty on success.
+    pub user_errors: Vec<UserError>,
+}
+
 /// A token to create.
 #[derive(InputObject)]
 pub struct CreateTokenInput {
@@ -385,6 +411,88 @@ impl Mutation {
             withdrawn_items: i32::try_from(withdrawn).unwrap_or(i32::MAX),
             user_errors: Vec::new(),
         })
+    }
+
+    /// Adds an organisation, such as an observer or an external publisher (admins only).
+    async fn create_organisation(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateOrganisationInput,
+    ) -> async_graphql::Result<OrganisationPayload> {
+        admin(ctx)?;
+        let refused = |field: &str, m: String| OrganisationPayload {
+            organisation: None,
+            user_errors: vec![user_error(&["input", field], m)],
+        };
+        let code = input.code.trim().to_ascii_uppercase();
+        if code.is_empty() || code.len() > 32 || !code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Ok(refused("code", format!("`{}` is not a code (letters, digits and `-`)", input.code)));
+        }
+        if input.name.trim().is_empty() {
+            return Ok(refused("name", "an organisation needs a name".into()));
+        }
+        let organisation = model::Organisation {
+            id: OrgId(code.clone()),
+            kind: input.kind.into(),
+            name_en: input.name.trim().to_string(),
+            name_local: input.local_name.filter(|n| !n.trim().is_empty()),
+            local_language: input.local_language.filter(|l| !l.trim().is_empty()),
+            region: None,
+            source: input.source.filter(|s| !s.trim().is_empty()),
+        };
+        let r = request(ctx);
+        match r.store.create_organisation(&organisation).await {
+            Ok(()) => {
+                audit(ctx, "createOrganisation", format!("organisation {code}"), organisation.name_en.clone()).await;
+                Ok(OrganisationPayload {
+                    organisation: Some(super::types::Organisation(organisation)),
+                    user_errors: Vec::new(),
+                })
+            }
+            Err(StoreError::Conflict(m)) => Ok(refused("code", m)),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    /// Adds an organisation to a network with a role, or changes its role (admins only).
+    async fn set_membership(
+        &self,
+        ctx: &Context<'_>,
+        network: String,
+        organisation: String,
+        role: super::scalars::MemberRole,
+        source: Option<String>,
+    ) -> async_graphql::Result<OrganisationPayload> {
+        admin(ctx)?;
+        let code = model::CountryCode::parse(&organisation)
+            .map(|c| c.to_string())
+            .unwrap_or_else(|_| organisation.trim().to_string());
+        let membership = model::Membership {
+            network: network.trim().to_ascii_lowercase(),
+            organisation: OrgId(code.clone()),
+            role: role.into(),
+            source: source.filter(|s| !s.trim().is_empty()),
+        };
+        let r = request(ctx);
+        match r.store.set_membership(&membership).await {
+            Ok(()) => {
+                let detail = format!("{} in {}", membership.role.as_str(), membership.network);
+                audit(ctx, "setMembership", format!("organisation {code}"), detail).await;
+                let organisation = r.store.organisations_by_ids(&[OrgId(code)]).await.map_err(store_error)?.pop();
+                Ok(OrganisationPayload {
+                    organisation: organisation.map(super::types::Organisation),
+                    user_errors: Vec::new(),
+                })
+            }
+            Err(StoreError::NotFound) => Ok(OrganisationPayload {
+                organisation: None,
+                user_errors: vec![user_error(
+                    &["network"],
+                    format!("no network `{}` or no organisation `{code}`", membership.network),
+                )],
+            }),
+            Err(e) => Err(store_error(e)),
+        }
     }
 
     /// Creates an API token (admins only); its secret is in this answer only.

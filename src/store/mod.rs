@@ -271,6 +271,8 @@ pub trait Store: Send + Sync + 'static {
     async fn set_membership(&self, membership: &Membership) -> StoreResult<()>;
     /// Removes a membership; `NotFound` when there was none.
     async fn remove_membership(&self, network: &str, organisation: &OrgId) -> StoreResult<()>;
+    /// Adds an organisation (an observer, an external publisher); `Conflict` when its code is taken.
+    async fn create_organisation(&self, organisation: &Organisation) -> StoreResult<()>;
     /// Organisations matching a filter, by id.
     async fn organisations(&self, filter: &OrgFilter) -> StoreResult<Vec<Organisation>>;
     /// Organisations by id, in no particular order; unknown ids are skipped.

@@ -382,6 +382,32 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn create_organisation(&self, o: &Organisation) -> StoreResult<()> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.begin_write().await?;
+        self.count(1);
+        let inserted = sqlx::query(
+            "INSERT INTO organisations (id, kind, name_en, name_local, local_language, region, source) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&o.id.0)
+        .bind(o.kind.as_str())
+        .bind(&o.name_en)
+        .bind(&o.name_local)
+        .bind(&o.local_language)
+        .bind(o.region.map(|r| r.as_str()))
+        .bind(&o.source)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!("there is already an organisation `{}`", o.id)));
+        }
+        let v = self.bump_version(&mut tx).await?;
+        self.commit(tx).await?;
+        self.remember_version(v);
+        Ok(())
+    }
+
     async fn remove_membership(&self, network: &str, organisation: &OrgId) -> StoreResult<()> {
         let _w = self.writer.lock().await;
         let mut tx = self.begin_write().await?;
