@@ -86,7 +86,7 @@ impl App {
         };
         let metrics = Arc::new(Metrics::default());
         let fetcher = Fetcher::new(&settings.fetch, guard)?;
-        let guard = fetcher.guard();
+        let for_api = fetcher.clone();
         let poller = Arc::new(Poller::new(Arc::clone(&store), fetcher, settings.poll.clone(), Arc::clone(&metrics)));
         let cache = (settings.api.cache_bytes > 0).then(|| {
             moka::future::Cache::builder()
@@ -97,7 +97,7 @@ impl App {
         });
         let state = AppState {
             store,
-            schema: graphql::build_schema(&settings.api, &settings.poll, guard),
+            schema: graphql::build_schema(&settings.api, &settings.poll, for_api),
             cache,
             metrics,
             settings: Arc::new(settings),

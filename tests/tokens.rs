@@ -410,3 +410,81 @@ async fn admins_add_organisations_and_memberships_and_members_share_network_item
     let log = app.data_as(ADMIN, "{ auditLog(first: 5) { nodes { action } } }", json!({})).await.to_string();
     assert!(log.contains("createOrganisation") && log.contains("setMembership"), "{log}");
 }
+
+const VALIDATE: &str = "mutation($input: ValidateFeedInput!) { validateFeed(input: $input) {
+    kind title itemCount items { title language countries categories figures } warnings
+    alternates { url title mediaType } userErrors { field message } } }";
+
+#[tokio::test]
+async fn validating_a_url_shows_what_would_be_stored_and_stores_nothing() {
+    let app = spawn_app().await;
+    three_feeds_and_five_tokens(&app).await;
+    let count = "{ items(first: 1) { totalCount } }";
+    let before = app.data_as(ADMIN, count, json!({})).await;
+    assert_eq!(
+        code(&post(&app, None, VALIDATE, json!({ "input": { "url": "http://x.org/" } })).await),
+        "UNAUTHENTICATED"
+    );
+
+    // A feed: its kind, title and first items as they would be stored.
+    let entries =
+        [("v-1", "Frontière fermée à Vintimille", "Les passages sont suspendus.", "Mon, 02 Nov 2026 10:00:00 GMT")];
+    app.feeds.set("preview.xml", &rss(&entries));
+    let feed = app.data_as(FRENCH, VALIDATE, json!({ "input": { "url": app.feeds.url("preview.xml") } })).await;
+    let v = &feed["validateFeed"];
+    assert_eq!((v["kind"].as_str(), v["itemCount"].as_i64()), (Some("RSS"), Some(1)), "{feed}");
+    assert_eq!(v["items"][0]["title"], "Frontière fermée à Vintimille");
+    assert_eq!(v["items"][0]["language"], "fr");
+
+    // An HXL file: read with the defaults, figures included.
+    app.feeds.set_served(
+        "sites.csv",
+        helpers::Served {
+            body: "Site,Country,Event,IDPs\n#loc+name,#country+code,#event+name+i_en,#affected+idps\nBaidoa,SO,Flooding displaces families,1200\n".into(),
+            content_type: "text/csv",
+            etag: None,
+            status: axum::http::StatusCode::OK,
+            location: None,
+        },
+    );
+    let csv = app.data_as(FRENCH, VALIDATE, json!({ "input": { "url": app.feeds.url("sites.csv") } })).await;
+    assert_eq!(csv["validateFeed"]["kind"], "CSV", "{csv}");
+    assert_eq!(csv["validateFeed"]["items"][0]["figures"], json!(["affected 1200 people"]));
+
+    // A web page: the feeds it advertises.
+    let page = format!(
+        "<!DOCTYPE html><html><head><link rel=\"alternate\" type=\"application/rss+xml\" title=\"News\" href=\"{}\"></head></html>",
+        "/preview.xml"
+    );
+    app.feeds.set_served(
+        "index.html",
+        helpers::Served {
+            body: page,
+            content_type: "text/html",
+            etag: None,
+            status: axum::http::StatusCode::OK,
+            location: None,
+        },
+    );
+    let html = app.data_as(FRENCH, VALIDATE, json!({ "input": { "url": app.feeds.url("index.html") } })).await;
+    assert!(html["validateFeed"]["kind"].is_null());
+    assert_eq!(
+        html["validateFeed"]["alternates"],
+        json!([{ "url": app.feeds.url("preview.xml"), "title": "News", "mediaType": "application/rss+xml" }])
+    );
+
+    // JSON that is not a JSON Feed needs a mapping; a mapping that does not fit says why.
+    app.feeds.set_json("api", r#"{"data": [{"id": 1, "name": "x"}]}"#);
+    let json = app.data_as(FRENCH, VALIDATE, json!({ "input": { "url": app.feeds.url("api") } })).await;
+    assert_eq!(json["validateFeed"]["kind"], "JSON_API");
+    assert!(json["validateFeed"]["warnings"][0].as_str().unwrap().contains("mapping"));
+    let mapping = "format = \"json\"\nrecords = \"/results\"\n[item]\ntitle = \"{/name}\"";
+    let wrong =
+        app.data_as(FRENCH, VALIDATE, json!({ "input": { "url": app.feeds.url("api"), "mapping": mapping } })).await;
+    assert!(
+        wrong["validateFeed"]["userErrors"][0]["message"].as_str().unwrap().contains("nothing at `/results`"),
+        "{wrong}"
+    );
+
+    assert_eq!(app.data_as(ADMIN, count, json!({})).await, before, "nothing was stored");
+}

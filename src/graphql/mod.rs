@@ -7,6 +7,7 @@ mod mutation;
 mod query;
 mod scalars;
 mod types;
+mod validate;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +17,7 @@ use async_graphql::{Context, EmptySubscription, Schema};
 use crate::access::{self, Scope};
 use crate::config::{ApiSettings, PollSettings};
 use crate::model::Viewer;
-use crate::poller::guard::Guard;
+use crate::poller::fetch::Fetcher;
 use crate::store::Store;
 
 pub use error::assign_code;
@@ -53,11 +54,13 @@ fn request<'a>(ctx: &Context<'a>) -> &'a Request {
 }
 
 /// Builds the schema with the configured depth and complexity limits; mutations read the poll
-/// settings (intervals) and the SSRF guard (registered URLs) from its data.
-pub fn build_schema(api: &ApiSettings, poll: &PollSettings, guard: Arc<Guard>) -> TributarySchema {
+/// settings (intervals), the SSRF guard (registered URLs) and the fetcher (`validateFeed`) from
+/// its data.
+pub fn build_schema(api: &ApiSettings, poll: &PollSettings, fetcher: Fetcher) -> TributarySchema {
     Schema::build(Query, Mutation, EmptySubscription)
         .data(poll.clone())
-        .data(guard)
+        .data(fetcher.guard())
+        .data(fetcher)
         .limit_depth(api.max_depth)
         .limit_complexity(api.max_complexity)
         .finish()

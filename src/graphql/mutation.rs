@@ -379,6 +379,18 @@ impl Mutation {
         }
     }
 
+    /// A dry run of registration: fetches and parses the URL now and says what would be stored
+    /// (detected kind, title, the first items, warnings); nothing is stored. Given a web page, it
+    /// lists the feeds the page advertises. For MEMBER and ADMIN tokens.
+    async fn validate_feed(
+        &self,
+        ctx: &Context<'_>,
+        input: super::validate::ValidateFeedInput,
+    ) -> async_graphql::Result<super::validate::FeedValidation> {
+        actor(ctx)?;
+        super::validate::validate(ctx, input).await
+    }
+
     /// Stops polling a feed; its items stay.
     async fn pause_feed(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<FeedPayload> {
         let actor = actor(ctx)?;

@@ -104,7 +104,8 @@ impl FetchError {
     }
 }
 
-/// The fetcher shared by all polls.
+/// The fetcher shared by all polls (and `validateFeed`); cloning it shares its clients.
+#[derive(Clone)]
 pub struct Fetcher {
     client: reqwest::Client,
     /// For requests carrying a secret header: redirects are followed only within the origin, so
