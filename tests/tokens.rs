@@ -488,3 +488,36 @@ async fn validating_a_url_shows_what_would_be_stored_and_stores_nothing() {
 
     assert_eq!(app.data_as(ADMIN, count, json!({})).await, before, "nothing was stored");
 }
+
+#[tokio::test]
+async fn a_society_imports_its_feeds_from_opml_and_a_network_exports_them() {
+    let app = spawn_app().await;
+    three_feeds_and_five_tokens(&app).await;
+    let (a, b) = (app.feeds.url("opml-a.xml"), app.feeds.url("opml-b.xml"));
+    let opml = format!(
+        "<?xml version=\"1.0\"?><opml version=\"2.0\"><head><title>Mine</title></head><body>\
+         <outline text=\"Routes\" xmlUrl=\"{a}\"/><outline text=\"Folder\"><outline text=\"Returns\" xmlUrl=\"{b}\"/></outline>\
+         <outline text=\"Again\" xmlUrl=\"{a}\"/><outline text=\"Broken\" xmlUrl=\"not a url\"/></body></opml>"
+    );
+    let import = "mutation($opml: String!) { importOpml(opml: $opml, visibility: NETWORK) {
+        feeds { url organisation { code } visibility } userErrors { field message } } }";
+    assert_eq!(code(&post(&app, Some(ANALYST), import, json!({ "opml": opml })).await), "FORBIDDEN");
+    let imported = app.data_as(ITALIAN, import, json!({ "opml": opml })).await;
+    let feeds = imported["importOpml"]["feeds"].as_array().unwrap();
+    assert_eq!(feeds.len(), 2, "{imported}");
+    assert_eq!(feeds[0], json!({ "url": a, "organisation": { "code": "IT" }, "visibility": "NETWORK" }));
+    let errors = imported["importOpml"]["userErrors"].as_array().unwrap();
+    let fields: Vec<&Value> = errors.iter().map(|e| &e["field"]).collect();
+    assert_eq!(fields, [&json!(["opml", "3"]), &json!(["opml", "4"])], "{imported}");
+    let broken = app.data_as(ITALIAN, import, json!({ "opml": "<rss/>" })).await;
+    assert!(broken["importOpml"]["userErrors"][0]["message"].as_str().unwrap().contains("not an OPML document"));
+
+    // PERCO's feeds as OPML: the French partner sees the NETWORK ones; the anonymous do not.
+    let export = "{ opml(network: \"perco\") }";
+    let french = app.data_as(FRENCH, export, json!({})).await["opml"].as_str().unwrap().to_string();
+    let outlines = connectors::opml::read(&french).unwrap();
+    assert!(outlines.iter().any(|o| o.url == a) && outlines.iter().any(|o| o.url == b), "{french}");
+    let anonymous = app.data(export, json!({})).await["opml"].as_str().unwrap().to_string();
+    assert!(!anonymous.contains(&a), "{anonymous}");
+    assert!(anonymous.contains("public.xml"), "{anonymous}");
+}

@@ -14,6 +14,7 @@
 //!   row made an item by a mapping or the HXL defaults.
 //! - [`dates`]: lenient timestamp parsing that never drops a date silently.
 //! - [`json`]: JSON APIs — records and fields at JSON Pointers, one page at a time.
+//! - [`opml`]: reading and writing OPML subscription lists.
 //! - [`rss`]: RSS 0.9x/1.0/2.0, Atom and JSON Feed through feed-rs.
 //! - [`split`]: cutting a large XML feed at its entries, so it is parsed a slice at a time.
 
@@ -26,6 +27,7 @@ pub mod json;
 pub mod lang;
 pub mod mapping;
 pub mod model;
+pub mod opml;
 pub mod rss;
 pub mod split;
 pub mod text;

@@ -133,6 +133,16 @@ pub struct OrganisationPayload {
     pub user_errors: Vec<UserError>,
 }
 
+/// The outcome of importing an OPML list.
+#[derive(SimpleObject)]
+pub struct ImportOpmlPayload {
+    /// The feeds registered.
+    pub feeds: Vec<Feed>,
+    /// Each outline that could not be registered (`field: ["opml", "3"]` for the third feed), or
+    /// why the document could not be read.
+    pub user_errors: Vec<UserError>,
+}
+
 /// A token to create.
 #[derive(InputObject)]
 pub struct CreateTokenInput {
@@ -389,6 +399,77 @@ impl Mutation {
     ) -> async_graphql::Result<super::validate::FeedValidation> {
         actor(ctx)?;
         super::validate::validate(ctx, input).await
+    }
+
+    /// Registers every feed an OPML list names, as RSS/Atom/JSON Feed feeds of the organisation
+    /// (a MEMBER's own; an ADMIN names one), each checked as `registerFeed` checks it. Feeds that
+    /// cannot be registered are listed in `userErrors`; the others are registered.
+    async fn import_opml(
+        &self,
+        ctx: &Context<'_>,
+        opml: String,
+        organisation: Option<String>,
+        visibility: Option<Visibility>,
+    ) -> async_graphql::Result<ImportOpmlPayload> {
+        let actor = actor(ctx)?;
+        let organisation = match (&actor, organisation.as_deref().map(str::trim)) {
+            (Actor::Member(own), None) => own.clone(),
+            (_, Some(code)) => {
+                OrgId(model::CountryCode::parse(code).map(|c| c.to_string()).unwrap_or_else(|_| code.to_string()))
+            }
+            (Actor::Admin, None) => {
+                return Ok(ImportOpmlPayload {
+                    feeds: Vec::new(),
+                    user_errors: vec![user_error(
+                        &["organisation"],
+                        "say whose feeds they are (an ADMIN token acts for no organisation)",
+                    )],
+                })
+            }
+        };
+        actor.may_manage(&organisation)?;
+        let outlines = match connectors::opml::read(&opml) {
+            Ok(outlines) => outlines,
+            Err(m) => return Ok(ImportOpmlPayload { feeds: Vec::new(), user_errors: vec![user_error(&["opml"], m)] }),
+        };
+        let r = request(ctx);
+        let guard = ctx.data_unchecked::<std::sync::Arc<crate::poller::guard::Guard>>();
+        let interval = ctx.data_unchecked::<crate::config::PollSettings>().default_interval_secs;
+        let mut feeds = Vec::new();
+        let mut errors = Vec::new();
+        for (n, outline) in outlines.iter().enumerate() {
+            let field = (n + 1).to_string();
+            let refuse = |m: String| UserError {
+                field: vec!["opml".into(), field.clone()],
+                message: format!("{}: {m}", outline.url),
+                code: "BAD_USER_INPUT".into(),
+            };
+            let url = match model::FeedUrl::parse(&outline.url) {
+                Ok(url) => url,
+                Err(m) => {
+                    errors.push(refuse(m));
+                    continue;
+                }
+            };
+            if let Err(blocked) = guard.check_target(url.as_url()).await {
+                errors.push(refuse(blocked.0));
+                continue;
+            }
+            let feed = NewFeed {
+                visibility: visibility.map(Into::into).unwrap_or(model::Visibility::Public),
+                ..NewFeed::new(organisation.clone(), url, interval)
+            };
+            match r.store.add_feed(&feed).await {
+                Ok(feed) => {
+                    let detail = format!("{} for {} (from OPML)", feed.url.as_str(), feed.organisation);
+                    audit(ctx, "registerFeed", format!("feed {}", feed.id), detail).await;
+                    feeds.push(Feed(feed));
+                }
+                Err(StoreError::Conflict(m) | StoreError::Invalid(m)) => errors.push(refuse(m)),
+                Err(e) => return Err(store_error(e)),
+            }
+        }
+        Ok(ImportOpmlPayload { feeds, user_errors: errors })
     }
 
     /// Stops polling a feed; its items stay.

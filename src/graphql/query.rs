@@ -386,6 +386,45 @@ impl Query {
         Ok(connection)
     }
 
+    /// The RSS, Atom and JSON Feed feeds of a network, of an organisation, or all that the viewer
+    /// may see, as an OPML 2.0 document for feed readers.
+    async fn opml(
+        &self,
+        ctx: &Context<'_>,
+        network: Option<String>,
+        organisation: Option<ID>,
+    ) -> async_graphql::Result<String> {
+        let r = request(ctx);
+        let filter = store::FeedFilter {
+            organisations: org_ids(organisation.map(|o| vec![o]))?,
+            states: Vec::new(),
+            networks: network.iter().cloned().collect(),
+        };
+        let mut feeds = Vec::new();
+        let mut after = None;
+        loop {
+            let page = PageRequest { first: MAX_PAGE as usize, after };
+            let result = r.store.feeds_page(&r.scope, &filter, &page).await.map_err(store_err)?;
+            after = result.edges.last().map(|(c, _)| c.clone());
+            feeds.extend(
+                result
+                    .edges
+                    .into_iter()
+                    .filter(|(_, f)| f.kind == model::FeedKind::Rss)
+                    .map(|(_, f)| (f.url.as_str().to_string(), f.title)),
+            );
+            if !result.has_next_page {
+                break;
+            }
+        }
+        let title = match (&network, &filter.organisations.first()) {
+            (Some(n), _) => format!("Tributary: feeds of the {n} network"),
+            (None, Some(o)) => format!("Tributary: feeds of {o}"),
+            (None, None) => "Tributary: feeds".to_string(),
+        };
+        Ok(connectors::opml::write(&title, &feeds))
+    }
+
     /// Who registered, changed, paused or deleted what, and which tokens were created and revoked;
     /// newest first. Admins only.
     #[graphql(complexity = "(first.max(0) as usize) * child_complexity + 1")]
