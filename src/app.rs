@@ -100,6 +100,7 @@ impl App {
             schema: graphql::build_schema(&settings.api, &settings.poll, for_api),
             cache,
             metrics,
+            limiter: Arc::new(crate::ratelimit::RateLimiter::new(settings.api.rate_limit_per_minute)),
             settings: Arc::new(settings),
             demo,
         };
@@ -144,8 +145,11 @@ impl App {
         let store = Arc::clone(&state.store);
         let demo = state.demo.clone();
         let router = http::router(state);
-        let mut server =
-            tokio::spawn(axum::serve(listener, router).with_graceful_shutdown(stopped(stop_rx.clone())).into_future());
+        let mut server = tokio::spawn(
+            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(stopped(stop_rx.clone()))
+                .into_future(),
+        );
         let poller_stop = stopped(stop_rx.clone());
         let mut poller = tokio::spawn(async move {
             if poll_enabled {

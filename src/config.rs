@@ -92,6 +92,9 @@ pub struct ApiSettings {
     pub cache_bytes: u64,
     /// Seconds a query may run before it is cut off.
     pub timeout_secs: u64,
+    /// Requests a minute each token (and each address without a token) may make, in bursts of
+    /// as many; 0 turns the limit off.
+    pub rate_limit_per_minute: u32,
 }
 
 impl Default for Settings {
@@ -150,6 +153,7 @@ impl Default for ApiSettings {
             max_body_bytes: 256 * 1024,
             cache_bytes: 8 * 1024 * 1024,
             timeout_secs: 10,
+            rate_limit_per_minute: 600,
         }
     }
 }

@@ -37,6 +37,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// The demo's sample feeds, in `--demo` mode.
     pub demo: Option<Arc<Demo>>,
+    /// Per-token request limits.
+    pub limiter: Arc<crate::ratelimit::RateLimiter>,
 }
 
 /// The router.
@@ -167,6 +169,7 @@ async fn graphql(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    axum::extract::ConnectInfo(client): axum::extract::ConnectInfo<std::net::SocketAddr>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let Some(media) = negotiate(&headers) else {
@@ -182,6 +185,20 @@ async fn graphql(
         Ok(viewer) => viewer,
         Err(response) => return response(media),
     };
+    let key = match &viewer {
+        Viewer::Token { token, .. } => format!("token {}", token.id),
+        Viewer::Anonymous => format!("address {}", client.ip()),
+    };
+    if let Err(wait) = state.limiter.check(&key) {
+        let mut response = error_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            media,
+            "RATE_LIMITED",
+            &format!("too many requests; try again in {} s", wait.as_secs()),
+        );
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs()));
+        return response;
+    }
     let request = if method == Method::GET {
         let request = match from_query_string(uri.query().unwrap_or("")) {
             Ok(r) => r,

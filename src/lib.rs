@@ -14,6 +14,7 @@
 //! - [`http`]: the axum router: `/graphql`, `/graphiql`, `/healthz`, `/readyz`, `/metrics`.
 //! - [`metrics`]: counters and latency histograms in Prometheus text format.
 //! - [`demo`]: bundled sample feeds served by the hub itself for `serve --demo`.
+//! - [`ratelimit`]: per-token request limits on the GraphQL endpoint.
 //! - [`app`]: builds the application and runs server and poller side by side.
 //! - [`cli`]: the command line.
 
@@ -53,5 +54,6 @@ pub mod http;
 pub mod metrics;
 pub mod model;
 pub mod poller;
+pub mod ratelimit;
 pub mod seed;
 pub mod store;

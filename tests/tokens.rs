@@ -521,3 +521,21 @@ async fn a_society_imports_its_feeds_from_opml_and_a_network_exports_them() {
     assert!(!anonymous.contains(&a), "{anonymous}");
     assert!(anonymous.contains("public.xml"), "{anonymous}");
 }
+
+#[tokio::test]
+async fn each_token_has_its_own_rate_limit_with_retry_after() {
+    let app = helpers::spawn_app_with(|settings| settings.api.rate_limit_per_minute = 3).await;
+    french_member_token(&app).await;
+    let query = "{ viewer { role } }";
+    for _ in 0..3 {
+        assert_eq!(app.graphql_as(FRENCH, query, json!({})).await.status(), 200);
+    }
+    let limited = app.graphql_as(FRENCH, query, json!({})).await;
+    assert_eq!(limited.status(), 429);
+    let wait: u64 = limited.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=20).contains(&wait), "{wait}");
+    let body: Value = limited.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED", "{body}");
+    // Requests without a token are counted by address, apart from the token's.
+    assert!(app.graphql(query, json!({})).await["data"]["viewer"]["role"] == "ANONYMOUS");
+}
