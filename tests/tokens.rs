@@ -260,6 +260,23 @@ async fn a_registered_url_inside_the_hubs_network_is_refused_unless_allowlisted(
         assert!(message.contains(reason), "{url}: {refused}");
     }
 
+    // A name that resolves inside the machine: its own host name (in /etc/hosts as loopback on
+    // this project's machines), on the feed server's port.
+    let name = std::fs::read_to_string("/etc/hostname").unwrap_or_default().trim().to_string();
+    let resolved: Vec<std::net::SocketAddr> =
+        tokio::net::lookup_host((name.as_str(), 80)).await.map(|a| a.collect()).unwrap_or_default();
+    if !name.is_empty()
+        && !resolved.is_empty()
+        && resolved.iter().all(|a| a.ip().is_loopback() || a.ip().is_unspecified())
+    {
+        let url = format!("http://{name}:{}/feed.xml", app.feeds.address.port());
+        let refused = app.data_as(FRENCH, REGISTER, json!({ "input": { "url": url } })).await;
+        let message = refused["registerFeed"]["userErrors"][0]["message"].as_str().unwrap_or_default().to_string();
+        assert!(message.contains("resolves to") && message.contains("not a public address"), "{url}: {refused}");
+    } else {
+        eprintln!("note: the host name `{name}` does not resolve to loopback here; that case was not checked");
+    }
+
     // With the feed server allowlisted (as the other tests run), the same URL is accepted.
     let open = spawn_app().await;
     french_member_token(&open).await;
