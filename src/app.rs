@@ -101,6 +101,9 @@ impl App {
             cache,
             metrics,
             limiter: Arc::new(crate::ratelimit::RateLimiter::new(settings.api.rate_limit_per_minute)),
+            address_limiter: Arc::new(crate::ratelimit::RateLimiter::new(
+                settings.api.rate_limit_per_minute.saturating_mul(4),
+            )),
             settings: Arc::new(settings),
             demo,
         };

@@ -458,14 +458,22 @@ async fn member(settings: &Settings, cmd: MemberCommand) -> anyhow::Result<()> {
                 source: Some(source.unwrap_or_else(|| "set by an operator (tributary network member add)".into())),
             };
             match store.set_membership(&membership).await {
-                Ok(()) => println!("{} is now {} of {network}", membership.organisation, role),
+                Ok(()) => {
+                    let subject = format!("organisation {}", membership.organisation);
+                    audit(store.as_ref(), "setMembership", subject, format!("{} in {network}", role.as_str())).await;
+                    println!("{} is now {} of {network}", membership.organisation, role)
+                }
                 Err(StoreError::NotFound) => bail!("no network `{network}` or no organisation `{organisation}`"),
                 Err(e) => return Err(e.into()),
             }
         }
         MemberCommand::Remove { network, organisation } => {
             match store.remove_membership(&network, &OrgId(organisation.to_ascii_uppercase())).await {
-                Ok(()) => println!("{organisation} removed from {network}"),
+                Ok(()) => {
+                    let subject = format!("organisation {}", organisation.to_ascii_uppercase());
+                    audit(store.as_ref(), "removeMembership", subject, format!("from {network}")).await;
+                    println!("{organisation} removed from {network}")
+                }
                 Err(StoreError::NotFound) => bail!("{organisation} is not a member of {network}"),
                 Err(e) => return Err(e.into()),
             }

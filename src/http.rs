@@ -39,6 +39,9 @@ pub struct AppState {
     pub demo: Option<Arc<Demo>>,
     /// Per-token request limits.
     pub limiter: Arc<crate::ratelimit::RateLimiter>,
+    /// Per-address limits, checked before a token is looked up (four times the per-token
+    /// limit, for addresses many people share), so a flood of bad tokens is stopped too.
+    pub address_limiter: Arc<crate::ratelimit::RateLimiter>,
 }
 
 /// The router.
@@ -180,6 +183,9 @@ async fn graphql(
             "acceptable responses are application/graphql-response+json and application/json",
         );
     };
+    if let Err(wait) = state.address_limiter.check(&client.ip().to_string()) {
+        return rate_limited(media, wait);
+    }
     // Authentication is looked up anew for every request, never cached.
     let viewer = match authenticate(&state, &headers).await {
         Ok(viewer) => viewer,
@@ -190,14 +196,7 @@ async fn graphql(
         Viewer::Anonymous => format!("address {}", client.ip()),
     };
     if let Err(wait) = state.limiter.check(&key) {
-        let mut response = error_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            media,
-            "RATE_LIMITED",
-            &format!("too many requests; try again in {} s", wait.as_secs()),
-        );
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs()));
-        return response;
+        return rate_limited(media, wait);
     }
     let request = if method == Method::GET {
         let request = match from_query_string(uri.query().unwrap_or("")) {
@@ -263,6 +262,18 @@ async fn graphql(
     execute(&state, media, viewer, request).await
 }
 
+/// HTTP 429 with RATE_LIMITED and Retry-After.
+fn rate_limited(media: MediaType, wait: Duration) -> Response {
+    let mut response = error_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        media,
+        "RATE_LIMITED",
+        &format!("too many requests; try again in {} s", wait.as_secs()),
+    );
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs()));
+    response
+}
+
 /// The viewer an `Authorization: Bearer …` header stands for (anonymous without one), or the
 /// response refusing the request: 401 with UNAUTHENTICATED for a token that is not live.
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Viewer, Box<dyn FnOnce(MediaType) -> Response>> {
@@ -312,6 +323,12 @@ async fn execute(state: &AppState, media: MediaType, viewer: Viewer, request: as
         for part in [
             state.store.data_version().to_string().as_str(),
             scope.cache_key().as_str(),
+            // What `viewer` answers differs from token to token, even within one scope.
+            match &viewer {
+                Viewer::Token { token, .. } => token.id.to_string(),
+                Viewer::Anonymous => String::new(),
+            }
+            .as_str(),
             request.operation_name.as_deref().unwrap_or(""),
             request.query.as_str(),
             serde_json::to_string(&request.variables).unwrap_or_default().as_str(),

@@ -199,6 +199,22 @@ pub async fn a_deleted_feed_leaves_listings_and_comes_back_registered_again(f: F
     assert_eq!((again.id, again.deleted_at, again.visibility), (fd.id, None, Visibility::Network));
 }
 
+/// A chunk takes the feed's visibility as it is when the chunk is written, not as the poll found
+/// it; a feed deleted meanwhile takes no more items.
+pub async fn chunks_follow_the_feed_as_it_is_now(f: Fixture) {
+    let s = f.store.as_ref();
+    let stale = feed(s, "IT", "changing.xml", Visibility::Public).await;
+    let tighter = tributary::model::FeedUpdate { visibility: Some(Visibility::Society), ..Default::default() };
+    s.update_feed(stale.id, &tighter).await.unwrap();
+    s.ingest_chunk(&stale, &items("v", 2, "text"), ChunkContext::default()).await.unwrap();
+    let page = PageRequest { first: 10, after: None };
+    let public = s.items_page(&Scope::PublicOnly, &ItemFilter::default(), ItemOrder::PublishedAsc, &page).await;
+    assert_eq!(public.unwrap().total_count, 0, "anonymous readers do not see the items of a feed made SOCIETY");
+    assert_eq!(live_count(s).await, 2);
+    s.delete_feed(stale.id).await.unwrap();
+    assert!(s.ingest_chunk(&stale, &items("w", 1, "text"), ChunkContext::default()).await.is_err());
+}
+
 /// The live items are read back a page (10,000) at a time: items missing on every page are found.
 pub async fn a_snapshot_larger_than_a_page_withdraws_exactly_what_is_missing(f: Fixture) {
     let s = f.store.as_ref();
@@ -448,6 +464,7 @@ contract!(sqlite:
     chunks_record_a_resume_point_that_success_clears,
     a_record_marked_deleted_withdraws_its_item,
     a_deleted_feed_leaves_listings_and_comes_back_registered_again,
+    chunks_follow_the_feed_as_it_is_now,
     the_first_import_is_backfill_and_later_changes_are_not,
     concurrent_writers_never_make_a_reader_skip_a_change,
     the_scope_hides_what_a_viewer_may_not_see,

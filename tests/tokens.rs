@@ -272,7 +272,8 @@ async fn a_registered_url_inside_the_hubs_network_is_refused_unless_allowlisted(
         let url = format!("http://{name}:{}/feed.xml", app.feeds.address.port());
         let refused = app.data_as(FRENCH, REGISTER, json!({ "input": { "url": url } })).await;
         let message = refused["registerFeed"]["userErrors"][0]["message"].as_str().unwrap_or_default().to_string();
-        assert!(message.contains("resolves to") && message.contains("not a public address"), "{url}: {refused}");
+        assert!(message.contains("resolves only to addresses that are not public"), "{url}: {refused}");
+        assert!(!message.contains("127.0"), "the internal address stays on the hub: {message}");
     } else {
         eprintln!("note: the host name `{name}` does not resolve to loopback here; that case was not checked");
     }
@@ -555,4 +556,30 @@ async fn each_token_has_its_own_rate_limit_with_retry_after() {
     assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED", "{body}");
     // Requests without a token are counted by address, apart from the token's.
     assert!(app.graphql(query, json!({})).await["data"]["viewer"]["role"] == "ANONYMOUS");
+}
+
+#[tokio::test]
+async fn only_an_admin_registers_or_moves_a_feed_that_sends_the_hubs_secrets() {
+    let app = spawn_app().await;
+    three_feeds_and_five_tokens(&app).await;
+    let input = json!({ "input": { "url": app.feeds.url("dtm"), "preset": "iom-dtm" } });
+    let refused = app.data_as(FRENCH, REGISTER, input).await;
+    let message = refused["registerFeed"]["userErrors"][0]["message"].as_str().unwrap_or_default().to_string();
+    assert!(message.contains("only an ADMIN token"), "{refused}");
+    let mapping = "format = \"json\"\n[headers]\nX-Key = { env = \"HOME\" }\n[item]\ntitle = \"{/t}\"";
+    let own = json!({ "input": { "url": app.feeds.url("own"), "mapping": mapping } });
+    assert!(app.data_as(FRENCH, REGISTER, own).await["registerFeed"]["feed"].is_null());
+
+    let admin = json!({ "input": { "url": app.feeds.url("dtm"), "preset": "iom-dtm", "organisation": "FR" } });
+    let registered = app.data_as(ADMIN, REGISTER, admin).await;
+    let id = registered["registerFeed"]["feed"]["id"].clone();
+    assert!(id.is_string(), "{registered}");
+    // The French member may pause it, but not move it elsewhere.
+    let update =
+        "mutation($input: UpdateFeedInput!) { updateFeed(input: $input) { feed { url } userErrors { message } } }";
+    let moved = app.data_as(FRENCH, update, json!({ "input": { "id": id, "url": app.feeds.url("elsewhere") } })).await;
+    assert!(
+        moved["updateFeed"]["userErrors"][0]["message"].as_str().unwrap().contains("only an ADMIN token"),
+        "{moved}"
+    );
 }

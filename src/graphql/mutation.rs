@@ -15,6 +15,9 @@ use crate::store::StoreError;
 /// The mutation root.
 pub struct Mutation;
 
+/// Most feeds one `importOpml` registers (each is checked and written in the request).
+const MAX_IMPORT: usize = 100;
+
 /// A problem with the input that its sender can fix.
 #[derive(SimpleObject, Debug, Clone)]
 pub struct UserError {
@@ -225,6 +228,26 @@ async fn audit(ctx: &Context<'_>, action: &str, subject: String, detail: String)
     }
 }
 
+/// Whether a mapping reads secrets from the hub's environment (`{ env = "NAME" }` headers).
+fn has_secret_headers(mapping: Option<&str>) -> bool {
+    mapping
+        .and_then(|m| connectors::mapping::Mapping::parse(m).ok())
+        .is_some_and(|m| m.headers.values().any(|v| matches!(v, connectors::mapping::HeaderValue::Env(_))))
+}
+
+/// Secrets from the hub's environment are sent wherever the feed's URL points, so only an admin
+/// may register a feed that uses them, or move one: a MEMBER could otherwise have any of the
+/// hub's environment variables sent to a server of its choosing.
+fn secrets_for_admins(actor: &Actor) -> Result<(), UserError> {
+    match actor {
+        Actor::Admin => Ok(()),
+        Actor::Member(_) => Err(user_error(
+            &["input", "mapping"],
+            "a mapping with secret headers (`{ env = … }`) sends the hub's own secrets: only an ADMIN token may register or move such a feed",
+        )),
+    }
+}
+
 /// The feed behind `id` as the viewer sees it (NOT_FOUND when it may not), and that the actor
 /// may manage it (FORBIDDEN otherwise).
 async fn managed_feed(ctx: &Context<'_>, actor: &Actor, id: &ID) -> async_graphql::Result<FeedId> {
@@ -309,6 +332,11 @@ impl Mutation {
         if let Err(m) = feed.check() {
             return Ok(FeedPayload::refused(vec![user_error(&["input", "mapping"], m)]));
         }
+        if has_secret_headers(feed.mapping.as_deref()) {
+            if let Err(e) = secrets_for_admins(&actor) {
+                return Ok(FeedPayload::refused(vec![e]));
+            }
+        }
         match request(ctx).store.add_feed(&feed).await {
             Ok(feed) => {
                 let detail =
@@ -372,6 +400,15 @@ impl Mutation {
             }
             update.poll_interval_secs = Some(i64::from(secs));
         }
+        let secrets_after = match &update.kind_and_mapping {
+            Some((_, mapping)) => has_secret_headers(mapping.as_deref()),
+            None => has_secret_headers(current.mapping.as_deref()),
+        };
+        if secrets_after && (update.url.is_some() || update.kind_and_mapping.is_some()) {
+            if let Err(e) = secrets_for_admins(&actor) {
+                errors.push(e);
+            }
+        }
         if !errors.is_empty() {
             return Ok(FeedPayload::refused(errors));
         }
@@ -429,6 +466,10 @@ impl Mutation {
         };
         actor.may_manage(&organisation)?;
         let outlines = match connectors::opml::read(&opml) {
+            Ok(outlines) if outlines.len() > MAX_IMPORT => {
+                let m = format!("the list names {} feeds; import at most {MAX_IMPORT} at a time", outlines.len());
+                return Ok(ImportOpmlPayload { feeds: Vec::new(), user_errors: vec![user_error(&["opml"], m)] });
+            }
             Ok(outlines) => outlines,
             Err(m) => return Ok(ImportOpmlPayload { feeds: Vec::new(), user_errors: vec![user_error(&["opml"], m)] }),
         };
@@ -496,9 +537,29 @@ impl Mutation {
     async fn delete_feed(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<DeleteFeedPayload> {
         let actor = actor(ctx)?;
         let feed = managed_feed(ctx, &actor, &id).await?;
-        let (feed, withdrawn) = request(ctx).store.delete_feed(feed).await.map_err(store_error)?;
-        let detail = format!("{} ({withdrawn} items withdrawn)", feed.url.as_str());
-        audit(ctx, "deleteFeed", format!("feed {}", feed.id), detail).await;
+        // Withdrawing a large feed's items takes a while: it runs on its own, so a request that
+        // times out or is dropped never leaves the feed deleted with items still live.
+        let r = request(ctx);
+        let store = std::sync::Arc::clone(&r.store);
+        let actor = model::actor_name(&r.viewer);
+        let deleting = tokio::spawn(async move {
+            let (feed, withdrawn) = store.delete_feed(feed).await?;
+            let detail = format!("{} ({withdrawn} items withdrawn)", feed.url.as_str());
+            let entry = model::NewAuditEntry {
+                actor,
+                action: "deleteFeed".into(),
+                subject: format!("feed {}", feed.id),
+                detail,
+            };
+            if let Err(e) = store.record_audit(&entry).await {
+                tracing::error!(error = %e, "could not record an audit entry");
+            }
+            Ok::<_, StoreError>((feed, withdrawn))
+        });
+        let (feed, withdrawn) = deleting
+            .await
+            .map_err(|e| coded("INTERNAL", format!("the deletion stopped: {e}")))?
+            .map_err(store_error)?;
         Ok(DeleteFeedPayload {
             feed: Some(Feed(feed)),
             withdrawn_items: i32::try_from(withdrawn).unwrap_or(i32::MAX),

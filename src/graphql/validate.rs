@@ -2,8 +2,6 @@
 //! and what would be stored is returned — nothing is. An ordinary web page is searched for the
 //! feeds it advertises (`<link rel="alternate">`).
 
-use std::io::{Read, Seek};
-
 use async_graphql::{Context, InputObject, SimpleObject};
 use chrono::{DateTime, Utc};
 use connectors::{Connector, FeedContext, NormalisedItem};
@@ -217,28 +215,26 @@ pub async fn validate(ctx: &Context<'_>, input: ValidateFeedInput) -> async_grap
         };
     let fetcher = ctx.data_unchecked::<Fetcher>();
     let headers = reqwest::header::HeaderMap::new();
-    let fetched = match fetcher.fetch(&url, &headers, None, None, Keep::File).await {
+    // A dry run reads at most `fetch.max_body_bytes`, in memory: it answers a request, so it
+    // must stay small whatever the URL holds (a poll reads a large CSV file from disk instead).
+    let fetched = match fetcher.fetch(&url, &headers, None, None, Keep::Memory).await {
         Ok(Fetched::Body { body, .. }) => body,
         Ok(Fetched::NotModified(_)) => {
             return Ok(refused("url", "the server answered 304 Not Modified to a plain request"))
         }
         Err(e) => return Ok(refused("url", e.to_string())),
     };
-    let Body::File(mut file) = fetched else {
-        return Ok(refused("url", "the hub could not keep the document to read it"));
+    let bytes = match fetched {
+        Body::Memory(bytes) => bytes,
+        Body::File(_) => return Ok(refused("url", "the hub could not keep the document to read it")),
     };
-    // The spooled file was just written: read it from its start.
-    let mut head = Vec::with_capacity(SNIFF_BYTES);
-    file.rewind()
-        .and_then(|()| (&mut file).take(SNIFF_BYTES as u64).read_to_end(&mut head))
-        .and_then(|_| file.rewind())
-        .map_err(|e| super::error::coded("INTERNAL", e.to_string()))?;
+    let head = &bytes[..bytes.len().min(SNIFF_BYTES)];
 
     let mut result = FeedValidation::default();
     let kind = if given {
         kind
     } else {
-        match sniff(&head) {
+        match sniff(head) {
             Sniffed::Feed => model::FeedKind::Rss,
             Sniffed::Csv => model::FeedKind::Csv,
             Sniffed::Json => {
@@ -249,9 +245,7 @@ pub async fn validate(ctx: &Context<'_>, input: ValidateFeedInput) -> async_grap
                 return Ok(result);
             }
             Sniffed::Html => {
-                let mut html = Vec::new();
-                let _ = file.take(1024 * 1024).read_to_end(&mut html);
-                result.alternates = alternates(&String::from_utf8_lossy(&html), url.as_url());
+                result.alternates = alternates(&String::from_utf8_lossy(&bytes), url.as_url());
                 result.warnings.push(match result.alternates.len() {
                     0 => "this is a web page, not a feed, and it advertises no feed; ask the site for its RSS or Atom address".into(),
                     n => format!("this is a web page, not a feed; it advertises {n} feed(s): register one of those"),
@@ -278,7 +272,7 @@ pub async fn validate(ctx: &Context<'_>, input: ValidateFeedInput) -> async_grap
     let parsed = tokio::task::spawn_blocking(move || {
         let mut first: Vec<NormalisedItem> = Vec::new();
         let mut count = 0usize;
-        let parsed = connector.parse_source_chunks(&mut file, &context, 1000, &mut |chunk| {
+        let parsed = connector.parse_chunks(&bytes, &context, 1000, &mut |chunk| {
             count += chunk.len();
             let room = PREVIEW_ITEMS.saturating_sub(first.len());
             first.extend(chunk.into_iter().take(room));

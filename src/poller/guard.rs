@@ -100,8 +100,11 @@ impl Guard {
             return Ok(());
         }
         match resolved.first() {
+            // Which internal address it is stays on the hub: the reason is shown to whoever
+            // registered the URL, and on the feed.
             Some(private) => {
-                Err(Blocked(format!("refused to fetch {name}: it resolves to {}, not a public address", private.ip())))
+                tracing::info!(name, address = %private.ip(), "refused a name resolving to a non-public address");
+                Err(Blocked(format!("refused to fetch {name}: it resolves only to addresses that are not public")))
             }
             None => Err(Blocked(format!("{name} does not resolve; check the address"))),
         }
@@ -180,10 +183,12 @@ impl Resolve for GuardedResolver {
             let public: Vec<SocketAddr> = resolved.iter().copied().filter(|a| open || is_public(a.ip())).collect();
             if public.is_empty() {
                 let err: Box<dyn std::error::Error + Send + Sync> = match resolved.first() {
-                    Some(addr) => Box::new(Blocked(format!(
-                        "refused to fetch {host}: it resolves to {}, not a public address",
-                        addr.ip()
-                    ))),
+                    Some(addr) => {
+                        tracing::info!(host, address = %addr.ip(), "refused a name resolving to a non-public address");
+                        Box::new(Blocked(format!(
+                            "refused to fetch {host}: it resolves only to addresses that are not public"
+                        )))
+                    }
                     None => Box::new(Blocked(format!("{host} does not resolve"))),
                 };
                 return Err(err);
@@ -260,6 +265,7 @@ mod tests {
     async fn names_resolving_to_private_addresses_are_refused() {
         let resolver = GuardedResolver { guard: Arc::new(Guard::default()) };
         let err = resolver.resolve("localhost".parse::<Name>().unwrap()).await.err().expect("refused");
-        assert!(err.to_string().contains("not a public address"), "{err}");
+        assert!(err.to_string().contains("resolves only to addresses that are not public"), "{err}");
+        assert!(!err.to_string().contains("127.0.0.1"), "the address itself stays in the hub's log: {err}");
     }
 }

@@ -76,6 +76,24 @@ async fn write_chunk(
     // large import.
     let _w = store.writer.lock().await;
     let mut tx = store.begin_write().await?;
+    // The feed as it is now, not as the poll found it: a visibility changed or a deletion made
+    // while a long import runs applies to the rest of it.
+    store.count(1);
+    let now_feed: Option<(String, Option<i64>)> =
+        sqlx::query_as("SELECT visibility, deleted_at FROM feeds WHERE id = ?")
+            .bind(feed.id.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((visibility, None)) = now_feed else {
+        return Err(StoreError::Invalid("the feed was deleted while it was being read".into()));
+    };
+    let fresh;
+    let feed = if visibility == feed.visibility.as_str() {
+        feed
+    } else {
+        fresh = Feed { visibility: visibility.parse().map_err(StoreError::Corrupt)?, ..feed.clone() };
+        &fresh
+    };
     let existing = if context.all_new {
         HashMap::new()
     } else {

@@ -520,6 +520,7 @@ impl Store for SqliteStore {
 
     async fn record_audit(&self, entry: &NewAuditEntry) -> StoreResult<()> {
         let _w = self.writer.lock().await;
+        let mut tx = self.begin_write().await?;
         self.count(1);
         sqlx::query("INSERT INTO audit_log (at, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)")
             .bind(to_millis(Utc::now()))
@@ -527,8 +528,12 @@ impl Store for SqliteStore {
             .bind(&entry.action)
             .bind(&entry.subject)
             .bind(&entry.detail)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        // `auditLog` is an answer the response cache may hold.
+        let v = self.bump_version(&mut tx).await?;
+        self.commit(tx).await?;
+        self.remember_version(v);
         Ok(())
     }
 
@@ -567,8 +572,8 @@ impl Store for SqliteStore {
         self.count(1);
         let row: Option<FeedRow> = sqlx::query_as(&format!(
             "UPDATE feeds SET state = CASE WHEN ? THEN 'PAUSED' WHEN state = 'PAUSED' THEN 'ACTIVE' ELSE state END, \
-             next_check_at = CASE WHEN ? THEN next_check_at ELSE min(next_check_at, ?) END, lease_until = NULL \
-             WHERE id = ? RETURNING {FEED_COLUMNS}"
+             next_check_at = CASE WHEN ? THEN next_check_at ELSE min(next_check_at, ?) END \
+             WHERE id = ? AND deleted_at IS NULL RETURNING {FEED_COLUMNS}"
         ))
         .bind(paused)
         .bind(paused)
@@ -641,7 +646,7 @@ impl Store for SqliteStore {
                     "UPDATE feeds SET kind = ?, mapping = ?, default_category = ?, default_language = ?, \
                      default_countries = ?, visibility = ?, poll_interval_secs = ?, next_check_at = ?, state = 'ACTIVE', \
                      last_error = NULL, error_count = 0, etag = NULL, last_modified = NULL, body_hash = NULL, \
-                     lease_until = NULL, deleted_at = NULL \
+                     lease_until = NULL, deleted_at = NULL, resume_hash = NULL, resume_items = 0 \
                      WHERE organisation = ? AND url = ? AND deleted_at IS NOT NULL RETURNING {FEED_COLUMNS}"
                 ))
                 .bind(f.kind.as_str())
@@ -657,7 +662,17 @@ impl Store for SqliteStore {
                 .fetch_optional(&mut *tx)
                 .await?;
                 match revived {
-                    Some(row) => row,
+                    Some(row) => {
+                        // Its withdrawn items, reachable through `item` and `changes`, take the
+                        // new visibility too.
+                        self.count(1);
+                        sqlx::query("UPDATE items SET visibility = ? WHERE feed = ?")
+                            .bind(f.visibility.as_str())
+                            .bind(row.id())
+                            .execute(&mut *tx)
+                            .await?;
+                        row
+                    }
                     None => {
                         return Err(StoreError::Conflict(format!(
                             "`{}` already has a feed at {}",

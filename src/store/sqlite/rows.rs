@@ -125,6 +125,13 @@ pub struct FeedRow {
     deleted_at: Option<i64>,
 }
 
+impl FeedRow {
+    /// The feed's id.
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+}
+
 /// Default countries are stored as space-separated alpha-2 codes.
 pub fn countries_to_text(codes: &[CountryCode]) -> String {
     codes.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(" ")
