@@ -206,6 +206,24 @@ fn push_scope(qb: &mut QueryBuilder<'_, Sqlite>, scope: &Scope, alias: &str) {
     }
 }
 
+/// Inserts an organisation unless its id is taken; returns how many rows were inserted (0 or 1).
+async fn insert_organisation(tx: &mut sqlx::Transaction<'_, Sqlite>, o: &Organisation) -> StoreResult<u64> {
+    Ok(sqlx::query(
+        "INSERT INTO organisations (id, kind, name_en, name_local, local_language, region, source) \
+         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&o.id.0)
+    .bind(o.kind.as_str())
+    .bind(&o.name_en)
+    .bind(&o.name_local)
+    .bind(&o.local_language)
+    .bind(o.region.map(|r| r.as_str()))
+    .bind(&o.source)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
+}
+
 /// Appends `AND column IN (values)`; nothing when `values` is empty.
 fn push_in<'a, T>(qb: &mut QueryBuilder<'a, Sqlite>, column: &str, values: impl IntoIterator<Item = T>)
 where
@@ -258,20 +276,7 @@ impl Store for SqliteStore {
         let mut report = SeedReport { applied: true, ..SeedReport::default() };
         for o in &seed.organisations {
             self.count(1);
-            report.organisations += sqlx::query(
-                "INSERT INTO organisations (id, kind, name_en, name_local, local_language, region, source) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(&o.id.0)
-            .bind(o.kind.as_str())
-            .bind(&o.name_en)
-            .bind(&o.name_local)
-            .bind(&o.local_language)
-            .bind(o.region.map(|r| r.as_str()))
-            .bind(&o.source)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            report.organisations += insert_organisation(&mut tx, o).await?;
         }
         for n in &seed.networks {
             self.count(1);
@@ -386,20 +391,7 @@ impl Store for SqliteStore {
         let _w = self.writer.lock().await;
         let mut tx = self.begin_write().await?;
         self.count(1);
-        let inserted = sqlx::query(
-            "INSERT INTO organisations (id, kind, name_en, name_local, local_language, region, source) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&o.id.0)
-        .bind(o.kind.as_str())
-        .bind(&o.name_en)
-        .bind(&o.name_local)
-        .bind(&o.local_language)
-        .bind(o.region.map(|r| r.as_str()))
-        .bind(&o.source)
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() == 0 {
+        if insert_organisation(&mut tx, o).await? == 0 {
             return Err(StoreError::Conflict(format!("there is already an organisation `{}`", o.id)));
         }
         let v = self.bump_version(&mut tx).await?;
