@@ -156,9 +156,7 @@ async fn write_chunk(
         store.count(1);
         last = sqlx::query_scalar("SELECT max(sequence) FROM changes").fetch_one(&mut *tx).await?;
     }
-    let v = store.bump_version(&mut tx).await?;
-    store.commit(tx).await?;
-    store.remember_version(v);
+    store.commit_visible(tx).await?;
     report.created = created.len();
     report.updated = updated.len();
     report.withdrawn = deleted.len();
@@ -208,9 +206,7 @@ pub(super) async fn withdraw_missing(
         withdraw_rows(store, &mut tx, chunk, to_millis(Utc::now())).await?;
         store.count(1);
         last = sqlx::query_scalar("SELECT max(sequence) FROM changes").fetch_one(&mut *tx).await?;
-        let v = store.bump_version(&mut tx).await?;
-        store.commit(tx).await?;
-        store.remember_version(v);
+        store.commit_visible(tx).await?;
     }
     Ok((gone.len(), last))
 }
@@ -230,9 +226,7 @@ pub(super) async fn delete_feed(store: &SqliteStore, id: FeedId) -> StoreResult<
         .fetch_optional(&mut *tx)
         .await?;
         let feed = row.ok_or(StoreError::NotFound)?.try_into()?;
-        let v = store.bump_version(&mut tx).await?;
-        store.commit(tx).await?;
-        store.remember_version(v);
+        store.commit_visible(tx).await?;
         feed
     };
     // Its items go a chunk at a time, so other writers keep their turn.
@@ -252,9 +246,7 @@ pub(super) async fn delete_feed(store: &SqliteStore, id: FeedId) -> StoreResult<
             break;
         }
         withdraw_rows(store, &mut tx, &rowids, to_millis(Utc::now())).await?;
-        let v = store.bump_version(&mut tx).await?;
-        store.commit(tx).await?;
-        store.remember_version(v);
+        store.commit_visible(tx).await?;
         withdrawn += rowids.len();
     }
     Ok((feed, withdrawn))

@@ -141,6 +141,15 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Commits a write that changes what the API shows: the data version is bumped inside the
+    /// transaction and remembered once it is committed, so cached answers are not served again.
+    async fn commit_visible(&self, mut tx: sqlx::Transaction<'static, Sqlite>) -> StoreResult<()> {
+        let v = self.bump_version(&mut tx).await?;
+        self.commit(tx).await?;
+        self.remember_version(v);
+        Ok(())
+    }
+
     /// Counts `n` SQL statements.
     fn count(&self, n: u64) {
         self.queries.fetch_add(n, Ordering::Relaxed);
@@ -314,9 +323,7 @@ impl Store for SqliteStore {
             .bind(SEED_VERSION)
             .execute(&mut *tx)
             .await?;
-        let v = self.bump_version(&mut tx).await?;
-        self.commit(tx).await?;
-        self.remember_version(v);
+        self.commit_visible(tx).await?;
         Ok(report)
     }
 
@@ -381,9 +388,7 @@ impl Store for SqliteStore {
         .bind(&m.source)
         .execute(&mut *tx)
         .await?;
-        let v = self.bump_version(&mut tx).await?;
-        self.commit(tx).await?;
-        self.remember_version(v);
+        self.commit_visible(tx).await?;
         Ok(())
     }
 
@@ -394,9 +399,7 @@ impl Store for SqliteStore {
         if insert_organisation(&mut tx, o).await? == 0 {
             return Err(StoreError::Conflict(format!("there is already an organisation `{}`", o.id)));
         }
-        let v = self.bump_version(&mut tx).await?;
-        self.commit(tx).await?;
-        self.remember_version(v);
+        self.commit_visible(tx).await?;
         Ok(())
     }
 
@@ -413,9 +416,7 @@ impl Store for SqliteStore {
         if removed == 0 {
             return Err(StoreError::NotFound);
         }
-        let v = self.bump_version(&mut tx).await?;
-        self.commit(tx).await?;
-        self.remember_version(v);
+        self.commit_visible(tx).await?;
         Ok(())
     }
 
@@ -504,9 +505,7 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        let v = self.bump_version(&mut tx).await?;
-        self.commit(tx).await?;
-        self.remember_version(v);
+        self.commit_visible(tx).await?;
         Ok(feed)
     }
 
@@ -523,9 +522,7 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         // `auditLog` is an answer the response cache may hold.
-        let v = self.bump_version(&mut tx).await?;
-        self.commit(tx).await?;
-        self.remember_version(v);
+        self.commit_visible(tx).await?;
         Ok(())
     }
 
@@ -574,9 +571,7 @@ impl Store for SqliteStore {
         .fetch_optional(&mut *tx)
         .await?;
         let feed: Feed = row.ok_or(StoreError::NotFound)?.try_into()?;
-        let v = self.bump_version(&mut tx).await?;
-        self.commit(tx).await?;
-        self.remember_version(v);
+        self.commit_visible(tx).await?;
         Ok(feed)
     }
 
@@ -676,9 +671,7 @@ impl Store for SqliteStore {
             }
             Err(e) => return Err(e.into()),
         };
-        let v = self.bump_version(&mut tx).await?;
-        self.commit(tx).await?;
-        self.remember_version(v);
+        self.commit_visible(tx).await?;
         Feed::try_from(row)
     }
 
@@ -823,9 +816,7 @@ impl Store for SqliteStore {
         if updated == 0 {
             return Err(StoreError::NotFound);
         }
-        let v = self.bump_version(&mut tx).await?;
-        self.commit(tx).await?;
-        self.remember_version(v);
+        self.commit_visible(tx).await?;
         Ok(())
     }
 

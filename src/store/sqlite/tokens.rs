@@ -73,9 +73,7 @@ pub(super) async fn create(store: &SqliteStore, token: &NewToken, hash: &str, pr
     .bind(to_millis(Utc::now()))
     .fetch_one(&mut *tx)
     .await?;
-    let v = store.bump_version(&mut tx).await?;
-    store.commit(tx).await?;
-    store.remember_version(v);
+    store.commit_visible(tx).await?;
     row.try_into()
 }
 
@@ -97,9 +95,7 @@ pub(super) async fn revoke(store: &SqliteStore, id: TokenId) -> StoreResult<Toke
     .bind(id.0)
     .fetch_optional(&mut *tx)
     .await?;
-    let v = store.bump_version(&mut tx).await?;
-    store.commit(tx).await?;
-    store.remember_version(v);
+    store.commit_visible(tx).await?;
     row.ok_or(StoreError::NotFound)?.try_into()
 }
 
