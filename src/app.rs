@@ -62,6 +62,25 @@ fn self_address(addr: SocketAddr) -> SocketAddr {
     }
 }
 
+/// Prunes the change log of changes older than `retention_days`, at start and then hourly.
+async fn prune_change_log(store: Arc<dyn Store>, retention_days: u32, stop: impl Future<Output = ()>) {
+    tokio::pin!(stop);
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = every.tick() => {
+                let before = chrono::Utc::now() - chrono::Duration::days(i64::from(retention_days));
+                match store.prune_changes(before).await {
+                    Ok(0) => {}
+                    Ok(pruned) => tracing::info!(pruned, retention_days, "pruned the change log"),
+                    Err(e) => tracing::warn!(error = %e, "could not prune the change log"),
+                }
+            }
+        }
+    }
+}
+
 impl App {
     /// Builds the application: store, listener (bound now, so port 0 gets its real port), poller.
     pub async fn build(mut settings: Settings, options: Options) -> anyhow::Result<App> {
@@ -95,9 +114,13 @@ impl App {
                 .time_to_idle(std::time::Duration::from_secs(600))
                 .build()
         });
+        let changes = crate::events::ChangeFeed::new(Arc::clone(&store), settings.subscriptions.buffer_batches)
+            .await
+            .context("reading the change log")?;
         let state = AppState {
+            schema: graphql::build_schema(&settings.api, &settings.poll, for_api, Arc::clone(&changes)),
+            changes,
             store,
-            schema: graphql::build_schema(&settings.api, &settings.poll, for_api),
             cache,
             metrics,
             limiter: Arc::new(crate::ratelimit::RateLimiter::new(settings.api.rate_limit_per_minute)),
@@ -118,6 +141,11 @@ impl App {
     /// The store.
     pub fn store(&self) -> Arc<dyn Store> {
         Arc::clone(&self.state.store)
+    }
+
+    /// The change fan-out.
+    pub fn changes(&self) -> Arc<crate::events::ChangeFeed> {
+        Arc::clone(&self.state.changes)
     }
 
     /// The poller.
@@ -147,6 +175,8 @@ impl App {
         let poll_enabled = state.settings.poll.enabled;
         let store = Arc::clone(&state.store);
         let demo = state.demo.clone();
+        let changes = Arc::clone(&state.changes);
+        let retention_days = state.settings.changes.retention_days;
         let router = http::router(state);
         let mut server = tokio::spawn(
             axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
@@ -165,6 +195,10 @@ impl App {
         if let Some(demo) = demo {
             let demo_stop = stopped(stop_rx.clone());
             tokio::spawn(async move { demo.run(demo_stop).await });
+        }
+        tokio::spawn(changes.run(stopped(stop_rx.clone())));
+        if retention_days > 0 {
+            tokio::spawn(prune_change_log(Arc::clone(&store), retention_days, stopped(stop_rx.clone())));
         }
         // Writes by other processes (the CLI, later other replicas) reach the cache key within a second.
         let version_stop = stopped(stop_rx.clone());

@@ -25,6 +25,56 @@ pub struct Settings {
     pub fetch: FetchSettings,
     /// GraphQL API settings.
     pub api: ApiSettings,
+    /// Subscriptions over WebSocket.
+    pub subscriptions: SubscriptionSettings,
+    /// The change log.
+    pub changes: ChangeSettings,
+}
+
+/// Subscriptions over WebSocket (`/graphql/ws`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SubscriptionSettings {
+    /// Seconds between the server's keep-alive pings; a client that answers nothing for three
+    /// of them is disconnected.
+    pub ping_secs: u64,
+    /// Seconds a message may wait for a client to read it before the client is disconnected as
+    /// too slow (it resumes from its last cursor).
+    pub send_timeout_secs: u64,
+    /// Largest message a client may send, in bytes.
+    pub max_message_bytes: usize,
+    /// Operations one connection may run at once.
+    pub max_operations: usize,
+    /// Batches of changes held for subscribers that are behind (each up to 256 changes); a
+    /// subscriber further behind is told it is too slow and disconnected.
+    pub buffer_batches: usize,
+}
+
+/// The change log.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChangeSettings {
+    /// Days the change log keeps changes (0 keeps them forever). A cursor older than that gets
+    /// CURSOR_EXPIRED with the oldest cursor still valid.
+    pub retention_days: u32,
+}
+
+impl Default for SubscriptionSettings {
+    fn default() -> Self {
+        SubscriptionSettings {
+            ping_secs: 20,
+            send_timeout_secs: 30,
+            max_message_bytes: 64 * 1024,
+            max_operations: 16,
+            buffer_batches: 128,
+        }
+    }
+}
+
+impl Default for ChangeSettings {
+    fn default() -> Self {
+        ChangeSettings { retention_days: 90 }
+    }
 }
 
 /// How feeds are scheduled.
@@ -106,6 +156,8 @@ impl Default for Settings {
             poll: PollSettings::default(),
             fetch: FetchSettings::default(),
             api: ApiSettings::default(),
+            subscriptions: SubscriptionSettings::default(),
+            changes: ChangeSettings::default(),
         }
     }
 }
@@ -167,6 +219,8 @@ impl std::fmt::Debug for Settings {
             .field("poll", &self.poll)
             .field("fetch", &self.fetch)
             .field("api", &self.api)
+            .field("subscriptions", &self.subscriptions)
+            .field("changes", &self.changes)
             .finish()
     }
 }

@@ -28,6 +28,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// The schema.
     pub schema: TributarySchema,
+    /// The change fan-out that subscriptions follow.
+    pub changes: Arc<crate::events::ChangeFeed>,
     /// Response cache keyed on a hash of data version, scope and request, weighed in bytes;
     /// `None` when turned off.
     pub cache: Option<moka::future::Cache<[u8; 32], Bytes>>,
@@ -48,6 +50,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/graphql", get(graphql).post(graphql))
+        .route("/graphql/ws", get(crate::websocket::upgrade))
         .route("/graphiql", get(graphiql))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -64,7 +67,7 @@ pub fn router(state: AppState) -> Router {
 
 async fn record_latency(State(state): State<AppState>, request: HttpRequest, next: Next) -> Response {
     let route = match request.uri().path() {
-        p @ ("/graphql" | "/graphiql" | "/healthz" | "/readyz" | "/metrics") => p.to_string(),
+        p @ ("/graphql" | "/graphql/ws" | "/graphiql" | "/healthz" | "/readyz" | "/metrics") => p.to_string(),
         p if p.starts_with("/demo/") => "/demo".to_string(),
         _ => "other".to_string(),
     };
@@ -152,19 +155,9 @@ fn from_query_string(query: &str) -> Result<async_graphql::Request, String> {
 
 /// Whether the operation a request selects is a mutation or subscription (not allowed over GET).
 fn selects_non_query(request: &async_graphql::Request) -> bool {
-    use async_graphql::parser::types::{DocumentOperations, OperationType};
-    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
-        return false; // execution reports the syntax error
-    };
-    let ty = match &doc.operations {
-        DocumentOperations::Single(op) => Some(op.node.ty),
-        DocumentOperations::Multiple(ops) => match &request.operation_name {
-            Some(name) => ops.get(name.as_str()).map(|op| op.node.ty),
-            None if ops.len() == 1 => ops.values().next().map(|op| op.node.ty),
-            None => None,
-        },
-    };
-    matches!(ty, Some(OperationType::Mutation | OperationType::Subscription))
+    use async_graphql::parser::types::OperationType;
+    // A request that does not parse is executed, which reports the syntax error.
+    matches!(graphql::operation_type(request), Some(OperationType::Mutation | OperationType::Subscription))
 }
 
 async fn graphql(

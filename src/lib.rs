@@ -10,8 +10,13 @@
 //! - [`seed`]: networks, societies and memberships seeded on first start, with their sources.
 //! - [`poller`]: the poll loop and its dispatch, guarded fetch (conditional GET, limits, SSRF
 //!   guard), overlapped parse-and-store ingestion.
-//! - [`graphql`]: schema, queries, dataloaders, limits and error codes.
-//! - [`http`]: the axum router: `/graphql`, `/graphiql`, `/healthz`, `/readyz`, `/metrics`.
+//! - [`events`]: change fan-out: the committed change log broadcast to subscribers, each
+//!   filtered for its viewer, with replay from a cursor and no gap at the seam.
+//! - [`graphql`]: schema, queries, subscriptions, dataloaders, limits and error codes.
+//! - [`http`]: the axum router: `/graphql`, `/graphql/ws`, `/graphiql`, `/healthz`, `/readyz`,
+//!   `/metrics`.
+//! - [`websocket`]: GraphQL over WebSocket (`graphql-transport-ws`, legacy `graphql-ws`) with
+//!   keep-alive pings, bounded buffers and slow clients cut off.
 //! - [`metrics`]: counters and latency histograms in Prometheus text format.
 //! - [`demo`]: bundled sample feeds served by the hub itself for `serve --demo`.
 //! - [`ratelimit`]: per-token request limits on the GraphQL endpoint.
@@ -49,6 +54,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod metrics;
@@ -57,3 +63,4 @@ pub mod poller;
 pub mod ratelimit;
 pub mod seed;
 pub mod store;
+pub mod websocket;

@@ -21,11 +21,25 @@ pub fn store(e: StoreError) -> Error {
         StoreError::NotFound => coded("NOT_FOUND", "not found"),
         StoreError::Invalid(m) => bad_input(m),
         StoreError::Conflict(m) => bad_input(m),
+        StoreError::CursorExpired { oldest } => cursor_expired(oldest),
         other => {
             tracing::error!(error = %other, "store error while serving a request");
             coded("INTERNAL", "internal error")
         }
     }
+}
+
+/// CURSOR_EXPIRED, with the oldest cursor a client can resume from without a gap.
+pub fn cursor_expired(oldest: i64) -> Error {
+    let cursor = super::ids::encode_cursor("changes", &oldest.to_string());
+    Error::new(
+        "the change log no longer holds the changes right after this cursor (they are older than the \
+         configured horizon); resume from `oldestCursor`, or query items to start over",
+    )
+    .extend_with(move |_, e| {
+        e.set("code", "CURSOR_EXPIRED");
+        e.set("oldestCursor", cursor.as_str());
+    })
 }
 
 /// Gives every error without a code one, by what async-graphql's message says it is.

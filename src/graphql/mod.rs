@@ -6,13 +6,14 @@ mod loaders;
 mod mutation;
 mod query;
 mod scalars;
+mod subscription;
 mod types;
 mod validate;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::{Context, EmptySubscription, Schema};
+use async_graphql::{Context, Schema};
 
 use crate::access::{self, Scope};
 use crate::config::{ApiSettings, PollSettings};
@@ -23,9 +24,10 @@ use crate::store::Store;
 pub use error::assign_code;
 pub use mutation::Mutation;
 pub use query::Query;
+pub use subscription::{Session, Subscription};
 
 /// The schema type.
-pub type TributarySchema = Schema<Query, Mutation, EmptySubscription>;
+pub type TributarySchema = Schema<Query, Mutation, Subscription>;
 
 /// What every resolver can reach: the store, who is asking, what they may see, and the loaders.
 pub struct Request {
@@ -48,6 +50,41 @@ impl Request {
     }
 }
 
+impl Request {
+    /// The context of a WebSocket connection by `viewer`. It lives as long as the connection, so
+    /// its loaders batch but do not cache: a subscription's later events see fresh feeds and
+    /// organisations, and nothing accumulates.
+    pub fn for_connection(store: Arc<dyn Store>, viewer: Viewer) -> Request {
+        let request = Request::new(store, viewer);
+        let l = &request.loaders;
+        l.orgs.enable_all_cache(false);
+        l.feeds.enable_all_cache(false);
+        l.items.enable_all_cache(false);
+        l.memberships.enable_all_cache(false);
+        l.networks.enable_all_cache(false);
+        request
+    }
+}
+
+/// The type of the operation a request selects, when it parses and names one.
+pub fn operation_type(request: &async_graphql::Request) -> Option<async_graphql::parser::types::OperationType> {
+    use async_graphql::parser::types::DocumentOperations;
+    let doc = async_graphql::parser::parse_query(&request.query).ok()?;
+    match &doc.operations {
+        DocumentOperations::Single(op) => Some(op.node.ty),
+        DocumentOperations::Multiple(ops) => match &request.operation_name {
+            Some(name) => ops.get(name.as_str()).map(|op| op.node.ty),
+            None if ops.len() == 1 => ops.values().next().map(|op| op.node.ty),
+            None => None,
+        },
+    }
+}
+
+/// Whether a request selects a mutation.
+pub fn selects_mutation(request: &async_graphql::Request) -> bool {
+    operation_type(request) == Some(async_graphql::parser::types::OperationType::Mutation)
+}
+
 /// The request context of a resolver. Every request is built by [`execute`], which puts it there.
 fn request<'a>(ctx: &Context<'a>) -> &'a Request {
     ctx.data_unchecked::<Request>()
@@ -55,10 +92,16 @@ fn request<'a>(ctx: &Context<'a>) -> &'a Request {
 
 /// Builds the schema with the configured depth and complexity limits; mutations read the poll
 /// settings (intervals), the SSRF guard (registered URLs) and the fetcher (`validateFeed`) from
-/// its data.
-pub fn build_schema(api: &ApiSettings, poll: &PollSettings, fetcher: Fetcher) -> TributarySchema {
-    Schema::build(Query, Mutation, EmptySubscription)
+/// its data, subscriptions the change fan-out.
+pub fn build_schema(
+    api: &ApiSettings,
+    poll: &PollSettings,
+    fetcher: Fetcher,
+    changes: Arc<crate::events::ChangeFeed>,
+) -> TributarySchema {
+    Schema::build(Query, Mutation, Subscription)
         .data(poll.clone())
+        .data(changes)
         .data(fetcher.guard())
         .data(fetcher)
         .limit_depth(api.max_depth)
@@ -68,7 +111,7 @@ pub fn build_schema(api: &ApiSettings, poll: &PollSettings, fetcher: Fetcher) ->
 
 /// The SDL the server serves (what `tributary schema` prints and `schema.graphql` holds).
 pub fn sdl() -> String {
-    Schema::build(Query, Mutation, EmptySubscription).finish().sdl()
+    Schema::build(Query, Mutation, Subscription).finish().sdl()
 }
 
 /// Executes a request as `viewer`, with a timeout, and gives every error a code.

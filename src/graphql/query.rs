@@ -143,6 +143,20 @@ fn categories(list: Option<Vec<scalars::Category>>) -> Vec<model::Category> {
     list.unwrap_or_default().into_iter().map(Into::into).collect()
 }
 
+impl ChangeFilter {
+    /// The store's form of the filter.
+    pub(super) fn into_store(self) -> store::ChangeFilter {
+        store::ChangeFilter {
+            networks: self.networks.unwrap_or_default(),
+            societies: codes(self.societies),
+            countries: codes(self.countries),
+            categories: categories(self.categories),
+            kinds: self.kinds.unwrap_or_default().into_iter().map(Into::into).collect(),
+            include_backfill: self.include_backfill,
+        }
+    }
+}
+
 impl ItemFilter {
     fn into_store(self) -> async_graphql::Result<store::ItemFilter> {
         let search = match self.search.as_deref().map(str::trim) {
@@ -364,15 +378,7 @@ impl Query {
     ) -> async_graphql::Result<ChangeConnection> {
         let r = request(ctx);
         let page = page_request(first, after, "changes")?;
-        let f = filter.unwrap_or_default();
-        let filter = store::ChangeFilter {
-            networks: f.networks.unwrap_or_default(),
-            societies: codes(f.societies),
-            countries: codes(f.countries),
-            categories: categories(f.categories),
-            kinds: f.kinds.unwrap_or_default().into_iter().map(Into::into).collect(),
-            include_backfill: f.include_backfill,
-        };
+        let filter = filter.unwrap_or_default().into_store();
         let result = r.store.changes_page(&r.scope, &filter, &page).await.map_err(store_err)?;
         let mut connection = Connection::with_additional_fields(
             page.after.is_some(),
@@ -381,7 +387,7 @@ impl Query {
         );
         connection.edges.extend(result.edges.into_iter().map(|(c, change)| {
             let cursor = encode_cursor("changes", &c);
-            Edge::new(cursor.clone(), Change(change, cursor))
+            Edge::new(cursor.clone(), Change::new(change, cursor))
         }));
         Ok(connection)
     }

@@ -442,7 +442,19 @@ impl Item {
 }
 
 /// A row of the change log.
-pub struct Change(pub model::Change, pub String);
+pub struct Change(pub model::Change, pub String, Option<Arc<model::Item>>);
+
+impl Change {
+    /// A change with its cursor; its item is loaded when asked for.
+    pub fn new(change: model::Change, cursor: String) -> Change {
+        Change(change, cursor, None)
+    }
+
+    /// A change whose item is already at hand (a subscription's event, checked for the viewer).
+    pub fn with_item(change: model::Change, cursor: String, item: Arc<model::Item>) -> Change {
+        Change(change, cursor, Some(item))
+    }
+}
 
 #[Object]
 impl Change {
@@ -470,8 +482,11 @@ impl Change {
     async fn version(&self) -> i64 {
         self.0.version
     }
-    /// The item, as it is now.
+    /// The item, as it is now (in a subscription: as it was when the change was announced).
     async fn item(&self, ctx: &Context<'_>) -> async_graphql::Result<Item> {
+        if let Some(item) = &self.2 {
+            return Ok(Item(model::Item::clone(item)));
+        }
         request(ctx)
             .loaders
             .items

@@ -40,6 +40,12 @@ pub enum StoreError {
     /// Stored data could not be read back into the model.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// A change-log cursor from before the pruning horizon: the changes right after it are gone.
+    /// `oldest` is the earliest sequence to resume after without a gap.
+    #[error(
+        "the change log no longer holds the changes after this cursor; resume after sequence {oldest} or start over"
+    )]
+    CursorExpired { oldest: i64 },
 }
 
 /// Result of a storage call.
@@ -119,6 +125,16 @@ pub struct ChangeFilter {
     pub kinds: Vec<ChangeKind>,
     /// Include changes from feeds' first imports.
     pub include_backfill: bool,
+}
+
+/// A stretch of the change log as it was committed, for the change fan-out (`crate::events`).
+#[derive(Debug, Clone, Default)]
+pub struct ChangeLogPage {
+    /// The changes read, in sequence order.
+    pub changes: Vec<Change>,
+    /// The sequence the log was read through: every change up to it that the read asked for is in
+    /// `changes`, so the next read starts after it even when the read skipped every row.
+    pub through: i64,
 }
 
 /// Filters on feeds.
@@ -260,6 +276,9 @@ pub trait Store: Send + Sync + 'static {
     /// Reads the data version from the database, so writes by other processes are seen; the
     /// server calls it once a second. Not counted in [`Store::query_count`].
     async fn refresh_data_version(&self) -> StoreResult<i64>;
+    /// The data version, announced each time it moves: on every write here, and when
+    /// [`Store::refresh_data_version`] finds writes by other processes.
+    fn watch_data_version(&self) -> tokio::sync::watch::Receiver<i64>;
     /// SQL statements run so far (for `/metrics` and query-count tests).
     fn query_count(&self) -> u64;
 
@@ -367,8 +386,20 @@ pub trait Store: Send + Sync + 'static {
     /// Items by id that `scope` may see, in no particular order.
     async fn items_by_ids(&self, scope: &Scope, ids: &[ItemId]) -> StoreResult<Vec<Item>>;
     /// A page of the change log in sequence order, of changes to items `scope` may see.
+    /// `CursorExpired` when the cursor is older than the pruning horizon.
     async fn changes_page(&self, scope: &Scope, filter: &ChangeFilter, page: &PageRequest)
         -> StoreResult<Page<Change>>;
+    /// The committed change log after sequence `after`, at most `limit` changes, backfill ones
+    /// only when asked: what the change fan-out reads, for every viewer at once.
+    async fn change_log(&self, after: i64, limit: usize, include_backfill: bool) -> StoreResult<ChangeLogPage>;
+    /// The last committed sequence of the change log (0 when it is empty).
+    async fn change_head(&self) -> StoreResult<i64>;
+    /// The last sequence pruned from the change log (0 when nothing was): a cursor before it
+    /// has expired.
+    async fn change_horizon(&self) -> StoreResult<i64>;
+    /// Deletes the changes made before `before` (a prefix of the log, in sequence order, a
+    /// chunk at a time so writers are not held up), and moves the horizon. Returns how many.
+    async fn prune_changes(&self, before: DateTime<Utc>) -> StoreResult<usize>;
     /// Totals of `measure` over the live items `scope` may see that match `filter`, grouped by
     /// `group_by` and always by unit, largest first. Only figures broken down by exactly the
     /// sex and age attributes in `breakdown` count (none: the totals), so a breakdown is never

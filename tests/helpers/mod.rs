@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod ws;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -211,6 +213,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub store: Arc<dyn Store>,
     pub poller: Arc<Poller>,
+    pub changes: Arc<tributary::events::ChangeFeed>,
     pub feeds: FeedServer,
     shutdown: Option<oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
@@ -248,6 +251,7 @@ pub async fn spawn_app_with_options(options: Options, configure: impl FnOnce(&mu
     let address = app.address();
     let store = app.store();
     let poller = app.poller();
+    let changes = app.changes();
     let demo = app.demo();
     let (tx, rx) = oneshot::channel();
     tokio::spawn(app.run_until_stopped(async {
@@ -260,6 +264,7 @@ pub async fn spawn_app_with_options(options: Options, configure: impl FnOnce(&mu
         client: reqwest::Client::builder().no_proxy().build().unwrap(),
         store,
         poller,
+        changes,
         feeds,
         shutdown: Some(tx),
         _dir: dir,

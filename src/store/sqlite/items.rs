@@ -7,13 +7,12 @@ use chrono::Utc;
 use connectors::{KeySet, NormalisedItem};
 use sqlx::{QueryBuilder, Sqlite};
 
-use super::rows::{self, to_millis, ChangeRow, ItemRow};
+use super::rows::{self, to_millis, ItemRow};
 use super::{push_in, push_scope, SqliteStore};
 use crate::access::Scope;
-use crate::model::{Change, ChangeKind, CountryCode, Feed, FeedId, FigureBucket, FigureGroup, Item, ItemId};
+use crate::model::{ChangeKind, CountryCode, Feed, FeedId, FigureBucket, FigureGroup, Item, ItemId};
 use crate::store::{
-    ChangeFilter, ChunkContext, FetchRecord, IngestReport, ItemFilter, ItemOrder, Page, PageRequest, StoreError,
-    StoreResult,
+    ChunkContext, FetchRecord, IngestReport, ItemFilter, ItemOrder, Page, PageRequest, StoreError, StoreResult,
 };
 
 const ITEM_COLUMNS: &str =
@@ -559,7 +558,12 @@ pub(super) async fn figure_totals(
 }
 
 /// Appends the scope and filter conditions on items aliased `i`.
-fn push_item_filter(qb: &mut QueryBuilder<'_, Sqlite>, scope: &Scope, filter: &ItemFilter, with_search: bool) {
+pub(super) fn push_item_filter(
+    qb: &mut QueryBuilder<'_, Sqlite>,
+    scope: &Scope,
+    filter: &ItemFilter,
+    with_search: bool,
+) {
     push_scope(qb, scope, "i");
     if !filter.networks.is_empty() {
         qb.push(" AND i.organisation IN (SELECT organisation FROM memberships WHERE 1 = 1");
@@ -727,51 +731,4 @@ pub(super) async fn by_ids(store: &SqliteStore, scope: &Scope, ids: &[ItemId]) -
         }
     }
     Ok(out)
-}
-
-fn push_change_filter(qb: &mut QueryBuilder<'_, Sqlite>, scope: &Scope, filter: &ChangeFilter) {
-    let items = ItemFilter {
-        networks: filter.networks.clone(),
-        societies: filter.societies.clone(),
-        countries: filter.countries.clone(),
-        categories: filter.categories.clone(),
-        ..ItemFilter::default()
-    };
-    push_item_filter(qb, scope, &items, false);
-    push_in(qb, "c.kind", filter.kinds.iter().map(|k| k.as_str()));
-    if !filter.include_backfill {
-        qb.push(" AND c.backfill = 0");
-    }
-}
-
-pub(super) async fn changes(
-    store: &SqliteStore,
-    scope: &Scope,
-    filter: &ChangeFilter,
-    page: &PageRequest,
-) -> StoreResult<Page<Change>> {
-    let after: i64 = match &page.after {
-        Some(c) => c.parse().map_err(|_| StoreError::Invalid("invalid change cursor".into()))?,
-        None => 0,
-    };
-    store.count(2);
-    let mut count =
-        QueryBuilder::<Sqlite>::new("SELECT count(*) FROM changes c JOIN items i ON i.rowid = c.item WHERE 1 = 1");
-    push_change_filter(&mut count, scope, filter);
-    let total_count: i64 = count.build_query_scalar().fetch_one(&store.pool).await?;
-    let mut qb = QueryBuilder::<Sqlite>::new(
-        "SELECT c.sequence, i.id AS item, c.kind, c.at, c.backfill, c.version FROM changes c \
-         JOIN items i ON i.rowid = c.item WHERE c.sequence > ",
-    );
-    qb.push_bind(after);
-    push_change_filter(&mut qb, scope, filter);
-    qb.push(" ORDER BY c.sequence LIMIT ").push_bind(page.first as i64 + 1);
-    let rows: Vec<ChangeRow> = qb.build_query_as().fetch_all(&store.pool).await?;
-    let has_next_page = rows.len() > page.first;
-    let edges = rows
-        .into_iter()
-        .take(page.first)
-        .map(|r| Change::try_from(r).map(|c| (c.sequence.to_string(), c)))
-        .collect::<StoreResult<Vec<_>>>()?;
-    Ok(Page { edges, has_next_page, total_count })
 }

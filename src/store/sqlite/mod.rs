@@ -1,12 +1,13 @@
 //! The SQLite backend: one file, WAL mode, one writer at a time (an in-process lock, so writers
 //! never race for SQLite's lock), readers in parallel.
 
+mod changes;
 mod items;
 mod rows;
 mod tokens;
 
 use std::str::FromStr;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,13 +15,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::{watch, Mutex, Notify};
 use tokio::task::JoinHandle;
 
 use self::rows::{from_millis, to_millis, FeedRow, MembershipRow, NetworkRow, OrganisationRow};
 use super::{
-    ChunkContext, ClaimLimits, FeedFilter, FetchRecord, IngestReport, ItemFilter, ItemOrder, OrgFilter, Page,
-    PageRequest, SeedReport, Store, StoreError, StoreResult,
+    ChangeLogPage, ChunkContext, ClaimLimits, FeedFilter, FetchRecord, IngestReport, ItemFilter, ItemOrder, OrgFilter,
+    Page, PageRequest, SeedReport, Store, StoreError, StoreResult,
 };
 use crate::access::Scope;
 use crate::model::{
@@ -42,7 +43,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// Serialises writers: SQLite has one writer, and waiting here is cheaper than SQLITE_BUSY.
     writer: Arc<Mutex<()>>,
-    data_version: AtomicI64,
+    /// The data version as last seen, announced to the change fan-out when it moves.
+    data_version: watch::Sender<i64>,
     queries: AtomicU64,
     /// Signalled after each write commits; the checkpointer then copies the WAL into the database.
     written: Arc<Notify>,
@@ -120,7 +122,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             writer,
-            data_version: AtomicI64::new(0),
+            data_version: watch::Sender::new(0),
             queries: AtomicU64::new(0),
             written,
             checkpointer,
@@ -165,7 +167,13 @@ impl SqliteStore {
     }
 
     fn remember_version(&self, v: i64) {
-        self.data_version.fetch_max(v, Ordering::SeqCst);
+        self.data_version.send_if_modified(|seen| {
+            let newer = v > *seen;
+            if newer {
+                *seen = v;
+            }
+            newer
+        });
     }
 }
 
@@ -328,7 +336,11 @@ impl Store for SqliteStore {
     }
 
     fn data_version(&self) -> i64 {
-        self.data_version.load(Ordering::SeqCst)
+        *self.data_version.borrow()
+    }
+
+    fn watch_data_version(&self) -> watch::Receiver<i64> {
+        self.data_version.subscribe()
     }
 
     async fn refresh_data_version(&self) -> StoreResult<i64> {
@@ -877,6 +889,22 @@ impl Store for SqliteStore {
         filter: &super::ChangeFilter,
         page: &PageRequest,
     ) -> StoreResult<Page<Change>> {
-        items::changes(self, scope, filter, page).await
+        changes::changes(self, scope, filter, page).await
+    }
+
+    async fn change_log(&self, after: i64, limit: usize, include_backfill: bool) -> StoreResult<ChangeLogPage> {
+        changes::change_log(self, after, limit, include_backfill).await
+    }
+
+    async fn change_head(&self) -> StoreResult<i64> {
+        changes::change_head(self).await
+    }
+
+    async fn change_horizon(&self) -> StoreResult<i64> {
+        changes::change_horizon(self).await
+    }
+
+    async fn prune_changes(&self, before: DateTime<Utc>) -> StoreResult<usize> {
+        changes::prune_changes(self, before).await
     }
 }

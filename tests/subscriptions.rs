@@ -1,0 +1,286 @@
+//! Subscriptions over WebSocket with a real client: the server on port 0, a fresh SQLite file,
+//! feeds served locally and polled by the test.
+
+mod helpers;
+
+use helpers::ws::{Frame, Protocol, WsClient};
+use helpers::{rss, spawn_app, spawn_app_with, TestApp};
+use serde_json::{json, Value};
+use tributary::model::{MemberRole, Membership, NewToken, OrgId, TokenRole, Visibility};
+
+const CHANGES: &str = "subscription($filter: ChangeFilter, $after: String) {
+  changes(filter: $filter, after: $after) { cursor sequence kind backfill item { title categories: classification { categories } countries { country } visibility } }
+}";
+
+const DATE: &str = "Mon, 02 Nov 2026 10:00:00 GMT";
+
+/// Serves `items` at `path` (replacing what was there) and polls the feed.
+async fn publish(app: &TestApp, feed: &tributary::model::Feed, path: &str, items: &[(&str, &str)]) {
+    let entries: Vec<(&str, &str, &str, &str)> = items.iter().map(|(guid, title)| (*guid, *title, "", DATE)).collect();
+    app.feeds.set(path, &rss(&entries));
+    let report = app.poll_feed(feed.id).await;
+    assert!(report.error.is_none(), "{report:?}");
+}
+
+/// A feed whose first import (backfill) is done, so later items are announced.
+async fn imported_feed(app: &TestApp, org: &str, path: &str, visibility: Visibility) -> tributary::model::Feed {
+    let feed = app.add_feed_with(org, &app.feeds.url(path), visibility).await;
+    publish(app, &feed, path, &[("old-1", "An old story")]).await;
+    feed
+}
+
+/// The cursor of the last change so far (as a client that read the log would hold it).
+async fn last_cursor(app: &TestApp) -> String {
+    let data =
+        app.data("{ changes(first: 100, filter: { includeBackfill: true }) { edges { cursor } } }", json!({})).await;
+    let edges = data["changes"]["edges"].as_array().unwrap();
+    edges.last().expect("a change")["cursor"].as_str().unwrap().to_string()
+}
+
+/// Waits (without sleeping) until `n` subscriptions follow the change log.
+async fn subscribed(app: &TestApp, n: usize) {
+    tokio::time::timeout(helpers::ws::WAIT, async {
+        while app.changes.subscribers() < n {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the subscription started");
+}
+
+fn title(change: &Value) -> &str {
+    change["item"]["title"].as_str().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_subscriber_receives_a_route_change_ingested_after_it_subscribed() {
+    let app = spawn_app().await;
+    let feed = imported_feed(&app, "IT", "it.xml", Visibility::Public).await;
+    let mut client = WsClient::connect(&app, Protocol::TransportWs, json!({})).await;
+    client.subscribe("1", CHANGES, json!({ "filter": { "categories": ["ROUTE_CHANGE"] } })).await;
+    subscribed(&app, 1).await;
+
+    publish(
+        &app,
+        &feed,
+        "it.xml",
+        &[("old-1", "An old story"), ("new-1", "Border closure at Ventimiglia pushes migrants to the Alps")],
+    )
+    .await;
+
+    let change = client.next_change("1").await;
+    assert_eq!(title(&change), "Border closure at Ventimiglia pushes migrants to the Alps");
+    assert_eq!(change["kind"], "CREATED");
+    assert_eq!(change["backfill"], false);
+    assert!(change["item"]["categories"]["categories"].to_string().contains("ROUTE_CHANGE"));
+}
+
+#[tokio::test]
+async fn a_subscriber_that_reconnects_with_its_last_cursor_gets_exactly_what_it_missed_then_live_ones() {
+    let app = spawn_app().await;
+    let feed = imported_feed(&app, "FR", "fr.xml", Visibility::Public).await;
+    let start = last_cursor(&app).await;
+    let mut items = vec![("old-1", "An old story"), ("a", "Story A")];
+    publish(&app, &feed, "fr.xml", &items).await;
+
+    let mut client = WsClient::connect(&app, Protocol::TransportWs, json!({})).await;
+    client.subscribe("1", CHANGES, json!({ "after": start })).await;
+    let a = client.next_change("1").await;
+    assert_eq!(title(&a), "Story A");
+    drop(client);
+
+    // Offline: B and C are published; A is updated.
+    items = vec![("old-1", "An old story"), ("a", "Story A, updated"), ("b", "Story B"), ("c", "Story C")];
+    publish(&app, &feed, "fr.xml", &items).await;
+
+    let mut client = WsClient::connect(&app, Protocol::TransportWs, json!({})).await;
+    client.subscribe("1", CHANGES, json!({ "after": a["cursor"] })).await;
+    let mut missed = Vec::new();
+    for _ in 0..3 {
+        missed.push(client.next_change("1").await);
+    }
+    let mut titles: Vec<(&str, &str)> = missed.iter().map(|c| (c["kind"].as_str().unwrap(), title(c))).collect();
+    titles.sort();
+    assert_eq!(titles, [("CREATED", "Story B"), ("CREATED", "Story C"), ("UPDATED", "Story A, updated")]);
+    let sequences: Vec<i64> = missed.iter().map(|c| c["sequence"].as_i64().unwrap()).collect();
+    assert!(sequences.windows(2).all(|w| w[0] < w[1]), "in order: {sequences:?}");
+    assert!(sequences[0] > a["sequence"].as_i64().unwrap());
+
+    // Then live, with nothing repeated at the seam.
+    items.push(("d", "Story D"));
+    publish(&app, &feed, "fr.xml", &items).await;
+    let d = client.next_change("1").await;
+    assert_eq!(title(&d), "Story D");
+    assert_eq!(d["sequence"].as_i64().unwrap(), sequences[2] + 1);
+}
+
+#[tokio::test]
+async fn a_subscriber_filtered_to_regulatory_changes_for_one_country_receives_nothing_else() {
+    let app = spawn_app().await;
+    let feed = imported_feed(&app, "MY", "my.xml", Visibility::Public).await;
+    let start = last_cursor(&app).await;
+    let mut items = vec![
+        ("old-1", "An old story"),
+        ("1", "Thailand: new law on work permits for migrant workers"),
+        ("2", "Malaysia: border closure on the Thai frontier"),
+        ("3", "Malaysia opens a new blood donation centre"),
+        ("4", "Malaysia: new law on work permits for migrant workers"),
+    ];
+    publish(&app, &feed, "my.xml", &items).await;
+
+    let mut client = WsClient::connect(&app, Protocol::TransportWs, json!({})).await;
+    let filter = json!({ "categories": ["REGULATORY_CHANGE"], "countries": ["MYS"] });
+    client.subscribe("1", CHANGES, json!({ "filter": filter, "after": start })).await;
+    let first = client.next_change("1").await;
+    assert_eq!(title(&first), "Malaysia: new law on work permits for migrant workers");
+
+    // Live: more that does not match, then one that does; the next message is that one.
+    items.push(("5", "Thailand: decree on temporary protection"));
+    items.push(("6", "Malaysia: sea arrivals rise"));
+    items.push(("7", "Malaysia: decree on temporary protection"));
+    publish(&app, &feed, "my.xml", &items).await;
+    let next = client.next_change("1").await;
+    assert_eq!(title(&next), "Malaysia: decree on temporary protection");
+    assert!(next["item"]["countries"].to_string().contains("MY"));
+}
+
+#[tokio::test]
+async fn an_anonymous_subscriber_never_receives_network_items_and_a_member_of_the_network_does() {
+    let app = spawn_app().await;
+    for org in ["FR", "IT"] {
+        let membership = Membership {
+            network: "perco".into(),
+            organisation: OrgId(org.into()),
+            role: MemberRole::Member,
+            source: Some("test".into()),
+        };
+        app.store.set_membership(&membership).await.unwrap();
+    }
+    let member = NewToken {
+        name: "Italian focal point".into(),
+        role: TokenRole::Member,
+        organisation: Some(OrgId("IT".into())),
+        networks: vec![],
+    };
+    app.token("trb_test_italy", member).await;
+    let internal = imported_feed(&app, "FR", "internal.xml", Visibility::Network).await;
+    let public = imported_feed(&app, "FR", "public.xml", Visibility::Public).await;
+
+    let mut anonymous = WsClient::connect(&app, Protocol::TransportWs, json!({})).await;
+    anonymous.subscribe("a", CHANGES, json!({})).await;
+    let mut italian =
+        WsClient::connect(&app, Protocol::TransportWs, json!({ "Authorization": "Bearer trb_test_italy" })).await;
+    italian.subscribe("i", CHANGES, json!({})).await;
+    subscribed(&app, 2).await;
+
+    publish(&app, &internal, "internal.xml", &[("old-1", "An old story"), ("n", "Partners only: shelter capacity")])
+        .await;
+    publish(&app, &public, "public.xml", &[("old-1", "An old story"), ("p", "Public: new reception centre")]).await;
+
+    let seen = anonymous.next_change("a").await;
+    assert_eq!(title(&seen), "Public: new reception centre", "the NETWORK item was not sent first");
+    assert_eq!(seen["item"]["visibility"], "PUBLIC");
+    let first = italian.next_change("i").await;
+    assert_eq!(title(&first), "Partners only: shelter capacity");
+    assert_eq!(first["item"]["visibility"], "NETWORK");
+    assert_eq!(title(&italian.next_change("i").await), "Public: new reception centre");
+}
+
+#[tokio::test]
+async fn the_legacy_graphql_ws_protocol_works_too() {
+    let app = spawn_app().await;
+    let feed = imported_feed(&app, "MX", "mx.xml", Visibility::Public).await;
+    let start = last_cursor(&app).await;
+    publish(&app, &feed, "mx.xml", &[("old-1", "An old story"), ("n", "Cierre de frontera en Tapachula")]).await;
+
+    let mut client = WsClient::connect(&app, Protocol::Legacy, json!({})).await;
+    client.subscribe("7", CHANGES, json!({ "after": start })).await;
+    let change = client.next_change("7").await;
+    assert_eq!(title(&change), "Cierre de frontera en Tapachula");
+    client.stop("7").await;
+    let done = client.message().await;
+    assert_eq!(done, json!({ "type": "complete", "id": "7" }));
+}
+
+#[tokio::test]
+async fn a_cursor_older_than_the_horizon_gets_cursor_expired_with_the_oldest_valid_cursor() {
+    let app = spawn_app().await;
+    let feed = imported_feed(&app, "FR", "fr.xml", Visibility::Public).await;
+    let old = last_cursor(&app).await;
+    publish(&app, &feed, "fr.xml", &[("old-1", "An old story"), ("a", "Story A")]).await;
+    publish(&app, &feed, "fr.xml", &[("old-1", "An old story"), ("a", "Story A"), ("b", "Story B")]).await;
+    // Everything made before now is pruned, as if the horizon had passed.
+    let pruned = app.store.prune_changes(chrono::Utc::now() + chrono::Duration::seconds(1)).await.unwrap();
+    assert_eq!(pruned, 3);
+
+    let mut client = WsClient::connect(&app, Protocol::TransportWs, json!({})).await;
+    client.subscribe("1", CHANGES, json!({ "after": old })).await;
+    let message = client.message().await;
+    assert_eq!(message["type"], "next", "{message}");
+    let error = &message["payload"]["errors"][0];
+    assert_eq!(error["extensions"]["code"], "CURSOR_EXPIRED", "{message}");
+    let oldest = error["extensions"]["oldestCursor"].as_str().unwrap().to_string();
+    assert_eq!(client.message().await, json!({ "type": "complete", "id": "1" }));
+
+    // The query says the same, and the oldest cursor is accepted by both.
+    let response = app
+        .graphql("query($after: String) { changes(first: 5, after: $after) { totalCount } }", json!({ "after": old }))
+        .await;
+    assert_eq!(response["errors"][0]["extensions"]["code"], "CURSOR_EXPIRED", "{response}");
+    let data = app
+        .data(
+            "query($after: String) { changes(first: 5, after: $after) { nodes { sequence } } }",
+            json!({ "after": oldest }),
+        )
+        .await;
+    assert_eq!(data["changes"]["nodes"], json!([]));
+    client.subscribe("2", CHANGES, json!({ "after": oldest })).await;
+    publish(&app, &feed, "fr.xml", &[("old-1", "An old story"), ("a", "Story A"), ("b", "Story B"), ("c", "C")]).await;
+    assert_eq!(title(&client.next_change("2").await), "C");
+}
+
+#[tokio::test]
+async fn a_revoked_or_unknown_token_in_connection_init_is_refused() {
+    let app = spawn_app().await;
+    let mut client = WsClient::open(&app, Protocol::TransportWs).await;
+    client.send(json!({ "type": "connection_init", "payload": { "Authorization": "Bearer trb_nope" } })).await;
+    match client.frame().await {
+        Frame::Closed(code, reason) => {
+            assert_eq!(code, 4403);
+            assert!(reason.contains("unknown or revoked"), "{reason}");
+        }
+        other => panic!("expected the connection to be closed, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn mutations_are_refused_over_websocket_and_queries_answered() {
+    let app = spawn_app().await;
+    let mut client = WsClient::connect(&app, Protocol::TransportWs, json!({})).await;
+    client.subscribe("m", "mutation { pauseFeed(id: \"x\") { userErrors { code } } }", json!({})).await;
+    let refused = client.message().await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["payload"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    client.subscribe("q", "{ viewer { role } }", json!({})).await;
+    let answer = client.next_payload("q").await;
+    assert_eq!(answer["data"]["viewer"]["role"], "ANONYMOUS");
+}
+
+#[tokio::test]
+async fn the_server_pings_and_drops_a_client_that_never_initialises() {
+    let app = spawn_app_with(|s| s.subscriptions.ping_secs = 1).await;
+    let mut client = WsClient::connect(&app, Protocol::TransportWs, json!({})).await;
+    assert!(matches!(client.frame().await, Frame::Ping), "a keep-alive ping");
+
+    let mut silent = WsClient::open(&app, Protocol::TransportWs).await;
+    loop {
+        match silent.frame().await {
+            Frame::Ping => continue,
+            Frame::Closed(code, reason) => {
+                assert_eq!((code, reason.as_str()), (4408, "Connection initialisation timeout"));
+                break;
+            }
+            Frame::Json(v) => panic!("unexpected {v}"),
+        }
+    }
+}
