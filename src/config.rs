@@ -45,9 +45,12 @@ pub struct SubscriptionSettings {
     pub max_message_bytes: usize,
     /// Operations one connection may run at once.
     pub max_operations: usize,
-    /// Batches of changes held for subscribers that are behind (each up to 256 changes); a
-    /// subscriber further behind is told it is too slow and disconnected.
+    /// Stretches of the change log (up to 256 changes each) held for subscribers that are
+    /// behind; one further behind reads what it missed from the database instead.
     pub buffer_batches: usize,
+    /// Seconds between checks of a subscriber's token: a revoked token ends its subscriptions,
+    /// a changed membership changes what they send.
+    pub recheck_token_secs: u64,
 }
 
 /// The change log.
@@ -67,6 +70,7 @@ impl Default for SubscriptionSettings {
             max_message_bytes: 64 * 1024,
             max_operations: 16,
             buffer_batches: 128,
+            recheck_token_secs: 60,
         }
     }
 }

@@ -30,9 +30,6 @@ const STRETCH: usize = 256;
 /// Changes a subscriber reads from the store at a time while it replays.
 const REPLAY_PAGE: usize = 100;
 
-/// How often a token subscriber's token is checked again (revoked tokens stop their streams).
-const REAUTHENTICATE_EVERY: Duration = Duration::from_secs(60);
-
 /// One change with what subscribers need to decide who gets it.
 #[derive(Debug, Clone)]
 pub struct Event {
@@ -189,8 +186,11 @@ pub enum FollowError {
 pub struct Follower {
     /// What the viewer may see (refreshed with the token).
     pub scope: Scope,
-    /// The hash of the viewer's token secret, to check it again now and then.
+    /// The hash of the viewer's token secret, to check it again every `recheck` (revoked tokens
+    /// end the stream).
     pub secret_hash: Option<String>,
+    /// How often the token is checked again.
+    pub recheck: Duration,
     /// The filter.
     pub filter: ChangeFilter,
     /// Resume after this sequence (replaying from the store first); live changes only when `None`.
@@ -361,11 +361,11 @@ impl FollowState {
         self.covered = stretch.through;
     }
 
-    /// Checks a token subscriber's token again once a minute: a revoked token stops the stream,
+    /// Checks a token subscriber's token again every `recheck`: a revoked token stops the stream,
     /// and a changed membership changes what it sees. Returns whether the scope was refreshed.
     async fn reauthenticate(&mut self) -> Result<bool, FollowError> {
         let Some(hash) = &self.follower.secret_hash else { return Ok(false) };
-        if self.checked_at.elapsed() < REAUTHENTICATE_EVERY {
+        if self.checked_at.elapsed() < self.follower.recheck {
             return Ok(false);
         }
         self.checked_at = tokio::time::Instant::now();

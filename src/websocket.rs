@@ -133,6 +133,7 @@ async fn connection_data(
     store: Arc<dyn Store>,
     payload: serde_json::Value,
     header_secret: Option<String>,
+    recheck: Duration,
 ) -> async_graphql::Result<Data> {
     let mut data = Data::default();
     let viewer = match payload_secret(&payload).or(header_secret) {
@@ -141,7 +142,7 @@ async fn connection_data(
             let hash = secret_hash(&secret);
             match store.authenticate(&hash).await {
                 Ok(Some(viewer)) => {
-                    data.insert(Session { secret_hash: hash });
+                    data.insert(Session { secret_hash: hash, recheck });
                     viewer
                 }
                 Ok(None) => return Err(async_graphql::Error::new("UNAUTHENTICATED: the token is unknown or revoked")),
@@ -183,6 +184,7 @@ async fn serve(socket: WebSocket, protocol: Protocols, state: AppState, header_s
     let limits = state.settings.subscriptions.clone();
     let send_timeout = Duration::from_secs(limits.send_timeout_secs.max(1));
     let ping_every = Duration::from_secs(limits.ping_secs.max(1));
+    let recheck = Duration::from_secs(limits.recheck_token_secs);
     let (mut sink, mut incoming) = socket.split();
     let (to_protocol, from_client) = mpsc::channel::<serde_json::Result<ClientMessage>>(4);
     let store = Arc::clone(&state.store);
@@ -191,7 +193,7 @@ async fn serve(socket: WebSocket, protocol: Protocols, state: AppState, header_s
         tokio_stream_from(from_client),
         protocol,
     )
-    .on_connection_init(move |payload| connection_data(store, payload, header_secret));
+    .on_connection_init(move |payload| connection_data(store, payload, header_secret, recheck));
 
     let mut operations: HashSet<String> = HashSet::new();
     let mut heard_at = Instant::now();

@@ -284,3 +284,162 @@ async fn the_server_pings_and_drops_a_client_that_never_initialises() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_revoked_token_ends_its_subscriptions_at_the_next_change() {
+    let app = spawn_app_with(|s| s.subscriptions.recheck_token_secs = 0).await;
+    let reader = NewToken { name: "dashboard".into(), role: TokenRole::Reader, organisation: None, networks: vec![] };
+    app.token("trb_test_dashboard", reader).await;
+    let feed = imported_feed(&app, "FR", "fr.xml", Visibility::Public).await;
+    let mut client = WsClient::connect(&app, Protocol::TransportWs, json!({ "token": "trb_test_dashboard" })).await;
+    client.subscribe("1", CHANGES, json!({})).await;
+    subscribed(&app, 1).await;
+    publish(&app, &feed, "fr.xml", &[("old-1", "An old story"), ("a", "Story A")]).await;
+    assert_eq!(title(&client.next_change("1").await), "Story A");
+
+    let tokens = app.store.tokens().await.unwrap();
+    app.store.revoke_token(tokens[0].id).await.unwrap();
+    publish(&app, &feed, "fr.xml", &[("old-1", "An old story"), ("a", "Story A"), ("b", "Story B")]).await;
+    let payload = client.next_payload("1").await;
+    assert_eq!(payload["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{payload}");
+    assert_eq!(client.message().await, json!({ "type": "complete", "id": "1" }));
+}
+
+/// The live path filters in memory (`events::matches`), the `changes` query in SQL: each filter
+/// must pick exactly the same changes both ways.
+#[tokio::test]
+async fn live_filters_pick_exactly_what_the_changes_query_picks() {
+    let app = spawn_app().await;
+    for (org, network) in [("FR", "perco"), ("MX", "americas"), ("MY", "apmn")] {
+        let membership = Membership {
+            network: network.into(),
+            organisation: OrgId(org.into()),
+            role: MemberRole::Member,
+            source: Some("test".into()),
+        };
+        app.store.set_membership(&membership).await.unwrap();
+    }
+    let fr = imported_feed(&app, "FR", "fr.xml", Visibility::Public).await;
+    let mx = imported_feed(&app, "MX", "mx.xml", Visibility::Public).await;
+    let my = imported_feed(&app, "MY", "my.xml", Visibility::Public).await;
+    let start = last_cursor(&app).await;
+    let filters = [
+        json!({ "categories": ["REGULATORY_CHANGE"] }),
+        json!({ "categories": ["ROUTE_CHANGE", "RETURN"] }),
+        json!({ "countries": ["MY"] }),
+        json!({ "countries": ["MEX", "IT"] }),
+        json!({ "societies": ["FR"] }),
+        json!({ "networks": ["perco", "apmn"] }),
+        json!({ "kinds": ["UPDATED"] }),
+        json!({ "categories": ["REGULATORY_CHANGE"], "countries": ["MY"], "networks": ["perco"] }),
+        json!({}),
+    ];
+    let mut client = WsClient::connect(&app, Protocol::TransportWs, json!({})).await;
+    for (n, filter) in filters.iter().enumerate() {
+        client.subscribe(&n.to_string(), CHANGES, json!({ "filter": filter })).await;
+    }
+    subscribed(&app, filters.len()).await;
+
+    let old = ("old-1", "An old story");
+    publish(&app, &fr, "fr.xml", &[old, ("f1", "Border closure at Ventimiglia, Italy"), ("f2", "Blood drive in Lyon")])
+        .await;
+    publish(
+        &app,
+        &mx,
+        "mx.xml",
+        &[old, ("m1", "Cierre de frontera en Tapachula, México"), ("m2", "Nueva ley de migración en México")],
+    )
+    .await;
+    publish(&app, &my, "my.xml", &[old, ("y1", "Malaysia: sea arrivals rise"), ("y2", "Returns to Myanmar resume")])
+        .await;
+    publish(
+        &app,
+        &fr,
+        "fr.xml",
+        &[old, ("f1", "Border closure at Ventimiglia, Italy, extended"), ("f2", "Blood drive in Lyon")],
+    )
+    .await;
+    // A marker every filter picks: a PERCO society's update of a regulatory and route change
+    // concerning Malaysia and Mexico.
+    let marker = "Malaysia and Mexico: new law on border closure";
+    publish(&app, &fr, "fr.xml", &[old, ("f1", "Border closure at Ventimiglia, Italy, extended"), ("z", marker)]).await;
+    publish(&app, &fr, "fr.xml", &[old, ("z", &format!("{marker}, amended"))]).await;
+
+    // Messages of all operations arrive interleaved on the one connection.
+    let mut live: Vec<Vec<i64>> = vec![Vec::new(); filters.len()];
+    let mut open = filters.len();
+    while open > 0 {
+        let message = client.message().await;
+        assert_eq!(message["type"], "next", "{message}");
+        let n: usize = message["id"].as_str().unwrap().parse().unwrap();
+        let change = &message["payload"]["data"]["changes"];
+        live[n].push(change["sequence"].as_i64().unwrap());
+        if title(change) == format!("{marker}, amended") {
+            open -= 1;
+        }
+    }
+    for (n, filter) in filters.iter().enumerate() {
+        let data = app
+            .data(
+                "query($f: ChangeFilter, $after: String) { changes(first: 100, filter: $f, after: $after) { nodes { sequence } } }",
+                json!({ "f": filter, "after": start }),
+            )
+            .await;
+        let queried: Vec<i64> =
+            data["changes"]["nodes"].as_array().unwrap().iter().map(|c| c["sequence"].as_i64().unwrap()).collect();
+        assert!(!queried.is_empty());
+        assert_eq!(live[n], queried, "filter {filter}");
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_disconnected_and_can_resume_from_its_cursor() {
+    let app = spawn_app_with(|s| s.subscriptions.send_timeout_secs = 1).await;
+    // About 5 MB of changes: more than the socket buffers between the server and a client with a
+    // small receive buffer hold (about 2.8 MB got through on this machine).
+    let long = "Lorem ipsum dolor sit amet. ".repeat(70);
+    let entries: Vec<(String, String)> = (0..2500).map(|n| (format!("e{n}"), format!("Story {n}"))).collect();
+    let items: Vec<(&str, &str, &str, &str)> =
+        entries.iter().map(|(guid, title)| (guid.as_str(), title.as_str(), long.as_str(), DATE)).collect();
+    app.feeds.set("big.xml", &rss(&items));
+    let feed = app.add_feed("FR", "big.xml").await;
+    let report = app.poll_feed(feed.id).await;
+    assert!(report.error.is_none(), "{report:?}");
+
+    let mut client = WsClient::connect_with(&app, Protocol::TransportWs, json!({}), Some(4096)).await;
+    let query = "subscription($after: String) { changes(after: $after, filter: { includeBackfill: true }) { cursor item { title summary } } }";
+    let zero = tributary_cursor(0);
+    client.subscribe("1", query, json!({ "after": zero })).await;
+    subscribed(&app, 1).await;
+    // The client reads nothing; the server gives up on it and lets its subscription go.
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while app.changes.subscribers() > 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the slow client was disconnected");
+
+    // What did reach it ends before the whole backlog, and resumes from its last cursor.
+    let mut received = Vec::new();
+    loop {
+        match client.frame().await {
+            Frame::Json(v) if v["type"] == "next" => received.push(v["payload"]["data"]["changes"]["cursor"].clone()),
+            Frame::Json(v) => panic!("unexpected {v}"),
+            Frame::Ping => {}
+            Frame::Closed(..) => break,
+        }
+    }
+    assert!(received.len() < 2500, "cut off before the end: {}", received.len());
+    let mut again = WsClient::connect(&app, Protocol::TransportWs, json!({})).await;
+    let last = received.last().cloned().unwrap_or(json!(zero));
+    again.subscribe("2", query, json!({ "after": last })).await;
+    let next = again.next_change("2").await;
+    assert_eq!(next["item"]["title"], format!("Story {}", received.len()));
+}
+
+/// A change-log cursor as the API encodes it (base64url of `changes|SEQUENCE`).
+fn tributary_cursor(sequence: i64) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("changes|{sequence}"))
+}

@@ -6,6 +6,7 @@ mod helpers;
 
 use std::collections::BTreeSet;
 
+use helpers::ws::{Protocol, WsClient};
 use helpers::{rss, spawn_app, TestApp};
 use serde_json::{json, Value};
 use tributary::model::{MemberRole, Membership, NewToken, OrgId, TokenRole, Visibility};
@@ -216,6 +217,64 @@ async fn no_read_path_ever_shows_a_viewer_what_it_may_not_see() {
             for (path, got) in seen(&app, token.as_deref(), &ids).await {
                 assert_eq!(got, expected, "seed {seed}, {who:?}, through {path}");
             }
+        }
+
+        // Subscriptions: every viewer follows the change log live while every feed's item
+        // changes, then a PUBLIC marker arrives; what each got before the marker is what it may see.
+        let mut clients = Vec::new();
+        for (_, token) in &viewers {
+            let payload =
+                token.as_ref().map(|t| json!({ "Authorization": format!("Bearer {t}") })).unwrap_or(json!({}));
+            let mut client = WsClient::connect(&app, Protocol::TransportWs, payload).await;
+            client
+                .subscribe(
+                    "s",
+                    "subscription { changes(filter: { includeBackfill: true }) { item { title } } }",
+                    json!({}),
+                )
+                .await;
+            clients.push(client);
+        }
+        tokio::time::timeout(helpers::ws::WAIT, async {
+            while app.changes.subscribers() < viewers.len() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("every subscription started");
+        for (n, (_, _, title)) in world.feeds.iter().enumerate() {
+            let path = format!("feed-{n}.xml");
+            let body =
+                rss(&[(&format!("entry-{n}"), &format!("{title} v2"), "Text.", "Mon, 02 Nov 2026 10:00:00 GMT")])
+                    .replace("<title>Test feed</title>", &format!("<title>{title}</title>"));
+            app.feeds.set(&path, &body);
+        }
+        app.feeds.set("marker.xml", &rss(&[("marker", "Marker", "Text.", "Mon, 02 Nov 2026 10:00:00 GMT")]));
+        let feeds = app
+            .store
+            .feeds_page(
+                &tributary::access::Scope::System,
+                &Default::default(),
+                &tributary::store::PageRequest { first: 100, after: None },
+            )
+            .await
+            .unwrap();
+        for (_, feed) in feeds.edges {
+            app.poll_feed(feed.id).await;
+        }
+        let marker = app.add_feed("FR", "marker.xml").await;
+        app.poll_feed(marker.id).await;
+        for ((who, _), client) in viewers.iter().zip(clients.iter_mut()) {
+            let mut got = BTreeSet::new();
+            loop {
+                let change = client.next_change("s").await;
+                let title = change["item"]["title"].as_str().unwrap().to_string();
+                if title == "Marker" {
+                    break;
+                }
+                got.insert(title.trim_end_matches(" v2").to_string());
+            }
+            assert_eq!(got, world.visible(who), "seed {seed}, {who:?}, through a subscription");
         }
     }
 }

@@ -17,6 +17,8 @@ use crate::events::{self, ChangeFeed, FollowError, Follower};
 pub struct Session {
     /// SHA-256 of the token secret sent in `connection_init`.
     pub secret_hash: String,
+    /// How often to check it.
+    pub recheck: std::time::Duration,
 }
 
 /// The root subscription type.
@@ -47,6 +49,7 @@ impl Subscription {
         let follower = Follower {
             scope: r.scope.clone(),
             secret_hash: ctx.data_opt::<Session>().map(|s| s.secret_hash.clone()),
+            recheck: ctx.data_opt::<Session>().map(|s| s.recheck).unwrap_or_default(),
             filter: filter.unwrap_or_default().into_store(),
             after,
         };

@@ -53,9 +53,21 @@ pub enum Frame {
 impl WsClient {
     /// Connects to `/graphql/ws` without initialising.
     pub async fn open(app: &TestApp, protocol: Protocol) -> WsClient {
+        WsClient::open_with(app, protocol, None).await
+    }
+
+    /// Connects with the socket's receive buffer set to `receive_buffer` bytes (a client on a
+    /// slow link, or one that stops reading, fills it quickly).
+    pub async fn open_with(app: &TestApp, protocol: Protocol, receive_buffer: Option<u32>) -> WsClient {
         let mut request = format!("ws://{}/graphql/ws", app.address).into_client_request().unwrap();
         request.headers_mut().insert("Sec-WebSocket-Protocol", protocol.name().parse().unwrap());
-        let (socket, response) = tokio_tungstenite::connect_async(request).await.expect("WebSocket connects");
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        if let Some(size) = receive_buffer {
+            socket.set_recv_buffer_size(size).unwrap();
+        }
+        let stream = socket.connect(app.address).await.expect("TCP connects");
+        let (socket, response) =
+            tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await.expect("WebSocket connects");
         assert_eq!(
             response.headers().get("Sec-WebSocket-Protocol").and_then(|v| v.to_str().ok()),
             Some(protocol.name()),
@@ -66,7 +78,17 @@ impl WsClient {
 
     /// Connects and sends `connection_init` with `payload`, expecting `connection_ack`.
     pub async fn connect(app: &TestApp, protocol: Protocol, payload: Value) -> WsClient {
-        let mut client = WsClient::open(app, protocol).await;
+        WsClient::connect_with(app, protocol, payload, None).await
+    }
+
+    /// As [`WsClient::connect`], with a receive buffer of `receive_buffer` bytes.
+    pub async fn connect_with(
+        app: &TestApp,
+        protocol: Protocol,
+        payload: Value,
+        receive_buffer: Option<u32>,
+    ) -> WsClient {
+        let mut client = WsClient::open_with(app, protocol, receive_buffer).await;
         client.send(json!({ "type": "connection_init", "payload": payload })).await;
         let ack = client.message().await;
         assert_eq!(ack["type"], "connection_ack", "{ack}");
