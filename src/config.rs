@@ -149,6 +149,9 @@ pub struct ApiSettings {
     /// Requests a minute each token (and each address without a token) may make, in bursts of
     /// as many; 0 turns the limit off.
     pub rate_limit_per_minute: u32,
+    /// The hub's public address (`https://hub.example.org`), used in the links of its Atom
+    /// feeds; by default they use the address each request was sent to.
+    pub public_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -210,6 +213,7 @@ impl Default for ApiSettings {
             cache_bytes: 8 * 1024 * 1024,
             timeout_secs: 10,
             rate_limit_per_minute: 600,
+            public_url: None,
         }
     }
 }

@@ -51,6 +51,8 @@ pub fn router(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/graphql", get(graphql).post(graphql))
         .route("/graphql/ws", get(crate::websocket::upgrade))
+        .route("/feeds/changes.atom", get(crate::atom::changes))
+        .route("/feeds/digest.atom", get(crate::atom::digest))
         .route("/graphiql", get(graphiql))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -69,6 +71,7 @@ async fn record_latency(State(state): State<AppState>, request: HttpRequest, nex
     let route = match request.uri().path() {
         p @ ("/graphql" | "/graphql/ws" | "/graphiql" | "/healthz" | "/readyz" | "/metrics") => p.to_string(),
         p if p.starts_with("/demo/") => "/demo".to_string(),
+        p if p.starts_with("/feeds/") => p.to_string(),
         _ => "other".to_string(),
     };
     let started = Instant::now();

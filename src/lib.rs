@@ -12,11 +12,13 @@
 //!   guard), overlapped parse-and-store ingestion.
 //! - [`events`]: change fan-out: the committed change log broadcast to subscribers, each
 //!   filtered for its viewer, with replay from a cursor and no gap at the seam.
+//! - [`digest`]: a network's period summarised: counts by category and country, highlights.
 //! - [`graphql`]: schema, queries, subscriptions, dataloaders, limits and error codes.
 //! - [`http`]: the axum router: `/graphql`, `/graphql/ws`, `/graphiql`, `/healthz`, `/readyz`,
 //!   `/metrics`.
 //! - [`websocket`]: GraphQL over WebSocket (`graphql-transport-ws`, legacy `graphql-ws`) with
 //!   keep-alive pings, bounded buffers and slow clients cut off.
+//! - [`atom`]: `/feeds/changes.atom` and `/feeds/digest.atom` for feed readers.
 //! - [`metrics`]: counters and latency histograms in Prometheus text format.
 //! - [`demo`]: bundled sample feeds served by the hub itself for `serve --demo`.
 //! - [`ratelimit`]: per-token request limits on the GraphQL endpoint.
@@ -51,9 +53,11 @@ pub fn tune_allocator() {
 
 pub mod access;
 pub mod app;
+pub mod atom;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod digest;
 pub mod events;
 pub mod graphql;
 pub mod http;

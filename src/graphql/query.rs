@@ -153,6 +153,7 @@ impl ChangeFilter {
             categories: categories(self.categories),
             kinds: self.kinds.unwrap_or_default().into_iter().map(Into::into).collect(),
             include_backfill: self.include_backfill,
+            since: None,
         }
     }
 }
@@ -390,6 +391,28 @@ impl Query {
             Edge::new(cursor.clone(), Change::new(change, cursor))
         }));
         Ok(connection)
+    }
+
+    /// What changed in a network from `since` until now: counts by category and country and the
+    /// most significant changes (also as an Atom feed: `/feeds/digest.atom?network=…&period=week`).
+    async fn digest(
+        &self,
+        ctx: &Context<'_>,
+        network: String,
+        since: DateTime<Utc>,
+    ) -> async_graphql::Result<super::digest::Digest> {
+        let r = request(ctx);
+        let until = Utc::now();
+        if since > until {
+            return Err(bad_input("`since` is in the future"));
+        }
+        let networks = r.store.networks().await.map_err(store_err)?;
+        let Some(found) = networks.into_iter().find(|n| n.slug == network) else {
+            return Err(coded("NOT_FOUND", format!("no network `{network}`")));
+        };
+        let digest =
+            crate::digest::digest(r.store.as_ref(), &r.scope, &network, since, until).await.map_err(store_err)?;
+        Ok(super::digest::Digest(digest, Network(found)))
     }
 
     /// The RSS, Atom and JSON Feed feeds of a network, of an organisation, or all that the viewer

@@ -125,6 +125,8 @@ pub struct ChangeFilter {
     pub kinds: Vec<ChangeKind>,
     /// Include changes from feeds' first imports.
     pub include_backfill: bool,
+    /// Changes made at or after this time only.
+    pub since: Option<DateTime<Utc>>,
 }
 
 /// A stretch of the change log as it was committed, for the change fan-out (`crate::events`).
@@ -389,6 +391,15 @@ pub trait Store: Send + Sync + 'static {
     /// `CursorExpired` when the cursor is older than the pruning horizon.
     async fn changes_page(&self, scope: &Scope, filter: &ChangeFilter, page: &PageRequest)
         -> StoreResult<Page<Change>>;
+    /// The newest `limit` changes matching `filter` that `scope` may see, before sequence
+    /// `before` when given, newest first (Atom feeds page backwards through the log).
+    async fn latest_changes(
+        &self,
+        scope: &Scope,
+        filter: &ChangeFilter,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<Change>>;
     /// The committed change log after sequence `after`, at most `limit` changes, backfill ones
     /// only when asked: what the change fan-out reads, for every viewer at once.
     async fn change_log(&self, after: i64, limit: usize, include_backfill: bool) -> StoreResult<ChangeLogPage>;

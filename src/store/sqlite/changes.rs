@@ -29,6 +29,27 @@ fn push_change_filter(qb: &mut QueryBuilder<'_, Sqlite>, scope: &Scope, filter: 
     if !filter.include_backfill {
         qb.push(" AND c.backfill = 0");
     }
+    if let Some(since) = filter.since {
+        qb.push(" AND c.at >= ").push_bind(to_millis(since));
+    }
+}
+
+pub(super) async fn latest_changes(
+    store: &SqliteStore,
+    scope: &Scope,
+    filter: &ChangeFilter,
+    before: Option<i64>,
+    limit: usize,
+) -> StoreResult<Vec<Change>> {
+    store.count(1);
+    let mut qb = QueryBuilder::<Sqlite>::new(format!(
+        "SELECT {CHANGE_COLUMNS} FROM changes c JOIN items i ON i.rowid = c.item WHERE c.sequence < "
+    ));
+    qb.push_bind(before.unwrap_or(i64::MAX));
+    push_change_filter(&mut qb, scope, filter);
+    qb.push(" ORDER BY c.sequence DESC LIMIT ").push_bind(limit as i64);
+    let rows: Vec<ChangeRow> = qb.build_query_as().fetch_all(&store.pool).await?;
+    rows.into_iter().map(Change::try_from).collect()
 }
 
 pub(super) async fn changes(

@@ -892,6 +892,16 @@ impl Store for SqliteStore {
         changes::changes(self, scope, filter, page).await
     }
 
+    async fn latest_changes(
+        &self,
+        scope: &Scope,
+        filter: &super::ChangeFilter,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<Change>> {
+        changes::latest_changes(self, scope, filter, before, limit).await
+    }
+
     async fn change_log(&self, after: i64, limit: usize, include_backfill: bool) -> StoreResult<ChangeLogPage> {
         changes::change_log(self, after, limit, include_backfill).await
     }
