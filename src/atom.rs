@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -187,8 +187,25 @@ async fn names(store: &dyn Store, ids: Vec<OrgId>) -> Result<HashMap<OrgId, Stri
     Ok(store.organisations_by_ids(&ids).await?.into_iter().map(|o| (o.id, o.name_en)).collect())
 }
 
+/// Refuses an address over its request limit (feed readers share the GraphQL endpoint's).
+fn limited(state: &AppState, client: std::net::SocketAddr) -> Option<Response> {
+    let wait = state.address_limiter.check(&client.ip().to_string()).err()?;
+    let mut response =
+        refuse(StatusCode::TOO_MANY_REQUESTS, format!("too many requests; try again in {} s", wait.as_secs()));
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs()));
+    Some(response)
+}
+
 /// `/feeds/changes.atom`.
-pub async fn changes(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+pub async fn changes(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(response) = limited(&state, client) {
+        return response;
+    }
     const KNOWN: [&str; 9] =
         ["network", "society", "country", "category", "kind", "backfill", "before", "limit", "token"];
     let params = match Params::parse(&uri, &KNOWN) {
@@ -364,7 +381,15 @@ fn render_changes(
 }
 
 /// `/feeds/digest.atom?network=…&period=week`.
-pub async fn digest(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+pub async fn digest(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(response) = limited(&state, client) {
+        return response;
+    }
     let params = match Params::parse(&uri, &["network", "period", "token"]) {
         Ok(p) => p,
         Err(m) => return refuse(StatusCode::BAD_REQUEST, m),
