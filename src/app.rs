@@ -32,6 +32,7 @@ pub struct App {
     listener: TcpListener,
     state: AppState,
     poller: Arc<Poller>,
+    webhooks: Arc<crate::webhooks::Deliverer>,
 }
 
 /// Opens the store a URL names, applies migrations and seeds it.
@@ -106,6 +107,8 @@ impl App {
         let metrics = Arc::new(Metrics::default());
         let fetcher = Fetcher::new(&settings.fetch, guard)?;
         let for_api = fetcher.clone();
+        let webhooks =
+            Arc::new(crate::webhooks::Deliverer::new(Arc::clone(&store), fetcher.clone(), settings.webhooks.clone()));
         let poller = Arc::new(Poller::new(Arc::clone(&store), fetcher, settings.poll.clone(), Arc::clone(&metrics)));
         let cache = (settings.api.cache_bytes > 0).then(|| {
             moka::future::Cache::builder()
@@ -130,7 +133,7 @@ impl App {
             settings: Arc::new(settings),
             demo,
         };
-        Ok(App { listener, state, poller })
+        Ok(App { listener, state, poller, webhooks })
     }
 
     /// The address the server listens on.
@@ -170,13 +173,14 @@ impl App {
             let _ = trigger.send(true);
         });
 
-        let App { listener, state, poller } = self;
+        let App { listener, state, poller, webhooks } = self;
         tracing::info!(address = %listener.local_addr()?, "Tributary is serving: GraphQL at /graphql, GraphiQL at /graphiql");
         let poll_enabled = state.settings.poll.enabled;
         let store = Arc::clone(&state.store);
         let demo = state.demo.clone();
         let changes = Arc::clone(&state.changes);
         let retention_days = state.settings.changes.retention_days;
+        let deliver_webhooks = state.settings.webhooks.enabled;
         let router = http::router(state);
         let mut server = tokio::spawn(
             axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
@@ -197,6 +201,9 @@ impl App {
             tokio::spawn(async move { demo.run(demo_stop).await });
         }
         tokio::spawn(changes.run(stopped(stop_rx.clone())));
+        if deliver_webhooks {
+            tokio::spawn(webhooks.run(stopped(stop_rx.clone())));
+        }
         if retention_days > 0 {
             tokio::spawn(prune_change_log(Arc::clone(&store), retention_days, stopped(stop_rx.clone())));
         }

@@ -29,6 +29,40 @@ pub struct Settings {
     pub subscriptions: SubscriptionSettings,
     /// The change log.
     pub changes: ChangeSettings,
+    /// Webhook deliveries.
+    pub webhooks: WebhookSettings,
+}
+
+/// Webhook deliveries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Whether `serve` delivers webhooks (like `poll.enabled`, for a replica that only serves).
+    pub enabled: bool,
+    /// Seconds a receiver has to answer one delivery.
+    pub timeout_secs: u64,
+    /// Milliseconds before the first retry of a failed delivery; each next retry waits twice
+    /// as long.
+    pub retry_base_ms: u64,
+    /// The longest wait between two retries, in seconds.
+    pub retry_max_secs: u64,
+    /// A webhook failing without a break for this many seconds is disabled, with the reason.
+    pub disable_after_secs: u64,
+    /// Webhooks delivered to at once.
+    pub concurrency: usize,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            enabled: true,
+            timeout_secs: 10,
+            retry_base_ms: 5000,
+            retry_max_secs: 3600,
+            disable_after_secs: 3 * 86_400,
+            concurrency: 8,
+        }
+    }
 }
 
 /// Subscriptions over WebSocket (`/graphql/ws`).
@@ -165,6 +199,7 @@ impl Default for Settings {
             api: ApiSettings::default(),
             subscriptions: SubscriptionSettings::default(),
             changes: ChangeSettings::default(),
+            webhooks: WebhookSettings::default(),
         }
     }
 }
@@ -229,6 +264,7 @@ impl std::fmt::Debug for Settings {
             .field("api", &self.api)
             .field("subscriptions", &self.subscriptions)
             .field("changes", &self.changes)
+            .field("webhooks", &self.webhooks)
             .finish()
     }
 }

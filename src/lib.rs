@@ -16,6 +16,7 @@
 //! - [`graphql`]: schema, queries, subscriptions, dataloaders, limits and error codes.
 //! - [`http`]: the axum router: `/graphql`, `/graphql/ws`, `/graphiql`, `/healthz`, `/readyz`,
 //!   `/metrics`.
+//! - [`webhooks`]: durable, signed webhook deliveries, the change log being their outbox.
 //! - [`websocket`]: GraphQL over WebSocket (`graphql-transport-ws`, legacy `graphql-ws`) with
 //!   keep-alive pings, bounded buffers and slow clients cut off.
 //! - [`atom`]: `/feeds/changes.atom` and `/feeds/digest.atom` for feed readers.
@@ -67,4 +68,5 @@ pub mod poller;
 pub mod ratelimit;
 pub mod seed;
 pub mod store;
+pub mod webhooks;
 pub mod websocket;

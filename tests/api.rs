@@ -411,8 +411,14 @@ async fn a_page_of_items_with_organisation_and_feed_costs_a_constant_number_of_q
             app.store.query_count() - before
         }
     };
-    let small = cost(2).await;
-    let large = cost(60).await;
+    // Background work (the change fan-out, webhook deliveries) wakes after each write and may
+    // count a query or two meanwhile: the least of three measurements is the page's own cost.
+    let mut small = u64::MAX;
+    let mut large = u64::MAX;
+    for _ in 0..3 {
+        small = small.min(cost(2).await);
+        large = large.min(cost(60).await);
+    }
     assert_eq!(small, large, "queries must not grow with the page");
     assert!(small <= 4, "{small} queries for one page");
 }

@@ -10,6 +10,7 @@ mod scalars;
 mod subscription;
 mod types;
 mod validate;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,12 @@ use crate::poller::fetch::Fetcher;
 use crate::store::Store;
 
 pub use error::assign_code;
+pub use ids::encode_id as global_id;
+
+/// The API's cursor of the change with `sequence` (for `changes(after:)` and subscriptions).
+pub fn encode_change_cursor(sequence: i64) -> String {
+    ids::encode_cursor("changes", &sequence.to_string())
+}
 pub use mutation::Mutation;
 pub use query::Query;
 pub use subscription::{Session, Subscription};
@@ -100,7 +107,7 @@ pub fn build_schema(
     fetcher: Fetcher,
     changes: Arc<crate::events::ChangeFeed>,
 ) -> TributarySchema {
-    Schema::build(Query, Mutation, Subscription)
+    Schema::build(Query::default(), Mutation::default(), Subscription)
         .data(poll.clone())
         .data(changes)
         .data(fetcher.guard())
@@ -112,7 +119,7 @@ pub fn build_schema(
 
 /// The SDL the server serves (what `tributary schema` prints and `schema.graphql` holds).
 pub fn sdl() -> String {
-    Schema::build(Query, Mutation, Subscription).finish().sdl()
+    Schema::build(Query::default(), Mutation::default(), Subscription).finish().sdl()
 }
 
 /// Executes a request as `viewer`, with a timeout, and gives every error a code.

@@ -12,8 +12,13 @@ use super::types::{Feed, Token};
 use crate::model::{self, FeedId, NewFeed, NewToken, OrgId, TokenRole, Viewer};
 use crate::store::StoreError;
 
-/// The mutation root.
-pub struct Mutation;
+/// The mutation root: feeds, tokens and organisations here, webhooks in `webhooks.rs`.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Mutation(FeedMutation, super::webhooks::WebhookMutation);
+
+/// Mutations on feeds, tokens, organisations and memberships.
+#[derive(Default)]
+pub struct FeedMutation;
 
 /// Most feeds one `importOpml` registers (each is checked and written in the request).
 const MAX_IMPORT: usize = 100;
@@ -29,7 +34,7 @@ pub struct UserError {
     pub code: String,
 }
 
-fn user_error(field: &[&str], message: impl Into<String>) -> UserError {
+pub(super) fn user_error(field: &[&str], message: impl Into<String>) -> UserError {
     UserError {
         field: field.iter().map(|f| f.to_string()).collect(),
         message: message.into(),
@@ -180,14 +185,14 @@ pub struct RevokeTokenPayload {
 }
 
 /// Who is changing something: an admin, or a MEMBER acting for its organisation.
-enum Actor {
+pub(super) enum Actor {
     Admin,
     Member(OrgId),
 }
 
 /// The actor behind a mutation, or why there is none: UNAUTHENTICATED without a token,
 /// FORBIDDEN for a READER token.
-fn actor(ctx: &Context<'_>) -> async_graphql::Result<Actor> {
+pub(super) fn actor(ctx: &Context<'_>) -> async_graphql::Result<Actor> {
     match &request(ctx).viewer {
         Viewer::Anonymous => Err(coded("UNAUTHENTICATED", "changing anything needs a token (Authorization: Bearer …)")),
         Viewer::Token { token, .. } => match (token.role, &token.organisation) {
@@ -207,7 +212,7 @@ fn admin(ctx: &Context<'_>) -> async_graphql::Result<()> {
 
 impl Actor {
     /// Whether this actor may manage what `owner` owns.
-    fn may_manage(&self, owner: &OrgId) -> async_graphql::Result<()> {
+    pub(super) fn may_manage(&self, owner: &OrgId) -> async_graphql::Result<()> {
         match self {
             Actor::Admin => Ok(()),
             Actor::Member(org) if org == owner => Ok(()),
@@ -220,7 +225,7 @@ impl Actor {
 
 /// Records a change in the audit log, as the request's viewer. A failure is logged: the change
 /// itself is made.
-async fn audit(ctx: &Context<'_>, action: &str, subject: String, detail: String) {
+pub(super) async fn audit(ctx: &Context<'_>, action: &str, subject: String, detail: String) {
     let r = request(ctx);
     let entry = model::NewAuditEntry { actor: model::actor_name(&r.viewer), action: action.into(), subject, detail };
     if let Err(e) = r.store.record_audit(&entry).await {
@@ -263,7 +268,7 @@ async fn managed_feed(ctx: &Context<'_>, actor: &Actor, id: &ID) -> async_graphq
 }
 
 #[Object]
-impl Mutation {
+impl FeedMutation {
     /// Registers a feed for an organisation: a MEMBER token for its own, an ADMIN token for any.
     /// It is polled within the poller's next round.
     async fn register_feed(&self, ctx: &Context<'_>, input: RegisterFeedInput) -> async_graphql::Result<FeedPayload> {

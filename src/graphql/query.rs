@@ -187,11 +187,16 @@ impl ItemFilter {
     }
 }
 
+/// The query root: the read API here, webhooks in `webhooks.rs`.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Query(ReadQuery, super::webhooks::WebhookQuery);
+
 /// The read API.
-pub struct Query;
+#[derive(Default)]
+pub struct ReadQuery;
 
 #[Object]
-impl Query {
+impl ReadQuery {
     /// All networks.
     async fn networks(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Network>> {
         let networks = request(ctx).store.networks().await.map_err(store_err)?;

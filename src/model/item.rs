@@ -116,3 +116,59 @@ pub struct FigureBucket {
     /// How many items contributed.
     pub items: i64,
 }
+
+/// Filters on the change log, for its query, subscriptions, webhooks and Atom feeds; lists match
+/// any of their values, and filters combine with AND.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChangeFilter {
+    /// Network slugs.
+    pub networks: Vec<String>,
+    /// Owning societies.
+    pub societies: Vec<CountryCode>,
+    /// Countries.
+    pub countries: Vec<CountryCode>,
+    /// Categories.
+    pub categories: Vec<Category>,
+    /// Change kinds.
+    pub kinds: Vec<ChangeKind>,
+    /// Include changes from feeds' first imports.
+    pub include_backfill: bool,
+    /// Changes made at or after this time only.
+    pub since: Option<DateTime<Utc>>,
+}
+
+impl ChangeFilter {
+    /// The filter as JSON (how webhooks store theirs); `since` is not kept.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "networks": self.networks,
+            "societies": self.societies.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+            "countries": self.countries.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+            "categories": self.categories.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+            "kinds": self.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+            "includeBackfill": self.include_backfill,
+        })
+    }
+
+    /// Reads a filter written by [`ChangeFilter::to_json`].
+    pub fn from_json(value: &serde_json::Value) -> Result<ChangeFilter, String> {
+        let strings = |key: &str| -> Vec<String> {
+            value[key]
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                .unwrap_or_default()
+        };
+        let parse_all = |key: &str| -> Result<Vec<CountryCode>, String> {
+            strings(key).iter().map(|c| CountryCode::parse(c)).collect()
+        };
+        Ok(ChangeFilter {
+            networks: strings("networks"),
+            societies: parse_all("societies")?,
+            countries: parse_all("countries")?,
+            categories: strings("categories").iter().map(|c| c.parse()).collect::<Result<_, _>>()?,
+            kinds: strings("kinds").iter().map(|k| k.parse()).collect::<Result<_, _>>()?,
+            include_backfill: value["includeBackfill"].as_bool().unwrap_or(false),
+            since: None,
+        })
+    }
+}

@@ -111,6 +111,8 @@ pub struct Fetcher {
     /// For requests carrying a secret header: redirects are followed only within the origin, so
     /// the secret never reaches another site (reqwest strips only `Authorization` and cookies).
     with_secrets: reqwest::Client,
+    /// For webhook deliveries: POSTs, never redirected (a redirect would turn them into GETs).
+    poster: reqwest::Client,
     guard: Arc<Guard>,
     settings: FetchSettings,
 }
@@ -144,7 +146,32 @@ impl Fetcher {
                 .user_agent(settings.user_agent.clone())
                 .build()
         };
-        Ok(Fetcher { client: client(false)?, with_secrets: client(true)?, guard, settings: settings.clone() })
+        let poster = reqwest::Client::builder()
+            .no_proxy()
+            .dns_resolver(Arc::new(GuardedResolver { guard: Arc::clone(&guard) }))
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(settings.connect_timeout_secs))
+            .timeout(Duration::from_secs(settings.timeout_secs))
+            .user_agent(settings.user_agent.clone())
+            .build()?;
+        Ok(Fetcher { client: client(false)?, with_secrets: client(true)?, poster, guard, settings: settings.clone() })
+    }
+
+    /// POSTs `body` to `url` (a webhook delivery) through the SSRF guard, without following
+    /// redirects; the receiver's status, or why there was none, in words.
+    pub async fn post(
+        &self,
+        url: &url::Url,
+        headers: HeaderMap,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<StatusCode, String> {
+        self.guard.check_url(url).map_err(|b| b.0)?;
+        let response = self.poster.post(url.clone()).headers(headers).body(body).timeout(timeout).send().await;
+        match response {
+            Ok(response) => Ok(response.status()),
+            Err(e) => Err(self.describe(e, Keep::Memory).to_string()),
+        }
     }
 
     /// The SSRF guard, for checks made before a fetch (registration).

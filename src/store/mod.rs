@@ -10,12 +10,13 @@ use connectors::KeySet;
 
 use crate::access::Scope;
 use crate::model::{
-    AuditEntry, Category, Change, ChangeKind, CountryCode, Feed, FeedId, FeedState, FeedUpdate, FigureBucket,
-    FigureGroup, IfrcRegion, Item, ItemId, Membership, Network, NewAuditEntry, NewFeed, NewToken, OrgId, OrgKind,
-    Organisation, Token, TokenId, Viewer,
+    AuditEntry, Category, Change, CountryCode, Feed, FeedId, FeedState, FeedUpdate, FigureBucket, FigureGroup,
+    IfrcRegion, Item, ItemId, Membership, Network, NewAuditEntry, NewFeed, NewToken, NewWebhook, OrgId, OrgKind,
+    Organisation, Token, TokenId, Viewer, Webhook, WebhookDelivery, WebhookId, WebhookUpdate,
 };
 use crate::seed::Seed;
 
+pub use crate::model::ChangeFilter;
 pub use search::{SearchError, SearchQuery};
 pub use sqlite::SqliteStore;
 
@@ -110,25 +111,6 @@ pub enum ItemOrder {
     Relevance,
 }
 
-/// Filters on the change log.
-#[derive(Debug, Clone, Default)]
-pub struct ChangeFilter {
-    /// Network slugs.
-    pub networks: Vec<String>,
-    /// Owning societies.
-    pub societies: Vec<CountryCode>,
-    /// Countries.
-    pub countries: Vec<CountryCode>,
-    /// Categories.
-    pub categories: Vec<Category>,
-    /// Change kinds.
-    pub kinds: Vec<ChangeKind>,
-    /// Include changes from feeds' first imports.
-    pub include_backfill: bool,
-    /// Changes made at or after this time only.
-    pub since: Option<DateTime<Utc>>,
-}
-
 /// A stretch of the change log as it was committed, for the change fan-out (`crate::events`).
 #[derive(Debug, Clone, Default)]
 pub struct ChangeLogPage {
@@ -137,6 +119,21 @@ pub struct ChangeLogPage {
     /// The sequence the log was read through: every change up to it that the read asked for is in
     /// `changes`, so the next read starts after it even when the read skipped every row.
     pub through: i64,
+}
+
+/// Where a webhook's deliveries stand after an attempt (or a decision to disable it).
+#[derive(Debug, Clone)]
+pub struct WebhookRun {
+    /// Every matching change through this sequence has been delivered.
+    pub delivered_through: i64,
+    /// Failed attempts at the next delivery, in a row.
+    pub attempts: i64,
+    /// When the current run of failures began.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// When to try next.
+    pub next_attempt_at: DateTime<Utc>,
+    /// Disable the webhook, for this reason.
+    pub disable: Option<String>,
 }
 
 /// Filters on feeds.
@@ -308,6 +305,33 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_token(&self, id: TokenId) -> StoreResult<Token>;
     /// The viewer a secret's hash stands for, when it is a live token. Never cached.
     async fn authenticate(&self, secret_hash: &str) -> StoreResult<Option<Viewer>>;
+    /// The viewer token `id` stands for, while it is live (webhooks deliver as their token).
+    async fn token_viewer(&self, id: TokenId) -> StoreResult<Option<Viewer>>;
+
+    /// Registers a webhook: it receives the matching changes committed from now on.
+    async fn create_webhook(&self, webhook: &NewWebhook) -> StoreResult<Webhook>;
+    /// Webhooks of one organisation, or all, by id.
+    async fn webhooks(&self, organisation: Option<&OrgId>) -> StoreResult<Vec<Webhook>>;
+    /// One webhook; `NotFound` when there is none.
+    async fn webhook(&self, id: WebhookId) -> StoreResult<Webhook>;
+    /// Changes a webhook; `NotFound` when there is none.
+    async fn update_webhook(&self, id: WebhookId, update: &WebhookUpdate) -> StoreResult<Webhook>;
+    /// Deletes a webhook and its delivery log; `NotFound` when there is none.
+    async fn delete_webhook(&self, id: WebhookId) -> StoreResult<Webhook>;
+    /// ACTIVE webhooks due at `now`, earliest first.
+    async fn due_webhooks(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<Webhook>>;
+    /// When the earliest ACTIVE webhook is due.
+    async fn next_webhook_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Records an attempt (if one was made) and where the webhook stands; a webhook disabled or
+    /// deleted meanwhile is left alone.
+    async fn record_webhook_run(
+        &self,
+        id: WebhookId,
+        delivery: Option<&WebhookDelivery>,
+        run: &WebhookRun,
+    ) -> StoreResult<()>;
+    /// A webhook's latest delivery attempts, newest first.
+    async fn webhook_deliveries(&self, id: WebhookId, limit: usize) -> StoreResult<Vec<WebhookDelivery>>;
 
     /// Registers a feed; `Conflict` when the organisation already has this URL.
     async fn add_feed(&self, feed: &NewFeed) -> StoreResult<Feed>;

@@ -44,6 +44,8 @@ struct FeedServerState {
     /// Requests being answered now, and the most at once.
     in_flight: usize,
     max_in_flight: usize,
+    /// POSTs received (webhook deliveries): path, headers, body, the status answered.
+    posts: Vec<(String, HeaderMap, axum::body::Bytes, StatusCode)>,
 }
 
 /// A local feed server whose answers the test sets.
@@ -51,16 +53,61 @@ struct FeedServerState {
 pub struct FeedServer {
     pub address: SocketAddr,
     state: Arc<Mutex<FeedServerState>>,
+    /// Woken at each POST.
+    posted: Arc<tokio::sync::Notify>,
 }
 
 impl FeedServer {
     pub async fn start() -> FeedServer {
         let state: Arc<Mutex<FeedServerState>> = Arc::default();
+        let posted = Arc::new(tokio::sync::Notify::new());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind feed server");
         let address = listener.local_addr().unwrap();
-        let router = axum::Router::new().route("/{*path}", axum::routing::get(serve)).with_state(Arc::clone(&state));
+        let router = axum::Router::new()
+            .route("/{*path}", axum::routing::get(serve).post(receive))
+            .with_state((Arc::clone(&state), Arc::clone(&posted)));
         tokio::spawn(async move { axum::serve(listener, router).await.ok() });
-        FeedServer { address, state }
+        FeedServer { address, state, posted }
+    }
+
+    /// The POSTs received at paths starting with `prefix`, in order, answered with 2xx (what a
+    /// webhook receiver accepted).
+    pub fn accepted_posts(&self, prefix: &str) -> Vec<(HeaderMap, axum::body::Bytes)> {
+        let prefix = prefix.trim_start_matches('/');
+        let state = self.state.lock().unwrap();
+        state
+            .posts
+            .iter()
+            .filter(|(p, _, _, status)| p.starts_with(prefix) && status.is_success())
+            .map(|(_, h, b, _)| (h.clone(), b.clone()))
+            .collect()
+    }
+
+    /// Every POST received at paths starting with `prefix`, accepted or not.
+    pub fn posts(&self, prefix: &str) -> Vec<(HeaderMap, axum::body::Bytes)> {
+        let prefix = prefix.trim_start_matches('/');
+        let state = self.state.lock().unwrap();
+        state
+            .posts
+            .iter()
+            .filter(|(p, _, _, _)| p.starts_with(prefix))
+            .map(|(_, h, b, _)| (h.clone(), b.clone()))
+            .collect()
+    }
+
+    /// Waits (with a timeout, never a fixed sleep) until `done` holds for the POSTs received.
+    pub async fn wait_for_posts(&self, what: &str, done: impl Fn(&FeedServer) -> bool) {
+        tokio::time::timeout(std::time::Duration::from_secs(20), async {
+            loop {
+                let notified = self.posted.notified();
+                if done(self) {
+                    return;
+                }
+                notified.await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
     }
 
     /// Serves `body` at `path` (RSS unless the body says otherwise), without validators.
@@ -163,8 +210,25 @@ impl FeedServer {
     }
 }
 
+/// A POST: recorded, and answered with the status set for its path (200 when none is).
+async fn receive(
+    State((state, posted)): State<(Arc<Mutex<FeedServerState>>, Arc<tokio::sync::Notify>)>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let status = {
+        let mut state = state.lock().unwrap();
+        let status = state.routes.get(&path).map(|s| s.status).unwrap_or(StatusCode::OK);
+        state.posts.push((path.clone(), headers, body, status));
+        status
+    };
+    posted.notify_waiters();
+    (status, "").into_response()
+}
+
 async fn serve(
-    State(state): State<Arc<Mutex<FeedServerState>>>,
+    State((state, _)): State<(Arc<Mutex<FeedServerState>>, Arc<tokio::sync::Notify>)>,
     Path(path): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -216,6 +280,9 @@ pub struct TestApp {
     pub changes: Arc<tributary::events::ChangeFeed>,
     pub feeds: FeedServer,
     shutdown: Option<oneshot::Sender<()>>,
+    running: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    settings: Settings,
+    options: Options,
     _dir: tempfile::TempDir,
 }
 
@@ -246,15 +313,20 @@ pub async fn spawn_app_with_options(options: Options, configure: impl FnOnce(&mu
     settings.poll.enabled = false;
     settings.fetch.allow = vec![feeds.address.to_string()];
     configure(&mut settings);
+    start(feeds, dir, settings, options).await
+}
+
+/// Starts the hub on `dir`'s database with `settings`, beside the feed server `feeds`.
+async fn start(feeds: FeedServer, dir: tempfile::TempDir, settings: Settings, options: Options) -> TestApp {
     let database_url = settings.database_url.clone();
-    let app = App::build(settings, options).await.expect("app builds");
+    let app = App::build(settings.clone(), options).await.expect("app builds");
     let address = app.address();
     let store = app.store();
     let poller = app.poller();
     let changes = app.changes();
     let demo = app.demo();
     let (tx, rx) = oneshot::channel();
-    tokio::spawn(app.run_until_stopped(async {
+    let running = tokio::spawn(app.run_until_stopped(async {
         let _ = rx.await;
     }));
     TestApp {
@@ -267,6 +339,9 @@ pub async fn spawn_app_with_options(options: Options, configure: impl FnOnce(&mu
         changes,
         feeds,
         shutdown: Some(tx),
+        running: Some(running),
+        settings,
+        options,
         _dir: dir,
     }
 }
@@ -280,6 +355,20 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
+    /// Stops the hub gracefully and starts it again on the same database, beside the same
+    /// feed server (on a new port).
+    pub async fn restart(mut self) -> TestApp {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(running) = self.running.take() {
+            running.await.expect("the hub stopped").expect("the hub stopped cleanly");
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let old = std::mem::replace(&mut self._dir, dir);
+        start(self.feeds.clone(), old, self.settings.clone(), self.options).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.address, path)
     }

@@ -5,6 +5,7 @@ mod changes;
 mod items;
 mod rows;
 mod tokens;
+mod webhooks;
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,7 +27,7 @@ use super::{
 use crate::access::Scope;
 use crate::model::{
     AuditEntry, Change, Feed, FeedId, FeedUpdate, Item, ItemId, Membership, Network, NewAuditEntry, NewFeed, NewToken,
-    OrgId, Organisation, Token, TokenId, Viewer,
+    NewWebhook, OrgId, Organisation, Token, TokenId, Viewer, Webhook, WebhookDelivery, WebhookId, WebhookUpdate,
 };
 use crate::seed::{Seed, SEED_VERSION};
 
@@ -890,6 +891,51 @@ impl Store for SqliteStore {
         page: &PageRequest,
     ) -> StoreResult<Page<Change>> {
         changes::changes(self, scope, filter, page).await
+    }
+
+    async fn token_viewer(&self, id: TokenId) -> StoreResult<Option<Viewer>> {
+        tokens::viewer(self, id).await
+    }
+
+    async fn create_webhook(&self, webhook: &NewWebhook) -> StoreResult<Webhook> {
+        webhooks::create(self, webhook).await
+    }
+
+    async fn webhooks(&self, organisation: Option<&OrgId>) -> StoreResult<Vec<Webhook>> {
+        webhooks::list(self, organisation).await
+    }
+
+    async fn webhook(&self, id: WebhookId) -> StoreResult<Webhook> {
+        webhooks::get(self, id).await
+    }
+
+    async fn update_webhook(&self, id: WebhookId, update: &WebhookUpdate) -> StoreResult<Webhook> {
+        webhooks::update(self, id, update).await
+    }
+
+    async fn delete_webhook(&self, id: WebhookId) -> StoreResult<Webhook> {
+        webhooks::delete(self, id).await
+    }
+
+    async fn due_webhooks(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<Webhook>> {
+        webhooks::due(self, now, limit).await
+    }
+
+    async fn next_webhook_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        webhooks::next_due(self).await
+    }
+
+    async fn record_webhook_run(
+        &self,
+        id: WebhookId,
+        delivery: Option<&WebhookDelivery>,
+        run: &super::WebhookRun,
+    ) -> StoreResult<()> {
+        webhooks::record(self, id, delivery, run).await
+    }
+
+    async fn webhook_deliveries(&self, id: WebhookId, limit: usize) -> StoreResult<Vec<WebhookDelivery>> {
+        webhooks::deliveries(self, id, limit).await
     }
 
     async fn latest_changes(

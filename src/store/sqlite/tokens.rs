@@ -106,6 +106,21 @@ pub(super) async fn authenticate(store: &SqliteStore, hash: &str) -> StoreResult
             .bind(hash)
             .fetch_optional(&store.pool)
             .await?;
+    viewer_of(store, row).await
+}
+
+/// The viewer token `id` stands for, while it is live.
+pub(super) async fn viewer(store: &SqliteStore, id: TokenId) -> StoreResult<Option<Viewer>> {
+    store.count(1);
+    let row: Option<TokenRow> =
+        sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = ? AND revoked_at IS NULL"))
+            .bind(id.0)
+            .fetch_optional(&store.pool)
+            .await?;
+    viewer_of(store, row).await
+}
+
+async fn viewer_of(store: &SqliteStore, row: Option<TokenRow>) -> StoreResult<Option<Viewer>> {
     let Some(row) = row else { return Ok(None) };
     let token = Token::try_from(row)?;
     let organisation_networks = match &token.organisation {
