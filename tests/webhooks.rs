@@ -327,3 +327,46 @@ async fn webhooks_carry_only_what_their_token_may_see_and_only_owners_manage_the
     assert!(reason.contains("revoked"), "{reason}");
     assert_eq!(titles("hooks/it").len(), 2);
 }
+
+#[tokio::test]
+async fn the_readme_receiver_verifies_deliveries_as_written() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let receiver = readme.split("```python\n").nth(1).and_then(|b| b.split("```").next()).expect("a Python receiver");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let app = spawn_app_with(|s| {
+        s.fetch.allow.push(format!("127.0.0.1:{port}"));
+        s.webhooks.retry_base_ms = 20;
+        s.webhooks.retry_max_secs = 1;
+    })
+    .await;
+    member(&app, FRENCH, "FR").await;
+    let fr = feed(&app, "FR", "fr.xml", Visibility::Public).await;
+    let input = json!({ "url": format!("http://127.0.0.1:{port}/tributary") });
+    let data = app.data_as(FRENCH, REGISTER, json!({ "input": input })).await;
+    let secret = data["registerWebhook"]["secret"].as_str().unwrap().to_string();
+
+    let mut child = Command::new(standardwebhooks_python())
+        .arg("-c")
+        .arg(receiver)
+        .env("WEBHOOK_SECRET", &secret)
+        .env("PORT", port.to_string())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the receiver starts");
+    let stdout = child.stdout.take().unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    publish(&app, &fr, "fr.xml", &["Border closure at Ventimiglia"]).await;
+    // Until the receiver listens, deliveries fail and are retried.
+    let line =
+        tokio::task::spawn_blocking(move || received.recv_timeout(std::time::Duration::from_secs(20))).await.unwrap();
+    child.kill().ok();
+    assert_eq!(line.expect("the receiver printed the change"), "change.created Border closure at Ventimiglia");
+}
