@@ -368,5 +368,6 @@ async fn the_readme_receiver_verifies_deliveries_as_written() {
     let line =
         tokio::task::spawn_blocking(move || received.recv_timeout(std::time::Duration::from_secs(20))).await.unwrap();
     child.kill().ok();
+    child.wait().ok();
     assert_eq!(line.expect("the receiver printed the change"), "change.created Border closure at Ventimiglia");
 }
