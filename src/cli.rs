@@ -66,6 +66,9 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Apply the classification and route rules as they are now to every stored item, writing
+    /// an UPDATED change for each item whose result changed.
+    Reclassify,
 }
 
 /// Token commands.
@@ -253,8 +256,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Feed(FeedCommand::List) => feed_list(&settings).await?,
         Command::Token(cmd) => token(&settings, cmd).await?,
         Command::Network(NetworkCommand::Member(cmd)) => member(&settings, cmd).await?,
+        Command::Reclassify => reclassify(&settings).await?,
     }
     Ok(0)
+}
+
+async fn reclassify(settings: &Settings) -> anyhow::Result<()> {
+    let store = open_store(settings).await?;
+    let report = crate::reclassify::run(store.as_ref(), |report, total| {
+        eprintln!("reclassify: {} of {total} items read, {} changed", report.items, report.changed);
+    })
+    .await?;
+    println!(
+        "{} items read, {} reclassified (each with an UPDATED change), {} kept as their source or a person classified them",
+        report.items, report.changed, report.kept
+    );
+    let detail = format!("{} of {} items changed", report.changed, report.items);
+    audit(store.as_ref(), "reclassify", "items".into(), detail).await;
+    Ok(())
 }
 
 async fn poll_once(settings: &Settings) -> anyhow::Result<i32> {

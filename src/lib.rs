@@ -22,6 +22,7 @@
 //! - [`atom`]: `/feeds/changes.atom` and `/feeds/digest.atom` for feed readers.
 //! - [`metrics`]: counters and latency histograms in Prometheus text format.
 //! - [`demo`]: bundled sample feeds served by the hub itself for `serve --demo`.
+//! - [`reclassify`]: the rules as they are now, applied again to stored items.
 //! - [`ratelimit`]: per-token request limits on the GraphQL endpoint.
 //! - [`app`]: builds the application and runs server and poller side by side.
 //! - [`cli`]: the command line.
@@ -66,6 +67,7 @@ pub mod metrics;
 pub mod model;
 pub mod poller;
 pub mod ratelimit;
+pub mod reclassify;
 pub mod seed;
 pub mod store;
 pub mod webhooks;

@@ -1,5 +1,6 @@
 //! The GraphQL API: schema, the read API, limits and error codes. Transport lives in `http.rs`.
 
+mod classification;
 mod digest;
 mod error;
 mod ids;

@@ -14,7 +14,7 @@ use crate::store::StoreError;
 
 /// The mutation root: feeds, tokens and organisations here, webhooks in `webhooks.rs`.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Mutation(FeedMutation, super::webhooks::WebhookMutation);
+pub struct Mutation(FeedMutation, super::webhooks::WebhookMutation, super::classification::ClassifyMutation);
 
 /// Mutations on feeds, tokens, organisations and memberships.
 #[derive(Default)]

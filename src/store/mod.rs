@@ -10,9 +10,9 @@ use connectors::KeySet;
 
 use crate::access::Scope;
 use crate::model::{
-    AuditEntry, Category, Change, CountryCode, Feed, FeedId, FeedState, FeedUpdate, FigureBucket, FigureGroup,
-    IfrcRegion, Item, ItemId, Membership, Network, NewAuditEntry, NewFeed, NewToken, NewWebhook, OrgId, OrgKind,
-    Organisation, Token, TokenId, Viewer, Webhook, WebhookDelivery, WebhookId, WebhookUpdate,
+    AuditEntry, Category, Change, ClassificationSource, CountryCode, Feed, FeedId, FeedState, FeedUpdate, FigureBucket,
+    FigureGroup, IfrcRegion, Item, ItemId, Membership, Network, NewAuditEntry, NewFeed, NewToken, NewWebhook, OrgId,
+    OrgKind, Organisation, Token, TokenId, Viewer, Webhook, WebhookDelivery, WebhookId, WebhookUpdate,
 };
 use crate::seed::Seed;
 
@@ -119,6 +119,25 @@ pub struct ChangeLogPage {
     /// The sequence the log was read through: every change up to it that the read asked for is in
     /// `changes`, so the next read starts after it even when the read skipped every row.
     pub through: i64,
+}
+
+/// A new classification for a stored item.
+#[derive(Debug, Clone)]
+pub struct Reclassification {
+    pub item: ItemId,
+    pub category: Category,
+    /// Every category, primary first.
+    pub categories: Vec<Category>,
+    pub source: ClassificationSource,
+    pub terms: Vec<String>,
+    /// A new route (`Some`), or the stored one kept (`None`).
+    pub route: Option<Option<String>>,
+    /// A person's correction, which later polls keep (source MANUAL); otherwise the rules', which
+    /// never replace a person's.
+    pub manual: bool,
+    /// The content hash the next poll will compute for the item, when known, so an unchanged
+    /// source is not taken for a change.
+    pub content_hash: Option<String>,
 }
 
 /// Where a webhook's deliveries stand after an attempt (or a decision to disable it).
@@ -400,6 +419,11 @@ pub trait Store: Send + Sync + 'static {
         self.record_success(feed.id, record).await?;
         Ok(report)
     }
+
+    /// Changes stored items' classifications, bumping each changed item's version with an
+    /// UPDATED change; returns the items that changed. `NotFound` when a manual correction names
+    /// an item that does not exist.
+    async fn reclassify(&self, updates: &[Reclassification]) -> StoreResult<Vec<Item>>;
 
     /// A page of items.
     async fn items_page(

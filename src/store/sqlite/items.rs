@@ -15,7 +15,7 @@ use crate::store::{
     ChunkContext, FetchRecord, IngestReport, ItemFilter, ItemOrder, Page, PageRequest, StoreError, StoreResult,
 };
 
-const ITEM_COLUMNS: &str =
+pub(super) const ITEM_COLUMNS: &str =
     "i.rowid, i.id, i.feed, i.organisation, i.visibility, i.title, i.summary, i.url, i.language, \
     i.direction, i.published_at, i.updated_at, i.sort_published, i.sort_updated, i.category, i.categories, \
     i.classification_source, i.terms, i.countries, i.route, i.figures, i.version, i.content_hash, i.first_seen_at, \
@@ -96,8 +96,15 @@ async fn write_chunk(
     let existing = if context.all_new {
         HashMap::new()
     } else {
-        existing_hashes(store, &mut tx, chunk.iter().map(|(id, _)| id)).await?
+        existing_items(store, &mut tx, chunk.iter().map(|(id, _)| id)).await?
     };
+    // Items a person classified keep that classification whatever the source says now.
+    let mut manual: HashMap<String, NormalisedItem> = HashMap::new();
+    for (id, item) in &chunk {
+        if let Some(Existing { manual_category: Some(c), manual_categories: Some(cs), .. }) = existing.get(&id.0) {
+            manual.insert(id.0.clone(), with_manual(item, c, cs)?);
+        }
+    }
     let mut created = Vec::new();
     let mut updated = Vec::new();
     // Live items whose records the source marks deleted.
@@ -105,17 +112,20 @@ async fn write_chunk(
     for (id, item) in chunk {
         if item.deleted {
             // One never stored, or already withdrawn, has nothing to withdraw.
-            if let Some((rowid, _, _, false)) = existing.get(&id.0) {
+            if let Some(Existing { rowid, withdrawn: false, .. }) = existing.get(&id.0) {
                 deleted.push(*rowid);
             }
             continue;
         }
+        // The hash is of what the source and the rules give, so a manual classification does not
+        // make an unchanged entry look changed.
         let hash = item.content_hash();
         match existing.get(&id.0) {
             None => created.push(Pending { id, item, hash, version: 1, rowid: 0 }),
             // A withdrawn item published again is live again, as an update.
-            Some((rowid, old_hash, version, withdrawn)) if *old_hash != hash || *withdrawn => {
-                updated.push(Pending { id, item, hash, version: version + 1, rowid: *rowid })
+            Some(e) if e.content_hash != hash || e.withdrawn => {
+                let item = manual.get(&id.0).unwrap_or(item);
+                updated.push(Pending { id, item, hash, version: e.version + 1, rowid: e.rowid })
             }
             Some(_) => report.unchanged += 1,
         }
@@ -314,24 +324,53 @@ pub(super) async fn record_success(store: &SqliteStore, feed: FeedId, record: &F
     Ok(())
 }
 
-/// The rowid, content hash and version of the items among `ids` that exist.
-async fn existing_hashes<'a>(
+/// What is stored of an item a chunk holds again.
+#[derive(sqlx::FromRow)]
+struct Existing {
+    id: String,
+    rowid: i64,
+    content_hash: String,
+    version: i64,
+    withdrawn: bool,
+    /// A person's classification (`classifyItem`), which polls keep.
+    manual_category: Option<String>,
+    manual_categories: Option<String>,
+}
+
+/// The stored state of the items among `ids` that exist, by id.
+async fn existing_items<'a>(
     store: &SqliteStore,
     tx: &mut sqlx::Transaction<'_, Sqlite>,
     ids: impl Iterator<Item = &'a ItemId>,
-) -> StoreResult<HashMap<String, (i64, String, i64, bool)>> {
+) -> StoreResult<HashMap<String, Existing>> {
     let ids: Vec<&str> = ids.map(|i| i.0.as_str()).collect();
     let mut out = HashMap::with_capacity(ids.len());
     for batch in ids.chunks(INSERT_BATCH * 4) {
         store.count(1);
         let mut qb = QueryBuilder::<Sqlite>::new(
-            "SELECT id, rowid, content_hash, version, withdrawn_at IS NOT NULL FROM items WHERE 1 = 1",
+            "SELECT id, rowid, content_hash, version, withdrawn_at IS NOT NULL AS withdrawn, manual_category, \
+             manual_categories FROM items WHERE 1 = 1",
         );
         push_in(&mut qb, "id", batch.iter().copied());
-        let rows: Vec<(String, i64, String, i64, bool)> = qb.build_query_as().fetch_all(&mut **tx).await?;
-        out.extend(rows.into_iter().map(|(id, rowid, hash, version, gone)| (id, (rowid, hash, version, gone))));
+        let rows: Vec<Existing> = qb.build_query_as().fetch_all(&mut **tx).await?;
+        out.extend(rows.into_iter().map(|e| (e.id.clone(), e)));
     }
     Ok(out)
+}
+
+/// `item` with a person's classification in place of its own (the source and the rules still
+/// decide everything else).
+fn with_manual(item: &NormalisedItem, category: &str, categories: &str) -> StoreResult<NormalisedItem> {
+    let category: crate::model::Category = category.parse().map_err(StoreError::Corrupt)?;
+    let categories = rows::parse_categories(categories)?;
+    let mut item = item.clone();
+    item.classification = connectors::model::Classification {
+        category,
+        categories,
+        source: crate::model::ClassificationSource::Manual,
+        terms: Vec::new(),
+    };
+    Ok(item)
 }
 
 /// The facet tokens of an item: `c_<category>` for each category, `k_<country>` for each country.
@@ -341,11 +380,11 @@ fn facet_tokens(item: &NormalisedItem) -> String {
     categories.chain(countries).collect::<Vec<_>>().join(" ")
 }
 
-fn category_token(category: crate::model::Category) -> String {
+pub(super) fn category_token(category: crate::model::Category) -> String {
     format!("c_{}", category.as_str().to_ascii_lowercase())
 }
 
-fn country_token(code: &crate::model::CountryCode) -> String {
+pub(super) fn country_token(code: &crate::model::CountryCode) -> String {
     format!("k_{}", code.as_str().to_ascii_lowercase())
 }
 

@@ -2,6 +2,7 @@
 //! never race for SQLite's lock), readers in parallel.
 
 mod changes;
+mod classification;
 mod items;
 mod rows;
 mod tokens;
@@ -891,6 +892,10 @@ impl Store for SqliteStore {
         page: &PageRequest,
     ) -> StoreResult<Page<Change>> {
         changes::changes(self, scope, filter, page).await
+    }
+
+    async fn reclassify(&self, updates: &[super::Reclassification]) -> StoreResult<Vec<Item>> {
+        classification::reclassify(self, updates).await
     }
 
     async fn token_viewer(&self, id: TokenId) -> StoreResult<Option<Viewer>> {

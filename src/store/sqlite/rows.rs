@@ -214,6 +214,18 @@ pub fn categories_text(categories: &[Category]) -> String {
     categories.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(" ")
 }
 
+impl ItemRow {
+    /// The row's rowid (what the change log and the search index refer to).
+    pub fn rowid(&self) -> i64 {
+        self.rowid
+    }
+}
+
+/// Reads what [`categories_text`] wrote.
+pub fn parse_categories(text: &str) -> StoreResult<Vec<Category>> {
+    text.split_whitespace().map(parse).collect()
+}
+
 #[derive(sqlx::FromRow)]
 pub struct ItemRow {
     rowid: i64,
