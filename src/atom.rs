@@ -270,6 +270,7 @@ fn change_filter(params: &Params) -> Result<ChangeFilter, String> {
         kinds,
         include_backfill,
         since: None,
+        include_duplicates: false,
     })
 }
 

@@ -155,6 +155,7 @@ async fn events(store: &dyn Store, scope: &Scope, changes: Vec<Change>) -> Resul
 pub fn matches(filter: &ChangeFilter, event: &Event) -> bool {
     let (change, item) = (&event.change, &event.item);
     (filter.include_backfill || !change.backfill)
+        && (filter.include_duplicates || item.duplicate_of.is_none())
         && filter.since.is_none_or(|since| change.at >= since)
         && (filter.kinds.is_empty() || filter.kinds.contains(&change.kind))
         && (filter.networks.is_empty() || event.owner_networks.iter().any(|n| filter.networks.contains(n)))

@@ -30,6 +30,7 @@ pub mod model;
 pub mod opml;
 pub mod rss;
 pub mod split;
+pub mod story;
 pub mod text;
 
 pub use geo::CountryCode;

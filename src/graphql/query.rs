@@ -50,6 +50,9 @@ pub struct ItemFilter {
     published_before: Option<DateTime<Utc>>,
     /// Full-text search: words, "quoted phrases", OR, -exclusion, and word* for a prefix.
     search: Option<String>,
+    /// Include items that duplicate another feed's item (the same story, told first there).
+    #[graphql(default = false)]
+    include_duplicates: bool,
 }
 
 /// Filters on the change log.
@@ -68,6 +71,10 @@ pub struct ChangeFilter {
     /// Include changes from feeds' first imports.
     #[graphql(default = false)]
     include_backfill: bool,
+    /// Include changes to items that duplicate another feed's item (the same story, told first
+    /// there).
+    #[graphql(default = false)]
+    include_duplicates: bool,
 }
 
 /// Filters on feeds.
@@ -154,6 +161,7 @@ impl ChangeFilter {
             kinds: self.kinds.unwrap_or_default().into_iter().map(Into::into).collect(),
             include_backfill: self.include_backfill,
             since: None,
+            include_duplicates: self.include_duplicates,
         }
     }
 }
@@ -183,6 +191,8 @@ impl ItemFilter {
             published_since: self.published_since,
             published_before: self.published_before,
             search,
+            include_duplicates: self.include_duplicates,
+            duplicates_of: None,
         })
     }
 }

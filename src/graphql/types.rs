@@ -435,6 +435,24 @@ impl Item {
     async fn version(&self) -> i64 {
         self.0.version
     }
+    /// The item of another feed that told the same story first (same link, or same title and
+    /// summary): this one is left out of listings and notifications unless duplicates are asked for.
+    async fn duplicate_of(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Item>> {
+        let Some(first) = &self.0.duplicate_of else { return Ok(None) };
+        Ok(request(ctx).loaders.items.load_one(first.clone()).await.map_err(load_error)?.map(Item))
+    }
+    /// Items of other feeds telling the same story, which were linked to this one (at most 20).
+    async fn duplicates(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Item>> {
+        let r = request(ctx);
+        let filter = crate::store::ItemFilter { duplicates_of: Some(self.0.id.clone()), ..Default::default() };
+        let page = crate::store::PageRequest { first: 20, after: None };
+        let found = r
+            .store
+            .items_page(&r.scope, &filter, crate::store::ItemOrder::PublishedAsc, &page)
+            .await
+            .map_err(store_err)?;
+        Ok(found.edges.into_iter().map(|(_, item)| Item(item)).collect())
+    }
     /// Where it came from, when it reached this hub through another hub (null otherwise).
     async fn provenance(&self) -> Option<Provenance> {
         None

@@ -53,6 +53,9 @@ pub struct Item {
     pub first_seen_at: DateTime<Utc>,
     /// When its source stopped publishing it (snapshot feeds); listings leave it out from then.
     pub withdrawn_at: Option<DateTime<Utc>>,
+    /// The item of another feed that told the same story first: listings and notifications leave
+    /// this one out unless asked for duplicates.
+    pub duplicate_of: Option<ItemId>,
 }
 
 named_enum! {
@@ -135,6 +138,8 @@ pub struct ChangeFilter {
     pub include_backfill: bool,
     /// Changes made at or after this time only.
     pub since: Option<DateTime<Utc>>,
+    /// Also changes to items that duplicate another feed's item.
+    pub include_duplicates: bool,
 }
 
 impl ChangeFilter {
@@ -147,6 +152,7 @@ impl ChangeFilter {
             "categories": self.categories.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
             "kinds": self.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
             "includeBackfill": self.include_backfill,
+            "includeDuplicates": self.include_duplicates,
         })
     }
 
@@ -169,6 +175,7 @@ impl ChangeFilter {
             kinds: strings("kinds").iter().map(|k| k.parse()).collect::<Result<_, _>>()?,
             include_backfill: value["includeBackfill"].as_bool().unwrap_or(false),
             since: None,
+            include_duplicates: value["includeDuplicates"].as_bool().unwrap_or(false),
         })
     }
 }

@@ -95,6 +95,10 @@ pub struct ItemFilter {
     pub published_before: Option<DateTime<Utc>>,
     /// Full-text search.
     pub search: Option<SearchQuery>,
+    /// Also items that duplicate another feed's item (left out by default).
+    pub include_duplicates: bool,
+    /// Only the items that duplicate this one.
+    pub duplicates_of: Option<ItemId>,
 }
 
 /// Item orderings.

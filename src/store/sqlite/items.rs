@@ -19,7 +19,7 @@ pub(super) const ITEM_COLUMNS: &str =
     "i.rowid, i.id, i.feed, i.organisation, i.visibility, i.title, i.summary, i.url, i.language, \
     i.direction, i.published_at, i.updated_at, i.sort_published, i.sort_updated, i.category, i.categories, \
     i.classification_source, i.terms, i.countries, i.route, i.figures, i.version, i.content_hash, i.first_seen_at, \
-    i.withdrawn_at";
+    i.withdrawn_at, (SELECT p.id FROM items p WHERE p.rowid = i.duplicate_of) AS duplicate_of";
 
 /// Rows per multi-row INSERT (SQLite allows 32,766 bound parameters per statement).
 const INSERT_BATCH: usize = 200;
@@ -429,7 +429,8 @@ async fn insert_items(
         let mut qb = QueryBuilder::<Sqlite>::new(
             "INSERT INTO items (rowid, id, feed, organisation, visibility, source_key, title, summary, url, language, \
              direction, published_at, updated_at, sort_published, sort_updated, category, categories, \
-             classification_source, terms, countries, route, figures, version, content_hash, first_seen_at) ",
+             classification_source, terms, countries, route, figures, version, content_hash, first_seen_at, url_key, \
+             text_key) ",
         );
         qb.push_values(batch.iter(), |mut row, p| {
             let item = p.item;
@@ -460,9 +461,70 @@ async fn insert_items(
                 .push_bind(rows::figures_json(&item.figures))
                 .push_bind(p.version)
                 .push_bind(p.hash.as_str())
-                .push_bind(now);
+                .push_bind(now)
+                .push_bind(item.url.as_deref().and_then(connectors::story::url_key))
+                .push_bind(connectors::story::text_key(&item.title, &item.summary));
         });
         qb.build().execute(&mut **tx).await?;
+    }
+    link_duplicates(store, tx, feed, created).await
+}
+
+/// Links each new item that tells a story another feed's item told first to that item, when
+/// everyone who may see the new item may see the first one too (it is PUBLIC, or it has the
+/// same owner and visibility): otherwise hiding the new one would hide the story from someone.
+async fn link_duplicates(
+    store: &SqliteStore,
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    feed: &Feed,
+    created: &[Pending<'_>],
+) -> StoreResult<()> {
+    let first_new = created.iter().map(|p| p.rowid).min().unwrap_or(i64::MAX);
+    let keys: Vec<(i64, Option<String>, Option<String>)> = created
+        .iter()
+        .map(|p| {
+            let url_key = p.item.url.as_deref().and_then(connectors::story::url_key);
+            (p.rowid, url_key, connectors::story::text_key(&p.item.title, &p.item.summary))
+        })
+        .filter(|(_, u, t)| u.is_some() || t.is_some())
+        .collect();
+    for batch in keys.chunks(INSERT_BATCH) {
+        let wanted: Vec<&str> = batch.iter().flat_map(|(_, u, t)| [u.as_deref(), t.as_deref()]).flatten().collect();
+        store.count(1);
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "SELECT rowid, url_key, text_key FROM items WHERE duplicate_of IS NULL AND withdrawn_at IS NULL AND feed != ",
+        );
+        qb.push_bind(feed.id.0).push(" AND rowid < ").push_bind(first_new);
+        qb.push(" AND (visibility = 'PUBLIC' OR (organisation = ")
+            .push_bind(feed.organisation.0.as_str())
+            .push(" AND visibility = ")
+            .push_bind(feed.visibility.as_str())
+            .push("))");
+        qb.push(" AND (url_key IN (");
+        let mut list = qb.separated(", ");
+        for k in &wanted {
+            list.push_bind(*k);
+        }
+        qb.push(") OR text_key IN (");
+        let mut list = qb.separated(", ");
+        for k in &wanted {
+            list.push_bind(*k);
+        }
+        qb.push(")) ORDER BY rowid");
+        let firsts: Vec<(i64, Option<String>, Option<String>)> = qb.build_query_as().fetch_all(&mut **tx).await?;
+        for (rowid, url_key, text_key) in batch {
+            let first = firsts
+                .iter()
+                .find(|(_, u, t)| (url_key.is_some() && u == url_key) || (text_key.is_some() && t == text_key));
+            if let Some((first, _, _)) = first {
+                store.count(1);
+                sqlx::query("UPDATE items SET duplicate_of = ? WHERE rowid = ?")
+                    .bind(first)
+                    .bind(rowid)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
     }
     Ok(())
 }
@@ -604,6 +666,11 @@ pub(super) fn push_item_filter(
     with_search: bool,
 ) {
     push_scope(qb, scope, "i");
+    if let Some(first) = &filter.duplicates_of {
+        qb.push(" AND i.duplicate_of = (SELECT rowid FROM items WHERE id = ").push_bind(first.0.clone()).push(")");
+    } else if !filter.include_duplicates {
+        qb.push(" AND i.duplicate_of IS NULL");
+    }
     if !filter.networks.is_empty() {
         qb.push(" AND i.organisation IN (SELECT organisation FROM memberships WHERE 1 = 1");
         push_in(qb, "network", filter.networks.iter().cloned());

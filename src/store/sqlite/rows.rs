@@ -253,6 +253,7 @@ pub struct ItemRow {
     content_hash: String,
     first_seen_at: i64,
     withdrawn_at: Option<i64>,
+    duplicate_of: Option<String>,
 }
 
 impl ItemRow {
@@ -307,6 +308,7 @@ impl TryFrom<ItemRow> for Item {
             content_hash: r.content_hash,
             first_seen_at: from_millis(r.first_seen_at),
             withdrawn_at: r.withdrawn_at.map(from_millis),
+            duplicate_of: r.duplicate_of.map(ItemId),
         })
     }
 }
