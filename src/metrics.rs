@@ -87,8 +87,11 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition, with the store's query counter.
-    pub fn render(&self, store_queries: u64) -> String {
+    pub fn render(&self, store_queries: u64, subscriptions: usize) -> String {
         let mut out = String::new();
+        let _ = writeln!(out, "# HELP tributary_subscriptions Change subscriptions open in this process.");
+        let _ = writeln!(out, "# TYPE tributary_subscriptions gauge");
+        let _ = writeln!(out, "tributary_subscriptions {subscriptions}");
         let _ = writeln!(out, "# HELP tributary_polls_total Feed polls by outcome.");
         let _ = writeln!(out, "# TYPE tributary_polls_total counter");
         for outcome in [PollOutcome::Updated, PollOutcome::Unchanged, PollOutcome::NotModified, PollOutcome::Failed] {

@@ -174,7 +174,26 @@ impl PrefixTrie {
 #[derive(Deserialize)]
 struct CategoryFile {
     rule: Vec<CategoryRule>,
+    #[serde(default)]
+    combo: Vec<ComboRule>,
 }
+
+/// Evidence from words that say little alone: the category applies when the text holds a term
+/// of every group of `all` (a crossing and a change, a legal act and a migration subject) and no
+/// term of `none`.
+#[derive(Deserialize)]
+struct ComboRule {
+    category: String,
+    #[allow(dead_code)]
+    lang: String,
+    all: Vec<Vec<String>>,
+    #[serde(default)]
+    none: Vec<String>,
+}
+
+/// Which combo and which of its groups a term belongs to (`NONE_GROUP` for its exclusions).
+type ComboPart = (u32, u8);
+const NONE_GROUP: u8 = u8::MAX;
 
 #[derive(Deserialize)]
 struct CategoryRule {
@@ -197,6 +216,9 @@ struct RouteRule {
 
 struct Rules {
     categories: Matcher<Category>,
+    /// The terms of every combo, and each combo's category and number of groups.
+    combo_terms: Matcher<ComboPart>,
+    combos: Vec<(Category, u8)>,
     routes: Matcher<usize>,
     route_names: Vec<String>,
 }
@@ -217,8 +239,21 @@ fn rules() -> &'static Rules {
             .iter()
             .enumerate()
             .flat_map(|(i, r)| r.terms.iter().filter_map(move |t| Term::compile(t).map(|term| (term, i))));
+        let combos: Vec<(Category, u8)> = cats
+            .combo
+            .iter()
+            .map(|c| (c.category.parse().expect("rules name known categories"), c.all.len() as u8))
+            .collect();
+        let combo_terms = cats.combo.iter().enumerate().flat_map(|(i, c)| {
+            let groups = c.all.iter().enumerate().flat_map(move |(g, terms)| terms.iter().map(move |t| (t, g as u8)));
+            groups
+                .chain(c.none.iter().map(|t| (t, NONE_GROUP)))
+                .filter_map(move |(t, g)| Term::compile(t).map(|term| (term, (i as u32, g))))
+        });
         Rules {
             categories: Matcher::new(category_terms.collect::<Vec<_>>()),
+            combo_terms: Matcher::new(combo_terms.collect::<Vec<_>>()),
+            combos,
             routes: Matcher::new(route_terms.collect::<Vec<_>>()),
             route_names: routes.route.into_iter().map(|r| r.name).collect(),
         }
@@ -277,6 +312,35 @@ pub fn classify_tokens(title: &[&str], summary: &[&str], tags: &[String], defaul
             *scores.entry(category).or_default() += weight;
             if !rule_terms.contains(&term.text) {
                 rule_terms.push(term.text.clone());
+            }
+        }
+    }
+    // Combos: every group met somewhere in the title or summary, no exclusion.
+    let mut met: HashMap<u32, (u64, bool, Vec<String>)> = HashMap::new();
+    for toks in [title, summary] {
+        for (term, (combo, group)) in rules.combo_terms.find(toks) {
+            let entry = met.entry(combo).or_default();
+            if group == NONE_GROUP {
+                entry.1 = true;
+            } else {
+                entry.0 |= 1 << group;
+                if !entry.2.contains(&term.text) {
+                    entry.2.push(term.text.clone());
+                }
+            }
+        }
+    }
+    let mut fired: Vec<u32> = met.keys().copied().collect();
+    fired.sort();
+    for combo in fired {
+        let (groups, excluded, terms) = &met[&combo];
+        let (category, wanted) = rules.combos[combo as usize];
+        if !excluded && groups.count_ones() == u32::from(wanted) {
+            *scores.entry(category).or_default() += 2;
+            for t in terms {
+                if !rule_terms.contains(t) {
+                    rule_terms.push(t.clone());
+                }
             }
         }
     }

@@ -13,7 +13,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use super::TestApp;
 
 /// Longest a test waits for one message.
-pub const WAIT: Duration = Duration::from_secs(10);
+pub const WAIT: Duration = Duration::from_secs(30);
 
 /// The two protocols.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,217 @@
+//! The classifier against its labelled evaluation set, `tests/classification/eval.jsonl`:
+//! headlines and summaries in English, French, Spanish, Arabic and Russian, with hard negatives
+//! (places that are also words, blood drives, sports, "route" and "law" in other senses), each
+//! marked for the half the rules are tuned on (`tune`) or the half held out to measure them
+//! (`test`). Rules are changed looking at the tune half's mistakes only:
+//!
+//! ```sh
+//! EVAL_SHOW_MISTAKES=1 cargo test -p connectors --test classification -- --nocapture
+//! ```
+//!
+//! prints the scores of both halves and the tune half's mistakes. BENCHMARKS.md reports the held-out
+//! half's scores.
+
+use std::collections::BTreeMap;
+
+use connectors::classify::{classify, Input};
+use connectors::Category;
+use serde_json::Value;
+
+struct Example {
+    id: String,
+    lang: String,
+    split: String,
+    gold: Vec<Category>,
+    title: String,
+    summary: String,
+}
+
+fn examples() -> Vec<Example> {
+    let text = include_str!("classification/eval.jsonl");
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(n, line)| {
+            let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("line {}: {e}", n + 1));
+            let field = |k: &str| v[k].as_str().unwrap_or_else(|| panic!("line {}: no `{k}`", n + 1)).to_string();
+            let gold = v["categories"]
+                .as_array()
+                .unwrap_or_else(|| panic!("line {}: no categories", n + 1))
+                .iter()
+                .map(|c| c.as_str().unwrap().parse::<Category>().unwrap_or_else(|e| panic!("line {}: {e}", n + 1)))
+                .collect();
+            Example {
+                id: field("id"),
+                lang: field("lang"),
+                split: field("split"),
+                gold,
+                title: field("title"),
+                summary: v["summary"].as_str().unwrap_or("").to_string(),
+            }
+        })
+        .collect()
+}
+
+fn predict(e: &Example) -> Vec<Category> {
+    classify(Input { title: &e.title, summary: &e.summary, tags: &[], default: None }).categories
+}
+
+#[derive(Default, Clone, Copy)]
+struct Score {
+    tp: usize,
+    fp: usize,
+    fn_: usize,
+}
+
+impl Score {
+    fn precision(&self) -> f64 {
+        if self.tp + self.fp == 0 {
+            1.0
+        } else {
+            self.tp as f64 / (self.tp + self.fp) as f64
+        }
+    }
+    fn recall(&self) -> f64 {
+        if self.tp + self.fn_ == 0 {
+            1.0
+        } else {
+            self.tp as f64 / (self.tp + self.fn_) as f64
+        }
+    }
+    fn add(&mut self, gold: bool, predicted: bool) {
+        match (gold, predicted) {
+            (true, true) => self.tp += 1,
+            (false, true) => self.fp += 1,
+            (true, false) => self.fn_ += 1,
+            (false, false) => {}
+        }
+    }
+}
+
+const CATEGORIES: [Category; 10] = [
+    Category::RouteChange,
+    Category::RegulatoryChange,
+    Category::Return,
+    Category::Funding,
+    Category::CivilSociety,
+    Category::Study,
+    Category::Programme,
+    Category::Needs,
+    Category::Meeting,
+    Category::Other,
+];
+
+/// Scores per category, and per language for route and regulatory changes, on one split.
+fn score(examples: &[Example], split: &str) -> (BTreeMap<Category, Score>, BTreeMap<(Category, String), Score>) {
+    let mut by_category: BTreeMap<Category, Score> = BTreeMap::new();
+    let mut by_language: BTreeMap<(Category, String), Score> = BTreeMap::new();
+    for e in examples.iter().filter(|e| e.split == split) {
+        let predicted = predict(e);
+        for c in CATEGORIES {
+            let (g, p) = (e.gold.contains(&c), predicted.contains(&c));
+            by_category.entry(c).or_default().add(g, p);
+            if matches!(c, Category::RouteChange | Category::RegulatoryChange) {
+                by_language.entry((c, e.lang.clone())).or_default().add(g, p);
+            }
+        }
+    }
+    (by_category, by_language)
+}
+
+fn report(examples: &[Example], split: &str) -> String {
+    let (by_category, by_language) = score(examples, split);
+    let n = examples.iter().filter(|e| e.split == split).count();
+    let mut out = format!(
+        "{split} half, {n} items\n| category | precision | recall | tp | fp | fn |\n|---|---|---|---|---|---|\n"
+    );
+    for (c, s) in &by_category {
+        out.push_str(&format!(
+            "| {} | {:.2} | {:.2} | {} | {} | {} |\n",
+            c.as_str(),
+            s.precision(),
+            s.recall(),
+            s.tp,
+            s.fp,
+            s.fn_
+        ));
+    }
+    out.push_str("\n| category | language | precision | recall | tp | fp | fn |\n|---|---|---|---|---|---|---|\n");
+    for ((c, lang), s) in &by_language {
+        out.push_str(&format!(
+            "| {} | {lang} | {:.2} | {:.2} | {} | {} | {} |\n",
+            c.as_str(),
+            s.precision(),
+            s.recall(),
+            s.tp,
+            s.fp,
+            s.fn_
+        ));
+    }
+    out
+}
+
+#[test]
+fn the_evaluation_set_covers_five_languages_and_the_hard_cases() {
+    let examples = examples();
+    assert!(examples.len() >= 200, "{} items", examples.len());
+    let mut ids = std::collections::HashSet::new();
+    for e in &examples {
+        assert!(ids.insert(e.id.clone()), "id {} twice", e.id);
+        assert!(matches!(e.split.as_str(), "tune" | "test"), "{}: split {}", e.id, e.split);
+    }
+    for lang in ["en", "fr", "es", "ar", "ru"] {
+        assert!(examples.iter().filter(|e| e.lang == lang).count() >= 30, "too few in {lang}");
+    }
+    for category in [Category::RouteChange, Category::RegulatoryChange] {
+        for split in ["tune", "test"] {
+            let positives = examples.iter().filter(|e| e.split == split && e.gold.contains(&category)).count();
+            assert!(positives >= 30, "{positives} {category} positives in the {split} half");
+        }
+    }
+}
+
+/// Floors under the held-out scores measured when the rules were last tuned (BENCHMARKS.md,
+/// "Classification"), so a rule change that makes them worse fails here. The issue's target is
+/// precision 0.9 and recall 0.8 for both; route changes meet it in precision and fall just short in
+/// recall (35 of 44), regulatory changes fall short in precision (0.84).
+const FLOORS: [(Category, f64, f64); 2] =
+    [(Category::RouteChange, 0.95, 0.79), (Category::RegulatoryChange, 0.84, 0.88)];
+
+#[test]
+fn route_and_regulatory_changes_keep_their_held_out_scores() {
+    let examples = examples();
+    println!("{}", report(&examples, "tune"));
+    println!("{}", report(&examples, "test"));
+    if std::env::var_os("EVAL_SHOW_MISTAKES").is_some() {
+        // The tune half only: the held-out half is never looked at item by item.
+        for e in examples.iter().filter(|e| e.split == "tune") {
+            let predicted = predict(e);
+            for c in [Category::RouteChange, Category::RegulatoryChange] {
+                let (g, p) = (e.gold.contains(&c), predicted.contains(&c));
+                if g != p {
+                    let r = classify(Input { title: &e.title, summary: &e.summary, tags: &[], default: None });
+                    println!(
+                        "{} {} {}: {} | {} | terms {:?}",
+                        e.id,
+                        if g { "MISSED" } else { "WRONG" },
+                        c.as_str(),
+                        e.title,
+                        e.summary,
+                        r.terms
+                    );
+                }
+            }
+        }
+    }
+    let (held_out, _) = score(&examples, "test");
+    for (c, precision, recall) in FLOORS {
+        let s = held_out[&c];
+        assert!(
+            s.precision() >= precision - 1e-9 && s.recall() >= recall - 1e-9,
+            "{}: precision {:.3}, recall {:.3} on the held-out half (floors {precision}, {recall})",
+            c.as_str(),
+            s.precision(),
+            s.recall()
+        );
+    }
+}
