@@ -583,3 +583,42 @@ async fn only_an_admin_registers_or_moves_a_feed_that_sends_the_hubs_secrets() {
         "{moved}"
     );
 }
+
+#[tokio::test]
+async fn figures_total_only_what_each_role_may_see() {
+    let app = spawn_app().await;
+    three_feeds_and_five_tokens(&app).await;
+    // The French Red Cross publishes people affected in one CSV file per visibility: 1, 10 and 100.
+    for (visibility, path, n) in
+        [(Visibility::Public, "p.csv", 1), (Visibility::Network, "n.csv", 10), (Visibility::Society, "s.csv", 100)]
+    {
+        app.feeds
+            .set(path, &format!("#meta+id,#country+code,#date,#event,#affected\n{path},FR,2026-10-01,Floods,{n}\n"));
+        let url = tributary::model::FeedUrl::parse(&app.feeds.url(path)).unwrap();
+        let feed = tributary::model::NewFeed {
+            kind: tributary::model::FeedKind::Csv,
+            visibility,
+            ..tributary::model::NewFeed::new(OrgId("FR".into()), url, 900)
+        };
+        let feed = app.store.add_feed(&feed).await.unwrap();
+        let report = app.poll_feed(feed.id).await;
+        assert!(report.error.is_none(), "{report:?}");
+    }
+    let query = "{ figures(measure: \"affected\", groupBy: []) { total } }";
+    let cases: [(Option<&str>, f64); 7] = [
+        (None, 1.0),
+        (Some(ADMIN), 111.0),
+        (Some(FRENCH), 111.0),
+        (Some(ITALIAN), 11.0),
+        (Some(MEXICAN), 1.0),
+        (Some(ANALYST), 11.0),
+        (Some(AMERICAS), 1.0),
+    ];
+    for (token, total) in cases {
+        let data = match token {
+            Some(token) => app.data_as(token, query, json!({})).await,
+            None => app.data(query, json!({})).await,
+        };
+        assert_eq!(data["figures"][0]["total"], total, "{token:?}");
+    }
+}
