@@ -72,7 +72,7 @@ pub async fn digest(
     let mut after: Option<String> = None;
     let mut complete = true;
     loop {
-        let page = store.changes_page(scope, &filter, &PageRequest { first: 1000, after: after.clone() }).await?;
+        let page = store.changes_after(scope, &filter, &PageRequest { first: 1000, after: after.clone() }).await?;
         let done = !page.has_next_page;
         after = page.edges.last().map(|(cursor, _)| cursor.clone());
         let before_until = page.edges.iter().take_while(|(_, c)| c.at < until).count();

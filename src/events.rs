@@ -8,8 +8,8 @@
 //! cursor replays the log from the store, and one that finds a stretch missing (it subscribed
 //! mid-stretch, or backfill was not broadcast) reads that stretch from the store too. So there is
 //! no gap and no duplicate at the seam between replay and live changes. The broadcast holds a
-//! bounded number of stretches; a subscriber that falls further behind is told it is too slow and
-//! stopped, and resumes from its last cursor.
+//! bounded number of stretches; a subscriber that falls further behind reads what it missed from
+//! the store. (A client that stops reading its socket is cut off by `crate::websocket`.)
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -321,7 +321,7 @@ impl FollowState {
     async fn replay_page(&mut self, through: i64) -> Result<(), FollowError> {
         let store = Arc::clone(&self.feed.store);
         let page = PageRequest { first: REPLAY_PAGE, after: Some(self.covered.to_string()) };
-        let result = match store.changes_page(&self.follower.scope, &self.follower.filter, &page).await {
+        let result = match store.changes_after(&self.follower.scope, &self.follower.filter, &page).await {
             Err(StoreError::CursorExpired { oldest }) => return Err(FollowError::Expired { oldest }),
             other => other?,
         };

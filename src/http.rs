@@ -71,7 +71,7 @@ async fn record_latency(State(state): State<AppState>, request: HttpRequest, nex
     let route = match request.uri().path() {
         p @ ("/graphql" | "/graphql/ws" | "/graphiql" | "/healthz" | "/readyz" | "/metrics") => p.to_string(),
         p if p.starts_with("/demo/") => "/demo".to_string(),
-        p if p.starts_with("/feeds/") => p.to_string(),
+        p @ ("/feeds/changes.atom" | "/feeds/digest.atom") => p.to_string(),
         _ => "other".to_string(),
     };
     let started = Instant::now();

@@ -66,11 +66,13 @@ pub async fn run(store: &dyn Store, mut progress: impl FnMut(&Report, i64)) -> R
     let mut report = Report::default();
     let mut defaults: HashMap<FeedId, Option<Category>> = HashMap::new();
     let mut after: Option<String> = None;
+    // Duplicates too: they are listed when asked for, with their own categories.
+    let filter = ItemFilter { include_duplicates: true, ..ItemFilter::default() };
     loop {
         let page = store
             .items_page(
                 &Scope::System,
-                &ItemFilter::default(),
+                &filter,
                 ItemOrder::PublishedAsc,
                 &PageRequest { first: PAGE, after: after.clone() },
             )

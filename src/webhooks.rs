@@ -7,9 +7,8 @@
 //! Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256
 //! of "id.timestamp.body">`, keyed with the base64 part of the `whsec_` secret.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -22,21 +21,43 @@ use sha2::Sha256;
 
 use crate::access;
 use crate::config::WebhookSettings;
-use crate::model::{Change, ChangeKind, Item, Webhook, WebhookDelivery, WebhookId};
+use crate::model::{Change, ChangeKind, Item, Webhook, WebhookDelivery, WebhookId, WebhookState};
 use crate::poller::fetch::Fetcher;
 use crate::store::{PageRequest, Store, StoreError, WebhookRun};
 
 /// Webhooks read per round.
 const ROUND: usize = 256;
 
+/// Deliveries one webhook makes in one turn, so a long backlog does not hold the others back.
+const TURN: usize = 50;
+
 /// Delivers webhooks.
 pub struct Deliverer {
     store: Arc<dyn Store>,
     fetcher: Fetcher,
     settings: WebhookSettings,
-    /// The change-log head at which each idle webhook last found nothing to send: it is not asked
-    /// again until the log grows.
-    idle_at: Mutex<HashMap<WebhookId, i64>>,
+}
+
+/// What of a webhook URL may be shown in logs and errors: its origin (receivers such as chat
+/// services put secrets in the path or query).
+pub fn shown_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => format!("{}/…", u.origin().ascii_serialization()),
+        Err(_) => "(an invalid URL)".into(),
+    }
+}
+
+/// `text` with `url` (and its form without a query) replaced by what may be shown of it.
+fn without_url(text: &str, url: &str) -> String {
+    let shown = shown_url(url);
+    let mut out = text.replace(url, &shown);
+    if let Some((bare, _)) = url.split_once('?') {
+        out = out.replace(bare, &shown);
+    }
+    if let Ok(parsed) = url::Url::parse(url) {
+        out = out.replace(parsed.as_str(), &shown);
+    }
+    out
 }
 
 /// The Standard Webhooks signature of a message.
@@ -91,18 +112,10 @@ pub fn payload(change: &Change, item: &Item) -> serde_json::Value {
     })
 }
 
-/// What one webhook's turn came to.
-enum Outcome {
-    /// Nothing (more) to send.
-    Idle,
-    /// A delivery failed; retried later.
-    Retry,
-}
-
 impl Deliverer {
     /// A deliverer posting through `fetcher` (and so its SSRF guard).
     pub fn new(store: Arc<dyn Store>, fetcher: Fetcher, settings: WebhookSettings) -> Deliverer {
-        Deliverer { store, fetcher, settings, idle_at: Mutex::new(HashMap::new()) }
+        Deliverer { store, fetcher, settings }
     }
 
     /// Delivers until `stop` completes: woken by every write, and by retries falling due.
@@ -110,8 +123,10 @@ impl Deliverer {
         tokio::pin!(stop);
         let mut versions = self.store.watch_data_version();
         loop {
+            // New changes wake this loop (every write moves the data version); retries fall due.
             let wait = match self.deliver_due().await {
-                Ok(()) => match self.store.next_webhook_due().await {
+                Ok(true) => Duration::ZERO,
+                Ok(false) => match self.store.next_webhook_due().await {
                     Ok(Some(at)) => (at - Utc::now()).to_std().unwrap_or(Duration::ZERO).min(Duration::from_secs(60)),
                     Ok(None) => Duration::from_secs(60),
                     Err(_) => Duration::from_secs(5),
@@ -121,8 +136,7 @@ impl Deliverer {
                     Duration::from_secs(5)
                 }
             };
-            // A webhook that is due but idle waits for the log to grow, not for its due time.
-            let wait = wait.max(Duration::from_millis(50));
+            let wait = wait.max(Duration::from_millis(10));
             tokio::select! {
                 _ = &mut stop => return,
                 changed = versions.changed() => if changed.is_err() { return },
@@ -131,47 +145,39 @@ impl Deliverer {
         }
     }
 
-    /// Gives every due webhook its turn, several at once.
-    pub async fn deliver_due(&self) -> Result<(), StoreError> {
+    /// Gives every webhook with something to do its turn, several at once. Returns whether a
+    /// turn stopped with more left to send (the caller goes again at once).
+    pub async fn deliver_due(&self) -> Result<bool, StoreError> {
         let head = self.store.change_head().await?;
-        let due = self.store.due_webhooks(Utc::now(), ROUND).await?;
-        let due: Vec<Webhook> = {
-            let idle = self.idle_at.lock().unwrap_or_else(|p| p.into_inner());
-            due.into_iter().filter(|w| w.attempts > 0 || idle.get(&w.id) != Some(&head)).collect()
-        };
-        let results: Vec<(WebhookId, Result<Outcome, StoreError>)> = futures_util::stream::iter(due)
-            .map(|webhook| async move { (webhook.id, self.deliver(webhook).await) })
+        let due = self.store.due_webhooks(Utc::now(), head, ROUND).await?;
+        let results: Vec<(WebhookId, Result<bool, StoreError>)> = futures_util::stream::iter(due)
+            .map(|webhook| async move { (webhook.id, self.deliver(webhook, head).await) })
             .buffer_unordered(self.settings.concurrency.max(1))
             .collect()
             .await;
-        let mut idle = self.idle_at.lock().unwrap_or_else(|p| p.into_inner());
+        let mut more = false;
         for (id, result) in results {
             match result {
-                Ok(Outcome::Idle) => {
-                    idle.insert(id, head);
-                }
-                Ok(Outcome::Retry) => {
-                    idle.remove(&id);
-                }
-                Err(e) => {
-                    idle.remove(&id);
-                    tracing::warn!(webhook = %id, error = %e, "a webhook's turn failed");
-                }
+                Ok(left) => more |= left,
+                Err(e) => tracing::warn!(webhook = %id, error = %e, "a webhook's turn failed"),
             }
         }
-        Ok(())
+        Ok(more)
     }
 
-    /// Delivers a webhook's pending changes in order until none is left or one fails.
-    async fn deliver(&self, mut webhook: Webhook) -> Result<Outcome, StoreError> {
-        let Some(viewer) = self.store.token_viewer(webhook.token).await? else {
-            self.disable(&webhook, "the token that registered it was revoked".into()).await?;
-            return Ok(Outcome::Idle);
-        };
-        let scope = access::scope(&viewer);
-        loop {
+    /// Delivers a webhook's pending changes in order until none is left, one fails, or its turn
+    /// is over; the webhook is read again after each delivery, so a change its owner makes (a
+    /// new URL or filter, turning it off, deleting it) or a revoked token takes effect at once.
+    /// Returns whether changes are left for its next turn.
+    async fn deliver(&self, mut webhook: Webhook, head: i64) -> Result<bool, StoreError> {
+        for _ in 0..TURN {
+            let Some(viewer) = self.store.token_viewer(webhook.token).await? else {
+                self.disable(&webhook, "the token that registered it was revoked".into()).await?;
+                return Ok(false);
+            };
+            let scope = access::scope(&viewer);
             let page = PageRequest { first: 1, after: Some(webhook.delivered_through.to_string()) };
-            let change = match self.store.changes_page(&scope, &webhook.filter, &page).await {
+            let change = match self.store.changes_after(&scope, &webhook.filter, &page).await {
                 Ok(page) => page.edges.into_iter().next().map(|(_, c)| c),
                 Err(StoreError::CursorExpired { oldest }) => {
                     let reason = format!(
@@ -180,28 +186,41 @@ impl Deliverer {
                         webhook.delivered_through
                     );
                     self.disable(&webhook, reason).await?;
-                    return Ok(Outcome::Idle);
+                    return Ok(false);
                 }
                 Err(e) => return Err(e),
             };
-            let Some(change) = change else { return Ok(Outcome::Idle) };
-            let Some(item) = self.store.items_by_ids(&scope, std::slice::from_ref(&change.item)).await?.pop() else {
-                // Not visible after all (its feed's visibility changed): nothing to send for it.
-                let run = WebhookRun { delivered_through: change.sequence, ..self.settled(&webhook) };
-                self.store.record_webhook_run(webhook.id, None, &run).await?;
-                webhook.delivered_through = change.sequence;
-                continue;
+            let Some(change) = change else {
+                // Nothing matches up to the head read before looking: the position moves there,
+                // so a quiet webhook never falls behind the change log's horizon.
+                if head > webhook.delivered_through {
+                    let run = WebhookRun { delivered_through: head, ..self.settled(&webhook) };
+                    self.store.record_webhook_run(webhook.id, None, &run).await?;
+                }
+                return Ok(false);
             };
-            let delivery = self.send(&webhook, &change, &item).await;
+            let item = self.store.items_by_ids(&scope, std::slice::from_ref(&change.item)).await?.pop();
+            // An item no longer visible (its feed's visibility changed) has nothing to send.
+            let delivery = match &item {
+                Some(item) => Some(self.send(&webhook, &change, item).await),
+                None => None,
+            };
+            let failed = match delivery {
+                Some(d) if d.error.is_some() => d,
+                delivered => {
+                    let run = WebhookRun { delivered_through: change.sequence, ..self.settled(&webhook) };
+                    if !self.store.record_webhook_run(webhook.id, delivered.as_ref(), &run).await? {
+                        return Ok(false); // disabled or deleted meanwhile
+                    }
+                    match self.store.webhook(webhook.id).await {
+                        Ok(fresh) if fresh.state == WebhookState::Active => webhook = fresh,
+                        Ok(_) | Err(StoreError::NotFound) => return Ok(false),
+                        Err(e) => return Err(e),
+                    }
+                    continue;
+                }
+            };
             let now = Utc::now();
-            if delivery.error.is_none() {
-                let run = WebhookRun { delivered_through: change.sequence, ..self.settled(&webhook) };
-                self.store.record_webhook_run(webhook.id, Some(&delivery), &run).await?;
-                webhook.delivered_through = change.sequence;
-                webhook.attempts = 0;
-                webhook.failing_since = None;
-                continue;
-            }
             let attempts = webhook.attempts + 1;
             let failing_since = webhook.failing_since.unwrap_or(now);
             let failing_for = (now - failing_since).to_std().unwrap_or_default();
@@ -209,7 +228,7 @@ impl Deliverer {
                 format!(
                     "failing since {}: {}",
                     failing_since.to_rfc3339(),
-                    delivery.error.as_deref().unwrap_or("delivery failed")
+                    failed.error.as_deref().unwrap_or("delivery failed")
                 )
             });
             let run = WebhookRun {
@@ -219,9 +238,10 @@ impl Deliverer {
                 next_attempt_at: now + self.backoff(attempts),
                 disable,
             };
-            self.store.record_webhook_run(webhook.id, Some(&delivery), &run).await?;
-            return Ok(Outcome::Retry);
+            self.store.record_webhook_run(webhook.id, Some(&failed), &run).await?;
+            return Ok(false);
         }
+        Ok(true)
     }
 
     /// Where a webhook stands with nothing failing.
@@ -238,7 +258,7 @@ impl Deliverer {
     async fn disable(&self, webhook: &Webhook, reason: String) -> Result<(), StoreError> {
         tracing::warn!(webhook = %webhook.id, %reason, "webhook disabled");
         let run = WebhookRun { disable: Some(reason), ..self.settled(webhook) };
-        self.store.record_webhook_run(webhook.id, None, &run).await
+        self.store.record_webhook_run(webhook.id, None, &run).await.map(|_| ())
     }
 
     /// The wait before retry number `attempts`: the base, doubled each time, up to the maximum.
@@ -272,7 +292,7 @@ impl Deliverer {
             Ok(url) => match self.fetcher.post(&url, headers, body, timeout).await {
                 Ok(status) if status.is_success() => (Some(i64::from(status.as_u16())), None),
                 Ok(status) => (Some(i64::from(status.as_u16())), Some(format!("the receiver answered {status}"))),
-                Err(reason) => (None, Some(reason)),
+                Err(reason) => (None, Some(without_url(&reason, &webhook.url))),
             },
         };
         WebhookDelivery {

@@ -186,7 +186,10 @@ async fn serve(socket: WebSocket, protocol: Protocols, state: AppState, header_s
     let ping_every = Duration::from_secs(limits.ping_secs.max(1));
     let recheck = Duration::from_secs(limits.recheck_token_secs);
     let (mut sink, mut incoming) = socket.split();
-    let (to_protocol, from_client) = mpsc::channel::<serde_json::Result<ClientMessage>>(4);
+    // Messages the protocol has not read yet. It reads them as they come, except while it answers
+    // `connection_init` or a ping; a client that sends this many more meanwhile is cut off rather
+    // than left to block this loop (which would stop pings and replies alike).
+    let (to_protocol, from_client) = mpsc::channel::<serde_json::Result<ClientMessage>>(32);
     let store = Arc::clone(&state.store);
     let mut protocol_messages = GraphQLWebSocket::from_message_stream(
         CodedExecutor(state.schema.clone()),
@@ -219,8 +222,13 @@ async fn serve(socket: WebSocket, protocol: Protocols, state: AppState, header_s
                     }
                 };
                 if let Ok(ClientMessage::Start { id, payload }) = &message {
-                    let refused = if graphql::selects_mutation(payload) {
-                        Some(("BAD_USER_INPUT", "send mutations with POST to /graphql".to_string()))
+                    use async_graphql::parser::types::OperationType;
+                    // Queries and mutations go to /graphql, where they are rate-limited, timed and
+                    // (mutations) audited; a request that does not parse is left to the protocol,
+                    // which reports the syntax error.
+                    let kind = graphql::operation_type(payload);
+                    let refused = if kind.is_some_and(|k| k != OperationType::Subscription) {
+                        Some(("BAD_USER_INPUT", "only subscriptions run here; send queries and mutations to /graphql".to_string()))
                     } else if operations.len() >= limits.max_operations && !operations.contains(id) {
                         Some(("BAD_USER_INPUT", format!("at most {} operations may run on one connection", limits.max_operations)))
                     } else {
@@ -230,19 +238,21 @@ async fn serve(socket: WebSocket, protocol: Protocols, state: AppState, header_s
                         Message::Text(refusal(protocol, id, code, &text).into())
                     } else {
                         operations.insert(id.clone());
-                        if to_protocol.send(message).await.is_err() {
-                            break;
+                        match to_protocol.try_send(message) {
+                            Ok(()) => continue,
+                            Err(mpsc::error::TrySendError::Full(_)) => close(4429, "too many messages at once"),
+                            Err(mpsc::error::TrySendError::Closed(_)) => break,
                         }
-                        continue;
                     }
                 } else {
                     if let Ok(ClientMessage::Stop { id }) = &message {
                         operations.remove(id);
                     }
-                    if to_protocol.send(message).await.is_err() {
-                        break;
+                    match to_protocol.try_send(message) {
+                        Ok(()) => continue,
+                        Err(mpsc::error::TrySendError::Full(_)) => close(4429, "too many messages at once"),
+                        Err(mpsc::error::TrySendError::Closed(_)) => break,
                     }
-                    continue;
                 }
             }
             message = protocol_messages.next() => match message {
@@ -279,7 +289,9 @@ async fn serve(socket: WebSocket, protocol: Protocols, state: AppState, header_s
                 Message::Ping(axum::body::Bytes::new())
             }
         };
+        let closing = matches!(outgoing, Message::Close(_));
         match tokio::time::timeout(send_timeout, sink.send(outgoing)).await {
+            Ok(Ok(())) if closing => break,
             Ok(Ok(())) => {}
             Ok(Err(_)) => break,
             Err(_) => {

@@ -147,3 +147,21 @@ async fn a_story_is_never_hidden_behind_one_its_viewers_may_not_see() {
     assert_eq!(italian["organisation"]["code"], "IT");
     assert!(italian["duplicateOf"].is_null());
 }
+
+#[tokio::test]
+async fn a_duplicate_shows_again_when_the_first_item_can_no_longer_stand_for_it() {
+    let app = spawn_app().await;
+    let fr = feed(&app, "FR", "fr.xml", Visibility::Public).await;
+    let it = feed(&app, "IT", "it.xml", Visibility::Public).await;
+    let story = ("a", "Border closure at Ventimiglia", "Crossings halted.", "https://news.example.org/ventimiglia");
+    publish(&app, &fr, "fr.xml", "FR", &[story]).await;
+    publish(&app, &it, "it.xml", "IT", &[story]).await;
+    let query = "{ items(first: 10, filter: { search: \"ventimiglia\" }) { nodes { organisation { code } duplicateOf { title } } } }";
+    let before = app.data(query, json!({})).await;
+    assert_eq!(before["items"]["nodes"].as_array().unwrap().len(), 1, "listed once");
+    // France narrows its feed to its own society: anonymous readers see the Italian item again.
+    let update = tributary::model::FeedUpdate { visibility: Some(Visibility::Society), ..Default::default() };
+    app.store.update_feed(fr.id, &update).await.unwrap();
+    let after = app.data(query, json!({})).await;
+    assert_eq!(after["items"]["nodes"], json!([{ "organisation": { "code": "IT" }, "duplicateOf": null }]));
+}

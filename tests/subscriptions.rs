@@ -254,16 +254,32 @@ async fn a_revoked_or_unknown_token_in_connection_init_is_refused() {
 }
 
 #[tokio::test]
-async fn mutations_are_refused_over_websocket_and_queries_answered() {
+async fn only_subscriptions_run_over_websocket() {
     let app = spawn_app().await;
     let mut client = WsClient::connect(&app, Protocol::TransportWs, json!({})).await;
-    client.subscribe("m", "mutation { pauseFeed(id: \"x\") { userErrors { code } } }", json!({})).await;
+    for (id, operation) in
+        [("m", "mutation { pauseFeed(id: \"x\") { userErrors { code } } }"), ("q", "{ viewer { role } }")]
+    {
+        client.subscribe(id, operation, json!({})).await;
+        let refused = client.message().await;
+        assert_eq!(refused["type"], "error", "{refused}");
+        assert_eq!(refused["id"], id);
+        assert_eq!(refused["payload"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    }
+}
+
+#[tokio::test]
+async fn many_subscriptions_sent_at_once_all_start() {
+    let app = spawn_app().await;
+    let mut client = WsClient::connect(&app, Protocol::TransportWs, json!({})).await;
+    for n in 0..16 {
+        client.subscribe(&n.to_string(), CHANGES, json!({})).await;
+    }
+    subscribed(&app, 16).await;
+    client.subscribe("17", CHANGES, json!({})).await;
     let refused = client.message().await;
     assert_eq!(refused["type"], "error", "{refused}");
-    assert_eq!(refused["payload"][0]["extensions"]["code"], "BAD_USER_INPUT");
-    client.subscribe("q", "{ viewer { role } }", json!({})).await;
-    let answer = client.next_payload("q").await;
-    assert_eq!(answer["data"]["viewer"]["role"], "ANONYMOUS");
+    assert!(refused["payload"][0]["message"].as_str().unwrap().contains("at most 16"));
 }
 
 #[tokio::test]

@@ -371,3 +371,24 @@ async fn the_readme_receiver_verifies_deliveries_as_written() {
     child.wait().ok();
     assert_eq!(line.expect("the receiver printed the change"), "change.created Border closure at Ventimiglia");
 }
+
+#[tokio::test]
+async fn a_quiet_webhook_keeps_up_with_the_change_log_and_is_not_caught_by_pruning() {
+    let app = spawn_app().await;
+    member(&app, FRENCH, "FR").await;
+    let fr = feed(&app, "FR", "fr.xml", Visibility::Public).await;
+    let (id, _) = register(&app, FRENCH, "hooks/quiet", json!({ "categories": ["FUNDING"] })).await;
+    publish(&app, &fr, "fr.xml", &["Story 1", "Story 2"]).await;
+    // Nothing matched, yet the webhook's position moves past what it looked at.
+    let status =
+        status_when(&app, FRENCH, &id, |w| w["deliveredThrough"] != json!(tributary::graphql::encode_change_cursor(1)))
+            .await;
+    assert_eq!(status["state"], "ACTIVE");
+    // Everything before now is pruned; the next matching change is still delivered.
+    app.store.prune_changes(chrono::Utc::now() + chrono::Duration::seconds(1)).await.unwrap();
+    publish(&app, &fr, "fr.xml", &["Story 1", "Story 2", "Emergency appeal launched for Lampedusa"]).await;
+    app.feeds.wait_for_posts("the funding change", |f| !f.accepted_posts("hooks/quiet").is_empty()).await;
+    assert_eq!(title_of(&app.feeds.accepted_posts("hooks/quiet")[0].1), "Emergency appeal launched for Lampedusa");
+    let status = status_when(&app, FRENCH, &id, |w| !w["lastStatus"].is_null()).await;
+    assert_eq!(status["state"], "ACTIVE", "{status}");
+}

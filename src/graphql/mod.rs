@@ -89,11 +89,6 @@ pub fn operation_type(request: &async_graphql::Request) -> Option<async_graphql:
     }
 }
 
-/// Whether a request selects a mutation.
-pub fn selects_mutation(request: &async_graphql::Request) -> bool {
-    operation_type(request) == Some(async_graphql::parser::types::OperationType::Mutation)
-}
-
 /// The request context of a resolver. Every request is built by [`execute`], which puts it there.
 fn request<'a>(ctx: &Context<'a>) -> &'a Request {
     ctx.data_unchecked::<Request>()

@@ -273,7 +273,8 @@ impl WebhookMutation {
             secret: model::new_webhook_secret(),
         };
         let webhook = request(ctx).store.create_webhook(&new).await.map_err(store_error)?;
-        audit(ctx, "registerWebhook", format!("webhook {}", webhook.id), webhook.url.clone()).await;
+        audit(ctx, "registerWebhook", format!("webhook {}", webhook.id), crate::webhooks::shown_url(&webhook.url))
+            .await;
         Ok(RegisterWebhookPayload {
             secret: Some(new.secret),
             webhook: Some(Webhook(webhook)),
@@ -312,7 +313,7 @@ impl WebhookMutation {
         let actor = actor(ctx)?;
         let webhook = managed(ctx, &actor, &id).await?;
         let webhook = request(ctx).store.delete_webhook(webhook.id).await.map_err(store_error)?;
-        audit(ctx, "deleteWebhook", format!("webhook {}", webhook.id), webhook.url.clone()).await;
+        audit(ctx, "deleteWebhook", format!("webhook {}", webhook.id), crate::webhooks::shown_url(&webhook.url)).await;
         Ok(WebhookPayload { webhook: Some(Webhook(webhook)), user_errors: Vec::new() })
     }
 }

@@ -341,18 +341,19 @@ pub trait Store: Send + Sync + 'static {
     async fn update_webhook(&self, id: WebhookId, update: &WebhookUpdate) -> StoreResult<Webhook>;
     /// Deletes a webhook and its delivery log; `NotFound` when there is none.
     async fn delete_webhook(&self, id: WebhookId) -> StoreResult<Webhook>;
-    /// ACTIVE webhooks due at `now`, earliest first.
-    async fn due_webhooks(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<Webhook>>;
-    /// When the earliest ACTIVE webhook is due.
+    /// ACTIVE webhooks with something to do: a retry due at `now`, or changes committed after
+    /// their position while the log's head is `head`; earliest first.
+    async fn due_webhooks(&self, now: DateTime<Utc>, head: i64, limit: usize) -> StoreResult<Vec<Webhook>>;
+    /// When the earliest retry of an ACTIVE webhook is due.
     async fn next_webhook_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
-    /// Records an attempt (if one was made) and where the webhook stands; a webhook disabled or
-    /// deleted meanwhile is left alone.
+    /// Records an attempt (if one was made) and where the webhook stands. Returns false, changing
+    /// nothing, when the webhook was disabled or deleted meanwhile.
     async fn record_webhook_run(
         &self,
         id: WebhookId,
         delivery: Option<&WebhookDelivery>,
         run: &WebhookRun,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<bool>;
     /// A webhook's latest delivery attempts, newest first.
     async fn webhook_deliveries(&self, id: WebhookId, limit: usize) -> StoreResult<Vec<WebhookDelivery>>;
 
@@ -443,6 +444,14 @@ pub trait Store: Send + Sync + 'static {
     /// `CursorExpired` when the cursor is older than the pruning horizon.
     async fn changes_page(&self, scope: &Scope, filter: &ChangeFilter, page: &PageRequest)
         -> StoreResult<Page<Change>>;
+    /// As [`Store::changes_page`], without the total count (`total_count` is 0), for readers that
+    /// page through the log and never show it.
+    async fn changes_after(
+        &self,
+        scope: &Scope,
+        filter: &ChangeFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Change>>;
     /// The newest `limit` changes matching `filter` that `scope` may see, before sequence
     /// `before` when given, newest first (Atom feeds page backwards through the log).
     async fn latest_changes(

@@ -59,6 +59,27 @@ pub(super) async fn changes(
     filter: &ChangeFilter,
     page: &PageRequest,
 ) -> StoreResult<Page<Change>> {
+    changes_counted(store, scope, filter, page, true).await
+}
+
+/// As [`changes`], without counting every matching change (`total_count` is 0): what the
+/// change fan-out, webhooks and digests read page after page.
+pub(super) async fn changes_uncounted(
+    store: &SqliteStore,
+    scope: &Scope,
+    filter: &ChangeFilter,
+    page: &PageRequest,
+) -> StoreResult<Page<Change>> {
+    changes_counted(store, scope, filter, page, false).await
+}
+
+async fn changes_counted(
+    store: &SqliteStore,
+    scope: &Scope,
+    filter: &ChangeFilter,
+    page: &PageRequest,
+    count_all: bool,
+) -> StoreResult<Page<Change>> {
     let after: i64 = match &page.after {
         Some(c) => {
             let after = c.parse().map_err(|_| StoreError::Invalid("invalid change cursor".into()))?;
@@ -70,11 +91,16 @@ pub(super) async fn changes(
         }
         None => 0,
     };
-    store.count(2);
-    let mut count =
-        QueryBuilder::<Sqlite>::new("SELECT count(*) FROM changes c JOIN items i ON i.rowid = c.item WHERE 1 = 1");
-    push_change_filter(&mut count, scope, filter);
-    let total_count: i64 = count.build_query_scalar().fetch_one(&store.pool).await?;
+    let total_count: i64 = if count_all {
+        store.count(1);
+        let mut count =
+            QueryBuilder::<Sqlite>::new("SELECT count(*) FROM changes c JOIN items i ON i.rowid = c.item WHERE 1 = 1");
+        push_change_filter(&mut count, scope, filter);
+        count.build_query_scalar().fetch_one(&store.pool).await?
+    } else {
+        0
+    };
+    store.count(1);
     let mut qb = QueryBuilder::<Sqlite>::new(format!(
         "SELECT {CHANGE_COLUMNS} FROM changes c JOIN items i ON i.rowid = c.item WHERE c.sequence > "
     ));
@@ -82,6 +108,13 @@ pub(super) async fn changes(
     push_change_filter(&mut qb, scope, filter);
     qb.push(" ORDER BY c.sequence LIMIT ").push_bind(page.first as i64 + 1);
     let rows: Vec<ChangeRow> = qb.build_query_as().fetch_all(&store.pool).await?;
+    // A prune committed between the horizon check and the read would leave a gap: check again.
+    if page.after.is_some() {
+        let horizon = change_horizon(store).await?;
+        if after < horizon {
+            return Err(StoreError::CursorExpired { oldest: horizon });
+        }
+    }
     let has_next_page = rows.len() > page.first;
     let edges = rows
         .into_iter()
@@ -123,10 +156,17 @@ pub(super) async fn change_log(
     Ok(ChangeLogPage { changes, through })
 }
 
+/// The last committed sequence, or the pruning horizon when everything before it was pruned
+/// (so the head never moves backwards).
 pub(super) async fn change_head(store: &SqliteStore) -> StoreResult<i64> {
     store.count(1);
-    let head: Option<i64> = sqlx::query_scalar("SELECT max(sequence) FROM changes").fetch_one(&store.pool).await?;
-    Ok(head.unwrap_or(0))
+    let head: i64 = sqlx::query_scalar(
+        "SELECT max(coalesce((SELECT max(sequence) FROM changes), 0), \
+         coalesce((SELECT value FROM meta WHERE key = 'changes_pruned_through'), 0))",
+    )
+    .fetch_one(&store.pool)
+    .await?;
+    Ok(head)
 }
 
 pub(super) async fn change_horizon(store: &SqliteStore) -> StoreResult<i64> {

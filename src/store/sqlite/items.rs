@@ -19,7 +19,16 @@ pub(super) const ITEM_COLUMNS: &str =
     "i.rowid, i.id, i.feed, i.organisation, i.visibility, i.title, i.summary, i.url, i.language, \
     i.direction, i.published_at, i.updated_at, i.sort_published, i.sort_updated, i.category, i.categories, \
     i.classification_source, i.terms, i.countries, i.route, i.figures, i.version, i.content_hash, i.first_seen_at, \
-    i.withdrawn_at, (SELECT p.id FROM items p WHERE p.rowid = i.duplicate_of) AS duplicate_of";
+    i.withdrawn_at, (SELECT p.id FROM items p WHERE p.rowid = i.duplicate_of AND \
+    p.withdrawn_at IS NULL AND (p.visibility = 'PUBLIC' OR (p.visibility = i.visibility AND \
+    p.organisation = i.organisation))) AS duplicate_of";
+
+/// Holds for an item that duplicates a first item which is still live and which everyone who may
+/// see this one may see too. A link stops hiding an item when its first item is withdrawn (or
+/// its feed deleted) or becomes less visible: nobody loses the story.
+const HIDDEN_DUPLICATE: &str = "EXISTS (SELECT 1 FROM items p WHERE p.rowid = i.duplicate_of AND \
+    p.withdrawn_at IS NULL AND (p.visibility = 'PUBLIC' OR (p.visibility = i.visibility AND \
+    p.organisation = i.organisation)))";
 
 /// Rows per multi-row INSERT (SQLite allows 32,766 bound parameters per statement).
 const INSERT_BATCH: usize = 200;
@@ -543,7 +552,7 @@ async fn update_item(
         "UPDATE items SET visibility = ?, title = ?, summary = ?, url = ?, language = ?, direction = ?, published_at = ?, \
          updated_at = ?, sort_published = coalesce(?, first_seen_at), sort_updated = ?, category = ?, \
          categories = ?, classification_source = ?, terms = ?, countries = ?, route = ?, figures = ?, \
-         version = ?, content_hash = ?, withdrawn_at = NULL WHERE id = ?",
+         version = ?, content_hash = ?, withdrawn_at = NULL, url_key = ?, text_key = ? WHERE id = ?",
     )
     .bind(feed.visibility.as_str())
     .bind(&item.title)
@@ -564,6 +573,8 @@ async fn update_item(
     .bind(rows::figures_json(&item.figures))
     .bind(p.version)
     .bind(&p.hash)
+    .bind(item.url.as_deref().and_then(connectors::story::url_key))
+    .bind(connectors::story::text_key(&item.title, &item.summary))
     .bind(&p.id.0)
     .execute(&mut **tx)
     .await?;
@@ -669,7 +680,7 @@ pub(super) fn push_item_filter(
     if let Some(first) = &filter.duplicates_of {
         qb.push(" AND i.duplicate_of = (SELECT rowid FROM items WHERE id = ").push_bind(first.0.clone()).push(")");
     } else if !filter.include_duplicates {
-        qb.push(" AND i.duplicate_of IS NULL");
+        qb.push(format!(" AND NOT {HIDDEN_DUPLICATE}"));
     }
     if !filter.networks.is_empty() {
         qb.push(" AND i.organisation IN (SELECT organisation FROM memberships WHERE 1 = 1");

@@ -922,8 +922,8 @@ impl Store for SqliteStore {
         webhooks::delete(self, id).await
     }
 
-    async fn due_webhooks(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<Webhook>> {
-        webhooks::due(self, now, limit).await
+    async fn due_webhooks(&self, now: DateTime<Utc>, head: i64, limit: usize) -> StoreResult<Vec<Webhook>> {
+        webhooks::due(self, now, head, limit).await
     }
 
     async fn next_webhook_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
@@ -935,12 +935,21 @@ impl Store for SqliteStore {
         id: WebhookId,
         delivery: Option<&WebhookDelivery>,
         run: &super::WebhookRun,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         webhooks::record(self, id, delivery, run).await
     }
 
     async fn webhook_deliveries(&self, id: WebhookId, limit: usize) -> StoreResult<Vec<WebhookDelivery>> {
         webhooks::deliveries(self, id, limit).await
+    }
+
+    async fn changes_after(
+        &self,
+        scope: &Scope,
+        filter: &super::ChangeFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Change>> {
+        changes::changes_uncounted(self, scope, filter, page).await
     }
 
     async fn latest_changes(

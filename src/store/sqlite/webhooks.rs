@@ -68,7 +68,12 @@ pub(super) async fn create(store: &SqliteStore, new: &NewWebhook) -> StoreResult
     let mut tx = store.begin_write().await?;
     store.count(2);
     // Deliveries begin with what is committed from now on.
-    let head: i64 = sqlx::query_scalar("SELECT coalesce(max(sequence), 0) FROM changes").fetch_one(&mut *tx).await?;
+    let head: i64 = sqlx::query_scalar(
+        "SELECT max(coalesce((SELECT max(sequence) FROM changes), 0), \
+         (SELECT value FROM meta WHERE key = 'changes_pruned_through'))",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     let now = to_millis(Utc::now());
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO webhooks (organisation, token, url, filter, secret, state, delivered_through, next_attempt_at, created_at) \
@@ -171,12 +176,14 @@ pub(super) async fn delete(store: &SqliteStore, id: WebhookId) -> StoreResult<We
     Ok(webhook)
 }
 
-pub(super) async fn due(store: &SqliteStore, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<Webhook>> {
+pub(super) async fn due(store: &SqliteStore, now: DateTime<Utc>, head: i64, limit: usize) -> StoreResult<Vec<Webhook>> {
     store.count(1);
     let rows: Vec<WebhookRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM webhooks WHERE state = 'ACTIVE' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?"
+        "SELECT {COLUMNS} FROM webhooks WHERE state = 'ACTIVE' AND ((attempts > 0 AND next_attempt_at <= ?) \
+         OR (attempts = 0 AND delivered_through < ?)) ORDER BY next_attempt_at LIMIT ?"
     ))
     .bind(to_millis(now))
+    .bind(head)
     .bind(limit as i64)
     .fetch_all(&store.pool)
     .await?;
@@ -185,9 +192,10 @@ pub(super) async fn due(store: &SqliteStore, now: DateTime<Utc>, limit: usize) -
 
 pub(super) async fn next_due(store: &SqliteStore) -> StoreResult<Option<DateTime<Utc>>> {
     store.count(1);
-    let at: Option<i64> = sqlx::query_scalar("SELECT min(next_attempt_at) FROM webhooks WHERE state = 'ACTIVE'")
-        .fetch_one(&store.pool)
-        .await?;
+    let at: Option<i64> =
+        sqlx::query_scalar("SELECT min(next_attempt_at) FROM webhooks WHERE state = 'ACTIVE' AND attempts > 0")
+            .fetch_one(&store.pool)
+            .await?;
     Ok(at.map(from_millis))
 }
 
@@ -196,7 +204,7 @@ pub(super) async fn record(
     id: WebhookId,
     delivery: Option<&WebhookDelivery>,
     run: &WebhookRun,
-) -> StoreResult<()> {
+) -> StoreResult<bool> {
     let _writer = store.writer.lock().await;
     let mut tx = store.begin_write().await?;
     store.count(1);
@@ -252,8 +260,10 @@ pub(super) async fn record(
         .execute(&mut *tx)
         .await?;
     }
-    // Delivery progress is not data the API caches, except the webhook's own status.
-    store.commit_visible(tx).await
+    let updated = updated.rows_affected() > 0;
+    // The webhook's status is served through the API: cached answers must go.
+    store.commit_visible(tx).await?;
+    Ok(updated)
 }
 
 /// message_id, sequence, at, status, error, duration_ms.
