@@ -1,15 +1,17 @@
-//! The classifier against its labelled evaluation set, `tests/classification/eval.jsonl`:
-//! headlines and summaries in English, French, Spanish, Arabic and Russian, with hard negatives
-//! (places that are also words, blood drives, sports, "route" and "law" in other senses), each
-//! marked for the half the rules are tuned on (`tune`) or the half held out to measure them
-//! (`test`). Rules are changed looking at the tune half's mistakes only:
+//! The classifier against labelled headlines and summaries in English, French, Spanish, Arabic
+//! and Russian, with hard negatives (places that are also words, blood drives, sports, "route" and
+//! "law" in other senses, calls for changes that have not happened):
+//!
+//! - `tests/classification/eval.jsonl` (296 items), which the rules are tuned on — both of its
+//!   halves: its `test` half served as the held-out set first (BENCHMARKS.md tells how);
+//! - `tests/classification/holdout.jsonl` (210 items), written blind later, which measures them.
+//!   Rules are never changed looking at its items.
 //!
 //! ```sh
 //! EVAL_SHOW_MISTAKES=1 cargo test -p connectors --test classification -- --nocapture
 //! ```
 //!
-//! prints the scores of both halves and the tune half's mistakes. BENCHMARKS.md reports the held-out
-//! half's scores.
+//! prints the scores and the tuning set's mistakes. BENCHMARKS.md reports the held-out scores.
 
 use std::collections::BTreeMap;
 
@@ -26,8 +28,14 @@ struct Example {
     summary: String,
 }
 
+/// The tuning set (both halves, split `tune` and `test`) and the held-out set (split `holdout`).
 fn examples() -> Vec<Example> {
-    let text = include_str!("classification/eval.jsonl");
+    let mut all = parse(include_str!("classification/eval.jsonl"), None);
+    all.extend(parse(include_str!("classification/holdout.jsonl"), Some("holdout")));
+    all
+}
+
+fn parse(text: &str, split: Option<&str>) -> Vec<Example> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .enumerate()
@@ -43,7 +51,7 @@ fn examples() -> Vec<Example> {
             Example {
                 id: field("id"),
                 lang: field("lang"),
-                split: field("split"),
+                split: split.map(str::to_string).unwrap_or_else(|| field("split")),
                 gold,
                 title: field("title"),
                 summary: v["summary"].as_str().unwrap_or("").to_string(),
@@ -157,36 +165,35 @@ fn the_evaluation_set_covers_five_languages_and_the_hard_cases() {
     let mut ids = std::collections::HashSet::new();
     for e in &examples {
         assert!(ids.insert(e.id.clone()), "id {} twice", e.id);
-        assert!(matches!(e.split.as_str(), "tune" | "test"), "{}: split {}", e.id, e.split);
+        assert!(matches!(e.split.as_str(), "tune" | "test" | "holdout"), "{}: split {}", e.id, e.split);
     }
     for lang in ["en", "fr", "es", "ar", "ru"] {
         assert!(examples.iter().filter(|e| e.lang == lang).count() >= 30, "too few in {lang}");
     }
     for category in [Category::RouteChange, Category::RegulatoryChange] {
-        for split in ["tune", "test"] {
+        for split in ["tune", "test", "holdout"] {
             let positives = examples.iter().filter(|e| e.split == split && e.gold.contains(&category)).count();
             assert!(positives >= 30, "{positives} {category} positives in the {split} half");
         }
     }
 }
 
-/// Floors under the held-out scores measured when the rules were last tuned (BENCHMARKS.md,
-/// "Classification"), so a rule change that makes them worse fails here. The issue's target is
-/// precision 0.9 and recall 0.8 for both; route changes meet it in precision and fall just short in
-/// recall (35 of 44), regulatory changes fall short in precision (0.84).
+/// Floors under the scores measured on the held-out set when the rules were last tuned
+/// (BENCHMARKS.md, "Classification"), so a rule change that makes them worse fails here. The issue's
+/// target is precision 0.9 and recall 0.8 for both: route changes meet it (0.918 and 0.818);
+/// regulatory changes reach recall 0.891 but precision only 0.803.
 const FLOORS: [(Category, f64, f64); 2] =
-    [(Category::RouteChange, 0.95, 0.79), (Category::RegulatoryChange, 0.84, 0.88)];
+    [(Category::RouteChange, 0.91, 0.81), (Category::RegulatoryChange, 0.80, 0.89)];
 
 #[test]
 fn route_and_regulatory_changes_keep_their_held_out_scores() {
     let examples = examples();
     println!("{}", report(&examples, "tune"));
     println!("{}", report(&examples, "test"));
+    println!("{}", report(&examples, "holdout"));
     if std::env::var_os("EVAL_SHOW_MISTAKES").is_some() {
-        // The tune half only: the held-out half is never looked at item by item.
-        for e in
-            examples.iter().filter(|e| e.split == "tune" || std::env::var("EVAL_SHOW_MISTAKES").as_deref() == Ok("all"))
-        {
+        // The tuning set only: the held-out set is never looked at item by item.
+        for e in examples.iter().filter(|e| e.split != "holdout") {
             let predicted = predict(e);
             for c in [Category::RouteChange, Category::RegulatoryChange] {
                 let (g, p) = (e.gold.contains(&c), predicted.contains(&c));
@@ -205,7 +212,7 @@ fn route_and_regulatory_changes_keep_their_held_out_scores() {
             }
         }
     }
-    let (held_out, _) = score(&examples, "test");
+    let (held_out, _) = score(&examples, "holdout");
     for (c, precision, recall) in FLOORS {
         let s = held_out[&c];
         assert!(
