@@ -176,6 +176,19 @@ struct CategoryFile {
     rule: Vec<CategoryRule>,
     #[serde(default)]
     combo: Vec<ComboRule>,
+    #[serde(default)]
+    exclude: Vec<ExcludeRule>,
+}
+
+/// Words that say an item only talks about a change (a proposal, a call for one, a meeting on
+/// one) or uses the category's words in another sense (a marathon's route): when one appears,
+/// the rules do not give the category, whatever else matched.
+#[derive(Deserialize)]
+struct ExcludeRule {
+    category: String,
+    #[allow(dead_code)]
+    lang: String,
+    terms: Vec<String>,
 }
 
 /// Evidence from words that say little alone: the category applies when the text holds a term
@@ -219,6 +232,8 @@ struct Rules {
     /// The terms of every combo, and each combo's category and number of groups.
     combo_terms: Matcher<ComboPart>,
     combos: Vec<(Category, u8)>,
+    /// Exclusion terms, by the category they cancel.
+    exclusions: Matcher<Category>,
     routes: Matcher<usize>,
     route_names: Vec<String>,
 }
@@ -250,10 +265,15 @@ fn rules() -> &'static Rules {
                 .chain(c.none.iter().map(|t| (t, NONE_GROUP)))
                 .filter_map(move |(t, g)| Term::compile(t).map(|term| (term, (i as u32, g))))
         });
+        let exclusions = cats.exclude.iter().flat_map(|r| {
+            let category: Category = r.category.parse().expect("rules name known categories");
+            r.terms.iter().filter_map(move |t| Term::compile(t).map(|term| (term, category)))
+        });
         Rules {
             categories: Matcher::new(category_terms.collect::<Vec<_>>()),
             combo_terms: Matcher::new(combo_terms.collect::<Vec<_>>()),
             combos,
+            exclusions: Matcher::new(exclusions.collect::<Vec<_>>()),
             routes: Matcher::new(route_terms.collect::<Vec<_>>()),
             route_names: routes.route.into_iter().map(|r| r.name).collect(),
         }
@@ -342,6 +362,11 @@ pub fn classify_tokens(title: &[&str], summary: &[&str], tags: &[String], defaul
                     rule_terms.push(t.clone());
                 }
             }
+        }
+    }
+    for toks in [title, summary] {
+        for (_, category) in rules.exclusions.find(toks) {
+            scores.remove(&category);
         }
     }
     let mut rule_categories: Vec<(Category, u32)> = scores.into_iter().collect();
