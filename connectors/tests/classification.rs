@@ -2,10 +2,10 @@
 //! and Russian, with hard negatives (places that are also words, blood drives, sports, "route" and
 //! "law" in other senses, calls for changes that have not happened):
 //!
-//! - `tests/classification/eval.jsonl` (296 items), which the rules are tuned on — both of its
-//!   halves: its `test` half served as the held-out set first (BENCHMARKS.md tells how);
-//! - `tests/classification/holdout.jsonl` (210 items), written blind later, which measures them.
-//!   Rules are never changed looking at its items.
+//! - `tests/classification/eval.jsonl` (296 items) and `holdout.jsonl` (210 items), which the
+//!   rules are tuned on; each served as the held-out set first (BENCHMARKS.md tells how);
+//! - `tests/classification/holdout2.jsonl` (245 items), written blind after that tuning, which
+//!   measures the rules. They are never changed looking at its items.
 //!
 //! ```sh
 //! EVAL_SHOW_MISTAKES=1 cargo test -p connectors --test classification -- --nocapture
@@ -28,10 +28,11 @@ struct Example {
     summary: String,
 }
 
-/// The tuning set (both halves, split `tune` and `test`) and the held-out set (split `holdout`).
+/// The tuning sets (splits `tune`, `test` and `holdout1`) and the held-out set (split `holdout`).
 fn examples() -> Vec<Example> {
     let mut all = parse(include_str!("classification/eval.jsonl"), None);
-    all.extend(parse(include_str!("classification/holdout.jsonl"), Some("holdout")));
+    all.extend(parse(include_str!("classification/holdout.jsonl"), Some("holdout1")));
+    all.extend(parse(include_str!("classification/holdout2.jsonl"), Some("holdout")));
     all
 }
 
@@ -165,38 +166,37 @@ fn the_evaluation_set_covers_five_languages_and_the_hard_cases() {
     let mut ids = std::collections::HashSet::new();
     for e in &examples {
         assert!(ids.insert(e.id.clone()), "id {} twice", e.id);
-        assert!(matches!(e.split.as_str(), "tune" | "test" | "holdout"), "{}: split {}", e.id, e.split);
+        assert!(matches!(e.split.as_str(), "tune" | "test" | "holdout1" | "holdout"), "{}: split {}", e.id, e.split);
     }
     for lang in ["en", "fr", "es", "ar", "ru"] {
         assert!(examples.iter().filter(|e| e.lang == lang).count() >= 30, "too few in {lang}");
     }
     for category in [Category::RouteChange, Category::RegulatoryChange] {
-        for split in ["tune", "test", "holdout"] {
+        for split in ["tune", "test", "holdout1", "holdout"] {
             let positives = examples.iter().filter(|e| e.split == split && e.gold.contains(&category)).count();
             assert!(positives >= 30, "{positives} {category} positives in the {split} half");
         }
     }
 }
 
-/// Floors under the scores measured on the held-out set when the rules were last tuned
-/// (BENCHMARKS.md, "Classification"), so a rule change that makes them worse fails here. The issue's
-/// target is precision 0.9 and recall 0.8 for both: route changes meet it (0.918 and 0.818);
-/// regulatory changes reach recall 0.891 but precision only 0.803.
+/// Floors under the scores measured on the held-out set (`holdout2.jsonl`) when the rules were
+/// last tuned (BENCHMARKS.md, "Classification"), so a rule change that makes them worse fails
+/// here. The issue's target is precision 0.9 and recall 0.8 for both; on this set, weighted
+/// towards regulatory near-misses, route changes reach precision 1.00 but recall 0.732, and
+/// regulatory changes recall 0.903 but precision 0.747.
 const FLOORS: [(Category, f64, f64); 2] =
-    [(Category::RouteChange, 0.91, 0.81), (Category::RegulatoryChange, 0.80, 0.89)];
+    [(Category::RouteChange, 0.99, 0.73), (Category::RegulatoryChange, 0.74, 0.90)];
 
 #[test]
 fn route_and_regulatory_changes_keep_their_held_out_scores() {
     let examples = examples();
     println!("{}", report(&examples, "tune"));
     println!("{}", report(&examples, "test"));
+    println!("{}", report(&examples, "holdout1"));
     println!("{}", report(&examples, "holdout"));
     if std::env::var_os("EVAL_SHOW_MISTAKES").is_some() {
         // The tuning set only: the held-out set is never looked at item by item.
-        for e in examples
-            .iter()
-            .filter(|e| e.split != "holdout" || std::env::var("EVAL_SHOW_MISTAKES").as_deref() == Ok("all"))
-        {
+        for e in examples.iter().filter(|e| e.split != "holdout") {
             let predicted = predict(e);
             for c in [Category::RouteChange, Category::RegulatoryChange] {
                 let (g, p) = (e.gold.contains(&c), predicted.contains(&c));
