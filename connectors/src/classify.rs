@@ -326,13 +326,17 @@ pub fn classify_tokens(title: &[&str], summary: &[&str], tags: &[String], defaul
 
     // Score rule matches: a term in the title counts twice.
     let mut scores: HashMap<Category, u32> = HashMap::new();
-    let mut rule_terms: Vec<String> = Vec::new();
+    // Each matched term with the category it is evidence for, in the order found.
+    let mut rule_terms: Vec<(String, Category)> = Vec::new();
+    let mut note = |text: &String, category: Category| {
+        if !rule_terms.iter().any(|(t, c)| t == text && *c == category) {
+            rule_terms.push((text.clone(), category));
+        }
+    };
     for (toks, weight) in [(title, 2), (summary, 1)] {
         for (term, category) in rules.categories.find(toks) {
             *scores.entry(category).or_default() += weight;
-            if !rule_terms.contains(&term.text) {
-                rule_terms.push(term.text.clone());
-            }
+            note(&term.text, category);
         }
     }
     // Combos: every group met somewhere in the title or summary, no exclusion.
@@ -358,9 +362,7 @@ pub fn classify_tokens(title: &[&str], summary: &[&str], tags: &[String], defaul
         if !excluded && groups.count_ones() == u32::from(wanted) {
             *scores.entry(category).or_default() += 2;
             for t in terms {
-                if !rule_terms.contains(t) {
-                    rule_terms.push(t.clone());
-                }
+                note(t, category);
             }
         }
     }
@@ -387,11 +389,20 @@ pub fn classify_tokens(title: &[&str], summary: &[&str], tags: &[String], defaul
         categories.push(Category::Other);
         (ClassificationSource::Rule, Vec::new())
     };
-    terms.extend(rule_terms);
+    // Only the terms of categories the item has: an excluded category's words are not reported.
+    for (text, category) in rule_terms {
+        if scores_kept(&rule_categories, category) && !terms.contains(&text) {
+            terms.push(text);
+        }
+    }
     if let Some(default) = default {
         push_unique(&mut categories, default);
     }
     Classification { category: categories[0], categories, source, terms }
+}
+
+fn scores_kept(rule_categories: &[(Category, u32)], category: Category) -> bool {
+    rule_categories.iter().any(|(c, _)| *c == category)
 }
 
 /// The named route an entry concerns, if the route rules recognise one.
@@ -517,5 +528,26 @@ mod tests {
         );
         assert_eq!(route("Crecen los cruces por la selva del Darién", "").as_deref(), Some("Darién"));
         assert_eq!(route("Local blood drive", ""), None);
+    }
+
+    #[test]
+    fn combinations_need_every_group_and_exclusions_cancel_them() {
+        let shifted = classify(Input {
+            title: "Crossings shift to the Arizona desert",
+            summary: "Fewer migrants cross in Texas.",
+            ..Input::default()
+        });
+        assert!(shifted.categories.contains(&Category::RouteChange), "{shifted:?}");
+        let passed = classify(Input { title: "Parliament passes the refugee bill", ..Input::default() });
+        assert!(passed.categories.contains(&Category::RegulatoryChange), "{passed:?}");
+        let traffic = classify(Input { title: "Parliament passes a new traffic law", ..Input::default() });
+        assert!(!traffic.categories.contains(&Category::RegulatoryChange), "{traffic:?}");
+        let considering =
+            classify(Input { title: "Minister says the cabinet will consider tighter visa rules", ..Input::default() });
+        assert!(!considering.categories.contains(&Category::RegulatoryChange), "{considering:?}");
+        assert!(
+            !considering.terms.iter().any(|t| t.contains("visa")),
+            "no words of a cancelled category: {considering:?}"
+        );
     }
 }
