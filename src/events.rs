@@ -287,7 +287,18 @@ impl FollowState {
                 self.replay_page(through).await?;
                 continue;
             }
-            match self.receiver.recv().await {
+            // A token subscriber waiting for changes still has its token checked on time, so a
+            // revoked token's quiet subscription ends too.
+            let recheck = self.follower.secret_hash.is_some();
+            let recheck_at = self.checked_at + self.follower.recheck.max(std::time::Duration::from_secs(1));
+            let received = tokio::select! {
+                received = self.receiver.recv() => received,
+                _ = tokio::time::sleep_until(recheck_at), if recheck => {
+                    self.reauthenticate().await?;
+                    continue;
+                }
+            };
+            match received {
                 Ok(stretch) => self.take(&stretch),
                 // Stretches were dropped before this subscriber took them: the next one it gets
                 // starts after what it covered, and what lies between is read from the store.

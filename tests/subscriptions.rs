@@ -321,6 +321,22 @@ async fn a_revoked_token_ends_its_subscriptions_at_the_next_change() {
     assert_eq!(client.message().await, json!({ "type": "complete", "id": "1" }));
 }
 
+#[tokio::test]
+async fn a_revoked_token_ends_a_quiet_subscription_too() {
+    let app = spawn_app_with(|s| s.subscriptions.recheck_token_secs = 1).await;
+    let reader = NewToken { name: "dashboard".into(), role: TokenRole::Reader, organisation: None, networks: vec![] };
+    app.token("trb_test_quiet", reader).await;
+    let mut client = WsClient::connect(&app, Protocol::TransportWs, json!({ "token": "trb_test_quiet" })).await;
+    client.subscribe("1", CHANGES, json!({})).await;
+    subscribed(&app, 1).await;
+    let tokens = app.store.tokens().await.unwrap();
+    app.store.revoke_token(tokens[0].id).await.unwrap();
+    // No change is published: the check comes on its own, within a second or two.
+    let payload = client.next_payload("1").await;
+    assert_eq!(payload["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{payload}");
+    assert_eq!(client.message().await, json!({ "type": "complete", "id": "1" }));
+}
+
 /// The live path filters in memory (`events::matches`), the `changes` query in SQL: each filter
 /// must pick exactly the same changes both ways.
 #[tokio::test]
