@@ -165,3 +165,17 @@ async fn a_duplicate_shows_again_when_the_first_item_can_no_longer_stand_for_it(
     let after = app.data(query, json!({})).await;
     assert_eq!(after["items"]["nodes"], json!([{ "organisation": { "code": "IT" }, "duplicateOf": null }]));
 }
+
+#[tokio::test]
+async fn a_shared_link_under_an_unrelated_title_hides_nothing() {
+    let app = spawn_app().await;
+    let first = feed(&app, "FR", "fr.xml", Visibility::Public).await;
+    let second = feed(&app, "IT", "it.xml", Visibility::Public).await;
+    let link = "https://news.example.org/ventimiglia";
+    publish(&app, &first, "fr.xml", "FR", &[("a", "Our volunteers of the month", "Meet them.", link)]).await;
+    publish(&app, &second, "it.xml", "IT", &[("b", "Border closure at Ventimiglia", "Crossings halted.", link)]).await;
+    let listed = app.data("{ items(first: 10) { nodes { title duplicateOf { title } } } }", json!({})).await;
+    let italian =
+        listed["items"]["nodes"].as_array().unwrap().iter().find(|n| n["title"] == "Border closure at Ventimiglia");
+    assert!(italian.is_some_and(|n| n["duplicateOf"].is_null()), "{listed}");
+}

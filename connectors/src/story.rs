@@ -49,6 +49,20 @@ pub fn text_key(title: &str, summary: &str) -> Option<String> {
     Some(key(&format!("{}\n{}", words.join(" "), summary.join(" "))))
 }
 
+/// Whether two titles tell the same story closely enough to trust a shared link: at least half of
+/// the words of four letters or more of the shorter one are in the other. A link alone is not
+/// enough, or a feed that published first could hide another organisation's item by giving its
+/// own entry that item's link.
+pub fn titles_agree(a: &str, b: &str) -> bool {
+    let words = |text: &str| -> std::collections::HashSet<String> {
+        let norm = normalise(text);
+        tokens(&norm).filter(|t| t.chars().count() >= 4).map(str::to_string).collect()
+    };
+    let (a, b) = (words(a), words(b));
+    let shorter = a.len().min(b.len());
+    shorter > 0 && a.intersection(&b).count() * 2 >= shorter
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,6 +76,13 @@ mod tests {
         assert_ne!(a, url_key("https://redcross.fr/news/border-closure?id=2"));
         assert_eq!(url_key("https://x.org/a?b=2&a=1"), url_key("https://x.org/a?a=1&b=2&fbclid=zz"));
         assert_eq!(url_key("not a link"), None);
+    }
+
+    #[test]
+    fn a_shared_link_counts_only_with_titles_that_agree() {
+        assert!(titles_agree("Border closure at Ventimiglia", "Ventimiglia: border closed"));
+        assert!(!titles_agree("Border closure at Ventimiglia", "Our annual report is out"));
+        assert!(!titles_agree("", "Ventimiglia: border closed"));
     }
 
     #[test]

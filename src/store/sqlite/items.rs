@@ -489,19 +489,20 @@ async fn link_duplicates(
     created: &[Pending<'_>],
 ) -> StoreResult<()> {
     let first_new = created.iter().map(|p| p.rowid).min().unwrap_or(i64::MAX);
-    let keys: Vec<(i64, Option<String>, Option<String>)> = created
+    let keys: Vec<(i64, Option<String>, Option<String>, &str)> = created
         .iter()
         .map(|p| {
             let url_key = p.item.url.as_deref().and_then(connectors::story::url_key);
-            (p.rowid, url_key, connectors::story::text_key(&p.item.title, &p.item.summary))
+            (p.rowid, url_key, connectors::story::text_key(&p.item.title, &p.item.summary), p.item.title.as_str())
         })
-        .filter(|(_, u, t)| u.is_some() || t.is_some())
+        .filter(|(_, u, t, _)| u.is_some() || t.is_some())
         .collect();
     for batch in keys.chunks(INSERT_BATCH) {
-        let wanted: Vec<&str> = batch.iter().flat_map(|(_, u, t)| [u.as_deref(), t.as_deref()]).flatten().collect();
+        let wanted: Vec<&str> = batch.iter().flat_map(|(_, u, t, _)| [u.as_deref(), t.as_deref()]).flatten().collect();
         store.count(1);
         let mut qb = QueryBuilder::<Sqlite>::new(
-            "SELECT rowid, url_key, text_key FROM items WHERE duplicate_of IS NULL AND withdrawn_at IS NULL AND feed != ",
+            "SELECT rowid, url_key, text_key, title FROM items WHERE duplicate_of IS NULL AND withdrawn_at IS NULL \
+             AND feed != ",
         );
         qb.push_bind(feed.id.0).push(" AND rowid < ").push_bind(first_new);
         qb.push(" AND (visibility = 'PUBLIC' OR (organisation = ")
@@ -520,12 +521,14 @@ async fn link_duplicates(
             list.push_bind(*k);
         }
         qb.push(")) ORDER BY rowid");
-        let firsts: Vec<(i64, Option<String>, Option<String>)> = qb.build_query_as().fetch_all(&mut **tx).await?;
-        for (rowid, url_key, text_key) in batch {
-            let first = firsts
-                .iter()
-                .find(|(_, u, t)| (url_key.is_some() && u == url_key) || (text_key.is_some() && t == text_key));
-            if let Some((first, _, _)) = first {
+        let firsts: Vec<(i64, Option<String>, Option<String>, String)> =
+            qb.build_query_as().fetch_all(&mut **tx).await?;
+        for (rowid, url_key, text_key, title) in batch {
+            let first = firsts.iter().find(|(_, u, t, first_title)| {
+                (text_key.is_some() && t == text_key)
+                    || (url_key.is_some() && u == url_key && connectors::story::titles_agree(title, first_title))
+            });
+            if let Some((first, _, _, _)) = first {
                 store.count(1);
                 sqlx::query("UPDATE items SET duplicate_of = ? WHERE rowid = ?")
                     .bind(first)
