@@ -88,11 +88,8 @@ impl Params {
 /// header's token, else anonymous.
 async fn viewer(state: &AppState, params: &Params, headers: &HeaderMap) -> Result<Viewer, Response> {
     let from_url = params.one("token").map_err(|m| refuse(StatusCode::BAD_REQUEST, m))?;
-    let from_header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim);
+    let from_header =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(crate::http::bearer_secret);
     let Some(secret) = from_url.or(from_header) else { return Ok(Viewer::Anonymous) };
     let viewer = match state.store.authenticate(&crate::model::secret_hash(secret)).await {
         Ok(Some(viewer)) => viewer,

@@ -258,6 +258,11 @@ async fn graphql(
     execute(&state, media, viewer, request).await
 }
 
+/// The secret of an `Authorization: Bearer …` value (every path that takes a token reads it so).
+pub fn bearer_secret(value: &str) -> Option<&str> {
+    value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).map(str::trim).filter(|s| !s.is_empty())
+}
+
 /// HTTP 429 with RATE_LIMITED and Retry-After.
 fn rate_limited(media: MediaType, wait: Duration) -> Response {
     let mut response = error_response(
@@ -284,12 +289,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Viewer, B
             })
         };
     let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(Viewer::Anonymous) };
-    let secret = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
+    let secret = value.to_str().ok().and_then(bearer_secret);
     let Some(secret) = secret else {
         return Err(refuse(
             StatusCode::UNAUTHORIZED,

@@ -91,8 +91,11 @@ pub async fn upgrade(
         }
     };
     // A client that cannot set `connection_init` (or prefers headers) may authenticate here.
-    let header_secret =
-        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer).map(str::to_string);
+    let header_secret = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::http::bearer_secret)
+        .map(str::to_string);
     let limits = &state.settings.subscriptions;
     let max_message = limits.max_message_bytes;
     ws.read_buffer_size(4096)
@@ -103,11 +106,6 @@ pub async fn upgrade(
         .on_upgrade(move |socket| serve(socket, protocol, state, header_secret))
 }
 
-/// The secret of an `Authorization: Bearer …` value.
-fn bearer(value: &str) -> Option<&str> {
-    value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).map(str::trim).filter(|s| !s.is_empty())
-}
-
 /// The token secret a `connection_init` payload carries: `Authorization` (any case, with or
 /// without `Bearer`), `token`, or either inside `headers`.
 fn payload_secret(payload: &serde_json::Value) -> Option<String> {
@@ -115,7 +113,7 @@ fn payload_secret(payload: &serde_json::Value) -> Option<String> {
     for (key, value) in object {
         match (key.to_ascii_lowercase().as_str(), value) {
             ("authorization" | "token", serde_json::Value::String(s)) => {
-                return Some(bearer(s).unwrap_or(s.trim()).to_string()).filter(|s| !s.is_empty())
+                return Some(crate::http::bearer_secret(s).unwrap_or(s.trim()).to_string()).filter(|s| !s.is_empty())
             }
             ("headers", nested) => {
                 if let Some(secret) = payload_secret(nested) {

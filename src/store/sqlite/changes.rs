@@ -160,14 +160,12 @@ pub(super) async fn change_log(
 /// (so the head never moves backwards).
 pub(super) async fn change_head(store: &SqliteStore) -> StoreResult<i64> {
     store.count(1);
-    let head: i64 = sqlx::query_scalar(
-        "SELECT max(coalesce((SELECT max(sequence) FROM changes), 0), \
-         coalesce((SELECT value FROM meta WHERE key = 'changes_pruned_through'), 0))",
-    )
-    .fetch_one(&store.pool)
-    .await?;
-    Ok(head)
+    Ok(sqlx::query_scalar(HEAD_SQL).fetch_one(&store.pool).await?)
 }
+
+/// The change log's head (see [`change_head`]), for use inside a transaction too.
+pub(super) const HEAD_SQL: &str = "SELECT max(coalesce((SELECT max(sequence) FROM changes), 0), \
+    coalesce((SELECT value FROM meta WHERE key = 'changes_pruned_through'), 0))";
 
 pub(super) async fn change_horizon(store: &SqliteStore) -> StoreResult<i64> {
     store.count(1);

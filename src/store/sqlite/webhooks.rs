@@ -68,12 +68,7 @@ pub(super) async fn create(store: &SqliteStore, new: &NewWebhook) -> StoreResult
     let mut tx = store.begin_write().await?;
     store.count(2);
     // Deliveries begin with what is committed from now on.
-    let head: i64 = sqlx::query_scalar(
-        "SELECT max(coalesce((SELECT max(sequence) FROM changes), 0), \
-         (SELECT value FROM meta WHERE key = 'changes_pruned_through'))",
-    )
-    .fetch_one(&mut *tx)
-    .await?;
+    let head: i64 = sqlx::query_scalar(super::changes::HEAD_SQL).fetch_one(&mut *tx).await?;
     let now = to_millis(Utc::now());
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO webhooks (organisation, token, url, filter, secret, state, delivered_through, next_attempt_at, created_at) \
