@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
+use crate::learned;
 use crate::model::{Category, Classification, ClassificationSource};
 use crate::text::{normalise, tokens, TokenMap};
 
@@ -296,15 +297,30 @@ pub struct Input<'a> {
 /// Classifies an entry. Priority of the primary category's source: the entry's own tags, then the
 /// rules, then the feed default; `categories` holds every category any of them found.
 pub fn classify(input: Input<'_>) -> Classification {
+    classify_with(input, Some(learned::model()))
+}
+
+/// As [`classify`], with another learned model or none (the rules alone): for evaluating them.
+pub fn classify_with(input: Input<'_>, model: Option<&learned::Model>) -> Classification {
     let title_norm = normalise(input.title);
     let summary_norm = normalise(input.summary);
     let title_toks: Vec<&str> = tokens(&title_norm).collect();
     let summary_toks: Vec<&str> = tokens(&summary_norm).collect();
-    classify_tokens(&title_toks, &summary_toks, input.tags, input.default)
+    classify_tokens_with(&title_toks, &summary_toks, input.tags, input.default, model)
 }
 
 /// As [`classify`], over a title and summary already normalised and split into tokens.
 pub fn classify_tokens(title: &[&str], summary: &[&str], tags: &[String], default: Option<Category>) -> Classification {
+    classify_tokens_with(title, summary, tags, default, Some(learned::model()))
+}
+
+fn classify_tokens_with(
+    title: &[&str],
+    summary: &[&str],
+    tags: &[String],
+    default: Option<Category>,
+    model: Option<&learned::Model>,
+) -> Classification {
     let rules = rules();
     let mut tag_categories: Vec<Category> = Vec::new();
     let mut tag_terms: Vec<String> = Vec::new();
@@ -369,6 +385,21 @@ pub fn classify_tokens(title: &[&str], summary: &[&str], tags: &[String], defaul
     for toks in [title, summary] {
         for (_, category) in rules.exclusions.find(toks) {
             scores.remove(&category);
+        }
+    }
+    // The learned model decides route and regulatory changes (BENCHMARKS.md, "Classification"):
+    // the rules' terms explain its decision when they match, its own evidence when they do not.
+    if let Some(model) = model {
+        let verdict = model.judge(title, summary);
+        for category in learned::CATEGORIES {
+            if !verdict.applies(category) {
+                scores.remove(&category);
+            } else if !scores.contains_key(&category) {
+                scores.insert(category, 2);
+                for t in verdict.evidence(category) {
+                    note(t, category);
+                }
+            }
         }
     }
     let mut rule_categories: Vec<(Category, u32)> = scores.into_iter().collect();
@@ -532,6 +563,8 @@ mod tests {
 
     #[test]
     fn combinations_need_every_group_and_exclusions_cancel_them() {
+        // The rules alone: the learned model is tested below.
+        let classify = |input: Input<'_>| classify_with(input, None);
         let shifted = classify(Input {
             title: "Crossings shift to the Arizona desert",
             summary: "Fewer migrants cross in Texas.",
@@ -549,5 +582,29 @@ mod tests {
             !considering.terms.iter().any(|t| t.contains("visa")),
             "no words of a cancelled category: {considering:?}"
         );
+    }
+
+    #[test]
+    fn the_learned_model_adds_route_changes_and_confirms_regulatory_ones() {
+        let both = |title: &str, summary: &str| classify(Input { title, summary, ..Input::default() });
+        let rules = |title: &str, summary: &str| classify_with(Input { title, summary, ..Input::default() }, None);
+
+        // A route change in words the rules do not know: the model's evidence is reported.
+        let (title, summary) = ("Fewer people land in Lampedusa, more in Calabria", "Coast guard figures for October.");
+        assert!(!rules(title, summary).categories.contains(&Category::RouteChange));
+        let shifted = both(title, summary);
+        assert_eq!(shifted.categories, [Category::RouteChange], "{shifted:?}");
+        assert!(shifted.terms.contains(&"lampedusa".to_string()), "{shifted:?}");
+
+        // A debate is not a change: the rules take it for one, the model does not confirm it.
+        let (title, summary) = ("Lawmakers debate a bill to tighten asylum rules", "The vote is expected next month.");
+        assert!(rules(title, summary).categories.contains(&Category::RegulatoryChange));
+        let debate = both(title, summary);
+        assert!(!debate.categories.contains(&Category::RegulatoryChange), "{debate:?}");
+        assert!(debate.terms.is_empty(), "no words of a category the item does not keep: {debate:?}");
+
+        // Both agree on a law in force.
+        let in_force = both("Asylum law amendments enter into force", "From 1 March, applications must be lodged within 30 days.");
+        assert_eq!(in_force.category, Category::RegulatoryChange, "{in_force:?}");
     }
 }

@@ -25,6 +25,7 @@ mod entry;
 pub mod geo;
 pub mod json;
 pub mod lang;
+pub mod learned;
 pub mod mapping;
 pub mod model;
 pub mod opml;

@@ -1,0 +1,372 @@
+//! A small learned model that joins the keyword rules in deciding the two categories people
+//! subscribe to, route and regulatory changes: logistic regression over the words of a title and
+//! summary, trained on the labelled sets in `tests/classification/` and kept as data in
+//! `rules/learned.tsv`.
+//!
+//! Features are the normalised words (an Arabic word also without its joined و ب ل ف) and their
+//! first five letters written `prefix*` (so Russian case forms and French or Spanish inflections
+//! share one), weighted by TF-IDF (`1 + ln tf` times `ln((1 + n) / (1 + df)) + 1`, normalised to
+//! unit length). Each category has its own weights, bias and threshold (`THRESHOLDS`).
+//!
+//! `TRAIN_CLASSIFIER=1 cargo test -p connectors --test classification` retrains it and writes the
+//! file; without the variable, that test checks the committed file is what training gives.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::OnceLock;
+
+use crate::model::Category;
+use crate::text::TokenMap;
+
+const MODEL: &str = include_str!("../rules/learned.tsv");
+
+/// The categories the model decides, in the order of its weight columns.
+pub const CATEGORIES: [Category; 2] = [Category::RouteChange, Category::RegulatoryChange];
+
+/// How many letters a prefix feature keeps.
+const PREFIX_CHARS: usize = 5;
+
+/// The probability from which a category applies, per category: chosen by leaving each labelled
+/// set out of training in turn and taking the threshold whose worst set scores best against the
+/// target (BENCHMARKS.md, "Classification").
+pub const THRESHOLDS: [f64; 2] = [0.45, 0.55];
+
+/// The smallest inverse document frequency of a feature reported as evidence.
+const EVIDENCE_MIN_IDF: f64 = 4.0;
+
+/// The inverse of the regularisation strength: larger fits the training set more closely.
+pub const DEFAULT_C: f64 = 30.0;
+
+/// A word and its features: the word itself and, when it is longer, its prefix.
+fn word_features<'a>(token: &'a str, into: &mut Vec<Feature<'a>>) {
+    let mut push = |word: &'a str| {
+        into.push(Feature::Word(word));
+        if let Some((end, _)) = word.char_indices().nth(PREFIX_CHARS) {
+            into.push(Feature::Prefix(&word[..end]));
+        }
+    };
+    push(token);
+    if let Some(bare) = crate::geo::strip_arabic_clitic(token) {
+        push(bare);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Feature<'a> {
+    Word(&'a str),
+    Prefix(&'a str),
+}
+
+impl<'a> Feature<'a> {
+    /// The word's first letters, shared by a word and its prefix feature.
+    fn root(&self) -> &'a str {
+        match self {
+            Feature::Word(w) => w.char_indices().nth(PREFIX_CHARS).map_or(w, |(end, _)| &w[..end]),
+            Feature::Prefix(p) => p,
+        }
+    }
+
+    /// As written in the model file and reported among an item's terms.
+    fn text(&self) -> String {
+        match self {
+            Feature::Word(w) => (*w).to_string(),
+            Feature::Prefix(p) => format!("{p}*"),
+        }
+    }
+}
+
+/// Each feature of a text once, with its count.
+fn counted<'a>(tokens: &[&'a str]) -> Vec<(Feature<'a>, u32)> {
+    let mut all: Vec<Feature<'a>> = Vec::with_capacity(tokens.len() * 2);
+    for t in tokens {
+        word_features(t, &mut all);
+    }
+    all.sort_unstable();
+    let mut out: Vec<(Feature<'a>, u32)> = Vec::with_capacity(all.len());
+    for f in all {
+        match out.last_mut() {
+            Some((last, n)) if *last == f => *n += 1,
+            _ => out.push((f, 1)),
+        }
+    }
+    out
+}
+
+/// A feature's inverse document frequency and its weight for each category.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Weights {
+    idf: f64,
+    w: [f64; 2],
+}
+
+/// The trained model: weights for words and for prefixes, and a bias per category.
+#[derive(Debug, Clone, )]
+pub struct Model {
+    words: TokenMap<Weights>,
+    prefixes: TokenMap<Weights>,
+    bias: [f64; 2],
+}
+
+/// What the model says of one text: per category, whether it applies and the features that
+/// weighed most for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub probability: [f64; 2],
+    /// The (up to three) present features with the largest positive contribution, per category.
+    pub evidence: [Vec<String>; 2],
+}
+
+impl Verdict {
+    pub fn applies(&self, category: Category) -> bool {
+        CATEGORIES.iter().position(|c| *c == category).is_some_and(|i| self.probability[i] >= THRESHOLDS[i])
+    }
+
+    pub fn evidence(&self, category: Category) -> &[String] {
+        CATEGORIES.iter().position(|c| *c == category).map_or(&[], |i| &self.evidence[i])
+    }
+}
+
+/// The committed model, parsed once.
+pub fn model() -> &'static Model {
+    static MODEL_PARSED: OnceLock<Model> = OnceLock::new();
+    MODEL_PARSED.get_or_init(|| Model::parse(MODEL).unwrap_or_else(|e| panic!("rules/learned.tsv: {e}")))
+}
+
+impl Model {
+    fn get(&self, f: &Feature<'_>) -> Option<&Weights> {
+        match f {
+            Feature::Word(w) => self.words.get(*w),
+            Feature::Prefix(p) => self.prefixes.get(*p),
+        }
+    }
+
+    /// The text's unit-length TF-IDF vector over the features the model knows.
+    fn vector<'a>(&self, tokens: &[&'a str]) -> Vec<(Feature<'a>, f64, Weights)> {
+        let mut v: Vec<(Feature<'a>, f64, Weights)> = counted(tokens)
+            .into_iter()
+            .filter_map(|(f, n)| self.get(&f).map(|w| (f, (1.0 + f64::from(n).ln()) * w.idf, *w)))
+            .collect();
+        let norm = v.iter().map(|(_, x, _)| x * x).sum::<f64>().sqrt();
+        if norm > 0.0 {
+            for (_, x, _) in &mut v {
+                *x /= norm;
+            }
+        }
+        v
+    }
+
+    /// Scores a title and summary, normalised and split into tokens.
+    pub fn judge(&self, title: &[&str], summary: &[&str]) -> Verdict {
+        let tokens: Vec<&str> = title.iter().chain(summary).copied().collect();
+        let v = self.vector(&tokens);
+        let mut probability = [0.0; 2];
+        let mut evidence: [Vec<String>; 2] = Default::default();
+        for k in 0..2 {
+            let z = self.bias[k] + v.iter().map(|(_, x, w)| x * w.w[k]).sum::<f64>();
+            probability[k] = sigmoid(z);
+            // Evidence worth showing: not the common words (in more than about one text in 20,
+            // idf under 4) however they lean, and a word once, not also as its prefix.
+            let mut parts: Vec<(f64, &Feature<'_>)> = v
+                .iter()
+                .filter(|(_, _, w)| w.idf >= EVIDENCE_MIN_IDF)
+                .map(|(f, x, w)| (x * w.w[k], f))
+                .filter(|(c, _)| *c > 0.0)
+                .collect();
+            parts.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+            let mut roots: Vec<&str> = Vec::new();
+            for (_, f) in parts {
+                if !roots.contains(&f.root()) && roots.len() < 3 {
+                    roots.push(f.root());
+                    evidence[k].push(f.text());
+                }
+            }
+        }
+        Verdict { probability, evidence }
+    }
+
+    /// Reads the model file: a `bias` line, then one line per feature (`feature idf w_route w_regulatory`,
+    /// tab-separated; a prefix feature ends in `*`).
+    pub fn parse(text: &str) -> Result<Model, String> {
+        let mut model = Model { words: TokenMap::default(), prefixes: TokenMap::default(), bias: [0.0; 2] };
+        for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.is_empty() && !l.starts_with('#')) {
+            let fields: Vec<&str> = line.split('\t').collect();
+            let number = |i: usize| -> Result<f64, String> {
+                fields
+                    .get(i)
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| format!("line {}: field {} is not a number", n + 1, i + 1))
+            };
+            if fields[0] == "bias" {
+                model.bias = [number(1)?, number(2)?];
+                continue;
+            }
+            let weights = Weights { idf: number(1)?, w: [number(2)?, number(3)?] };
+            match fields[0].strip_suffix('*') {
+                Some(prefix) => model.prefixes.insert(prefix.to_string(), weights),
+                None => model.words.insert(fields[0].to_string(), weights),
+            };
+        }
+        Ok(model)
+    }
+
+    /// Writes the model file, features in sorted order.
+    pub fn to_tsv(&self) -> String {
+        let mut rows: Vec<(String, &Weights)> = self
+            .words
+            .iter()
+            .map(|(k, w)| (k.clone(), w))
+            .chain(self.prefixes.iter().map(|(k, w)| (format!("{k}*"), w)))
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out = String::from(
+            "# Learned weights for ROUTE_CHANGE and REGULATORY_CHANGE (connectors/src/learned.rs).\n\
+             # Written by `TRAIN_CLASSIFIER=1 cargo test -p connectors --test classification`; not by hand.\n\
+             # feature\tidf\troute\tregulatory\n",
+        );
+        let _ = writeln!(out, "bias\t{:.6}\t{:.6}", self.bias[0], self.bias[1]);
+        for (feature, w) in rows {
+            let _ = writeln!(out, "{feature}\t{:.6}\t{:.6}\t{:.6}", w.idf, w.w[0], w.w[1]);
+        }
+        out
+    }
+
+    /// The largest difference between two models' numbers (features missing from one count as
+    /// different by infinity).
+    pub fn distance(&self, other: &Model) -> f64 {
+        let mut d = (0..2).map(|k| (self.bias[k] - other.bias[k]).abs()).fold(0.0, f64::max);
+        for (mine, theirs) in [(&self.words, &other.words), (&self.prefixes, &other.prefixes)] {
+            if mine.len() != theirs.len() {
+                return f64::INFINITY;
+            }
+            for (k, a) in mine {
+                let Some(b) = theirs.get(k) else { return f64::INFINITY };
+                d = d.max((a.idf - b.idf).abs()).max((a.w[0] - b.w[0]).abs()).max((a.w[1] - b.w[1]).abs());
+            }
+        }
+        d
+    }
+}
+
+fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// One labelled text for training: its normalised tokens and whether each category applies.
+pub struct Labelled {
+    pub tokens: Vec<String>,
+    pub gold: [bool; 2],
+}
+
+/// Trains the model: TF-IDF over the training texts, then for each category an L2-regularised
+/// logistic regression with classes weighted to balance (`c` as in scikit-learn's `C`; the bias
+/// is not regularised), by accelerated gradient descent. Deterministic: the same texts give the
+/// same numbers.
+pub fn train(examples: &[Labelled], c: f64) -> Model {
+    let n = examples.len() as f64;
+    let docs: Vec<Vec<&str>> = examples.iter().map(|e| e.tokens.iter().map(String::as_str).collect()).collect();
+    let counts: Vec<Vec<(Feature<'_>, u32)>> = docs.iter().map(|d| counted(d)).collect();
+    let mut df: HashMap<Feature<'_>, u32> = HashMap::new();
+    for doc in &counts {
+        for (f, _) in doc {
+            *df.entry(*f).or_default() += 1;
+        }
+    }
+    let mut vocabulary: Vec<Feature<'_>> = df.keys().copied().collect();
+    vocabulary.sort_unstable();
+    let index: HashMap<Feature<'_>, usize> = vocabulary.iter().enumerate().map(|(i, f)| (*f, i)).collect();
+    let idf: Vec<f64> = vocabulary.iter().map(|f| ((1.0 + n) / (1.0 + f64::from(df[f]))).ln() + 1.0).collect();
+    // Sparse unit-length rows.
+    let rows: Vec<Vec<(usize, f64)>> = counts
+        .iter()
+        .map(|doc| {
+            let mut row: Vec<(usize, f64)> =
+                doc.iter().map(|(f, k)| (index[f], (1.0 + f64::from(*k).ln()) * idf[index[f]])).collect();
+            let norm = row.iter().map(|(_, x)| x * x).sum::<f64>().sqrt();
+            row.iter_mut().for_each(|(_, x)| *x /= norm.max(f64::MIN_POSITIVE));
+            row
+        })
+        .collect();
+
+    let mut weights = vec![[0.0f64; 2]; vocabulary.len()];
+    let mut bias = [0.0f64; 2];
+    for k in 0..2 {
+        let y: Vec<f64> = examples.iter().map(|e| if e.gold[k] { 1.0 } else { 0.0 }).collect();
+        let positives = y.iter().sum::<f64>();
+        let class_weight = |yi: f64| if yi > 0.5 { n / (2.0 * positives) } else { n / (2.0 * (n - positives)) };
+        let (w, b) = logistic_regression(&rows, &y, &class_weight, vocabulary.len(), c);
+        for (i, wi) in w.into_iter().enumerate() {
+            weights[i][k] = wi;
+        }
+        bias[k] = b;
+    }
+
+    let mut model = Model { words: TokenMap::default(), prefixes: TokenMap::default(), bias };
+    for (i, f) in vocabulary.iter().enumerate() {
+        // The file keeps six decimals: the model in memory is the one the file gives back.
+        let round = |x: f64| (x * 1e6).round() / 1e6;
+        let w = Weights { idf: round(idf[i]), w: [round(weights[i][0]), round(weights[i][1])] };
+        match f {
+            Feature::Word(s) => model.words.insert((*s).to_string(), w),
+            Feature::Prefix(s) => model.prefixes.insert((*s).to_string(), w),
+        };
+    }
+    model.bias = [(bias[0] * 1e6).round() / 1e6, (bias[1] * 1e6).round() / 1e6];
+    model
+}
+
+/// Minimises `Σ cᵢ·logloss(yᵢ, σ(w·xᵢ + b)) + ‖w‖² / 2C` with Nesterov's accelerated gradient,
+/// restarted whenever the objective rises.
+fn logistic_regression(
+    rows: &[Vec<(usize, f64)>],
+    y: &[f64],
+    class_weight: &dyn Fn(f64) -> f64,
+    dims: usize,
+    c: f64,
+) -> (Vec<f64>, f64) {
+    // Each row has unit length, so the loss's gradient is Lipschitz with at most
+    // Σcᵢ·(‖xᵢ‖² + 1)/4 (the 1 for the bias) plus 1/C for the penalty.
+    let lipschitz = y.iter().map(|yi| class_weight(*yi)).sum::<f64>() * 2.0 / 4.0 + 1.0 / c;
+    let step = 1.0 / lipschitz;
+    let objective_and_gradient = |w: &[f64], b: f64, grad: &mut [f64]| -> (f64, f64) {
+        grad.iter_mut().zip(w).for_each(|(g, wi)| *g = wi / c);
+        let mut gb = 0.0;
+        let mut loss = w.iter().map(|wi| wi * wi).sum::<f64>() / (2.0 * c);
+        for (row, yi) in rows.iter().zip(y) {
+            let z = b + row.iter().map(|(j, x)| w[*j] * x).sum::<f64>();
+            let p = sigmoid(z);
+            let cw = class_weight(*yi);
+            // log(1 + e^-z) for y = 1, log(1 + e^z) for y = 0, computed stably.
+            let margin = if *yi > 0.5 { z } else { -z };
+            loss += cw * (if margin > 0.0 { (-margin).exp().ln_1p() } else { -margin + margin.exp().ln_1p() });
+            let r = cw * (p - yi);
+            gb += r;
+            for (j, x) in row {
+                grad[*j] += r * x;
+            }
+        }
+        (loss, gb)
+    };
+    let mut w = vec![0.0; dims];
+    let mut b = 0.0;
+    let (mut w_prev, mut b_prev) = (w.clone(), b);
+    let mut grad = vec![0.0; dims];
+    let mut t = 1.0f64;
+    let mut last = f64::INFINITY;
+    for _ in 0..4000 {
+        let t_next = (1.0 + (1.0 + 4.0 * t * t).sqrt()) / 2.0;
+        let momentum = (t - 1.0) / t_next;
+        // The look-ahead point.
+        let look: Vec<f64> = w.iter().zip(&w_prev).map(|(a, p)| a + momentum * (a - p)).collect();
+        let look_b = b + momentum * (b - b_prev);
+        let (loss, gb) = objective_and_gradient(&look, look_b, &mut grad);
+        w_prev.clone_from(&w);
+        b_prev = b;
+        for ((wi, li), gi) in w.iter_mut().zip(&look).zip(&grad) {
+            *wi = li - step * gi;
+        }
+        b = look_b - step * gb;
+        t = if loss > last { 1.0 } else { t_next };
+        last = loss;
+    }
+    (w, b)
+}
