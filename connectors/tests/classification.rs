@@ -183,8 +183,12 @@ fn the_evaluation_set_covers_five_languages_and_the_hard_cases() {
     }
 }
 
-/// Floors under the scores measured on the held-out set (`holdout4.jsonl`): not measured yet.
-const FLOORS: [(Category, f64, f64); 2] = [(Category::RouteChange, 0.0, 0.0), (Category::RegulatoryChange, 0.0, 0.0)];
+/// Floors under the scores measured once on the held-out set (`holdout4.jsonl`) with the classifier
+/// as committed before it was measured (BENCHMARKS.md, "Classification"), so a change that makes
+/// them worse fails here. The target is precision 0.9 and recall 0.8 for both; on this
+/// set route changes reach 0.851 / 0.919 and regulatory changes 0.923 / 0.882.
+const FLOORS: [(Category, f64, f64); 2] =
+    [(Category::RouteChange, 0.85, 0.91), (Category::RegulatoryChange, 0.92, 0.88)];
 
 #[test]
 fn route_and_regulatory_changes_keep_their_held_out_scores() {
