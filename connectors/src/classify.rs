@@ -396,7 +396,7 @@ fn classify_tokens_with(
                 scores.remove(&category);
             } else if !scores.contains_key(&category) {
                 scores.insert(category, 2);
-                for t in verdict.evidence(category) {
+                for t in &model.evidence(&verdict, category) {
                     note(t, category);
                 }
             }
@@ -604,7 +604,8 @@ mod tests {
         assert!(debate.terms.is_empty(), "no words of a category the item does not keep: {debate:?}");
 
         // Both agree on a law in force.
-        let in_force = both("Asylum law amendments enter into force", "From 1 March, applications must be lodged within 30 days.");
+        let in_force =
+            both("Asylum law amendments enter into force", "From 1 March, applications must be lodged within 30 days.");
         assert_eq!(in_force.category, Category::RegulatoryChange, "{in_force:?}");
     }
 }

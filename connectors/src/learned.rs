@@ -57,15 +57,7 @@ enum Feature<'a> {
     Prefix(&'a str),
 }
 
-impl<'a> Feature<'a> {
-    /// The word's first letters, shared by a word and its prefix feature.
-    fn root(&self) -> &'a str {
-        match self {
-            Feature::Word(w) => w.char_indices().nth(PREFIX_CHARS).map_or(w, |(end, _)| &w[..end]),
-            Feature::Prefix(p) => p,
-        }
-    }
-
+impl Feature<'_> {
     /// As written in the model file and reported among an item's terms.
     fn text(&self) -> String {
         match self {
@@ -99,30 +91,28 @@ struct Weights {
     w: [f64; 2],
 }
 
-/// The trained model: weights for words and for prefixes, and a bias per category.
-#[derive(Debug, Clone, )]
+/// The trained model: its features (as written in the file, with their weights), indexed by word
+/// and by prefix, and a bias per category.
+#[derive(Debug, Clone)]
 pub struct Model {
-    words: TokenMap<Weights>,
-    prefixes: TokenMap<Weights>,
+    features: Vec<(String, Weights)>,
+    words: TokenMap<u32>,
+    prefixes: TokenMap<u32>,
     bias: [f64; 2],
 }
 
-/// What the model says of one text: per category, whether it applies and the features that
-/// weighed most for it.
+/// What the model says of one text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
+    /// The probability of each of [`CATEGORIES`].
     pub probability: [f64; 2],
-    /// The (up to three) present features with the largest positive contribution, per category.
-    pub evidence: [Vec<String>; 2],
+    /// The text's unit-length TF-IDF vector over the model's features.
+    vector: Vec<(u32, f64)>,
 }
 
 impl Verdict {
     pub fn applies(&self, category: Category) -> bool {
         CATEGORIES.iter().position(|c| *c == category).is_some_and(|i| self.probability[i] >= THRESHOLDS[i])
-    }
-
-    pub fn evidence(&self, category: Category) -> &[String] {
-        CATEGORIES.iter().position(|c| *c == category).map_or(&[], |i| &self.evidence[i])
     }
 }
 
@@ -133,24 +123,41 @@ pub fn model() -> &'static Model {
 }
 
 impl Model {
-    fn get(&self, f: &Feature<'_>) -> Option<&Weights> {
-        match f {
-            Feature::Word(w) => self.words.get(*w),
-            Feature::Prefix(p) => self.prefixes.get(*p),
+    fn from_features(features: Vec<(String, Weights)>, bias: [f64; 2]) -> Model {
+        let mut words = TokenMap::default();
+        let mut prefixes = TokenMap::default();
+        for (i, (text, _)) in features.iter().enumerate() {
+            match text.strip_suffix('*') {
+                Some(prefix) => prefixes.insert(prefix.to_string(), i as u32),
+                None => words.insert(text.clone(), i as u32),
+            };
         }
+        Model { features, words, prefixes, bias }
     }
 
-    /// The text's unit-length TF-IDF vector over the features the model knows.
-    fn vector<'a>(&self, tokens: &[&'a str]) -> Vec<(Feature<'a>, f64, Weights)> {
-        let mut v: Vec<(Feature<'a>, f64, Weights)> = counted(tokens)
-            .into_iter()
-            .filter_map(|(f, n)| self.get(&f).map(|w| (f, (1.0 + f64::from(n).ln()) * w.idf, *w)))
-            .collect();
-        let norm = v.iter().map(|(_, x, _)| x * x).sum::<f64>().sqrt();
+    /// The text's unit-length TF-IDF vector over the features the model knows, by feature index.
+    fn vector(&self, tokens: &[&str]) -> Vec<(u32, f64)> {
+        let mut found: Vec<Feature<'_>> = Vec::with_capacity(tokens.len() * 2);
+        let mut ids: Vec<u32> = Vec::with_capacity(tokens.len() * 2);
+        for t in tokens {
+            found.clear();
+            word_features(t, &mut found);
+            ids.extend(found.iter().filter_map(|f| match f {
+                Feature::Word(w) => self.words.get(*w),
+                Feature::Prefix(p) => self.prefixes.get(*p),
+            }));
+        }
+        ids.sort_unstable();
+        let mut v: Vec<(u32, f64)> = Vec::with_capacity(ids.len());
+        let mut k = 0;
+        while k < ids.len() {
+            let run = ids[k..].iter().take_while(|id| **id == ids[k]).count();
+            v.push((ids[k], (1.0 + (run as f64).ln()) * self.features[ids[k] as usize].1.idf));
+            k += run;
+        }
+        let norm = v.iter().map(|(_, x)| x * x).sum::<f64>().sqrt();
         if norm > 0.0 {
-            for (_, x, _) in &mut v {
-                *x /= norm;
-            }
+            v.iter_mut().for_each(|(_, x)| *x /= norm);
         }
         v
     }
@@ -158,36 +165,45 @@ impl Model {
     /// Scores a title and summary, normalised and split into tokens.
     pub fn judge(&self, title: &[&str], summary: &[&str]) -> Verdict {
         let tokens: Vec<&str> = title.iter().chain(summary).copied().collect();
-        let v = self.vector(&tokens);
-        let mut probability = [0.0; 2];
-        let mut evidence: [Vec<String>; 2] = Default::default();
-        for k in 0..2 {
-            let z = self.bias[k] + v.iter().map(|(_, x, w)| x * w.w[k]).sum::<f64>();
-            probability[k] = sigmoid(z);
-            // Evidence worth showing: not the common words (in more than about one text in 20,
-            // idf under 4) however they lean, and a word once, not also as its prefix.
-            let mut parts: Vec<(f64, &Feature<'_>)> = v
-                .iter()
-                .filter(|(_, _, w)| w.idf >= EVIDENCE_MIN_IDF)
-                .map(|(f, x, w)| (x * w.w[k], f))
-                .filter(|(c, _)| *c > 0.0)
-                .collect();
-            parts.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
-            let mut roots: Vec<&str> = Vec::new();
-            for (_, f) in parts {
-                if !roots.contains(&f.root()) && roots.len() < 3 {
-                    roots.push(f.root());
-                    evidence[k].push(f.text());
-                }
-            }
-        }
-        Verdict { probability, evidence }
+        let vector = self.vector(&tokens);
+        let probability = [0, 1].map(|k| {
+            sigmoid(self.bias[k] + vector.iter().map(|(i, x)| x * self.features[*i as usize].1.w[k]).sum::<f64>())
+        });
+        Verdict { probability, vector }
     }
 
-    /// Reads the model file: a `bias` line, then one line per feature (`feature idf w_route w_regulatory`,
-    /// tab-separated; a prefix feature ends in `*`).
+    /// The (up to three) features of the text that weighed most for `category`: not the common
+    /// words (in more than about one text in 20, idf under 4) however they lean, and a word once,
+    /// not also as its prefix.
+    pub fn evidence(&self, verdict: &Verdict, category: Category) -> Vec<String> {
+        let Some(k) = CATEGORIES.iter().position(|c| *c == category) else { return Vec::new() };
+        let mut parts: Vec<(f64, &str)> = verdict
+            .vector
+            .iter()
+            .map(|(i, x)| (x, &self.features[*i as usize]))
+            .filter(|(_, (_, w))| w.idf >= EVIDENCE_MIN_IDF)
+            .map(|(x, (text, w))| (x * w.w[k], text.as_str()))
+            .filter(|(c, _)| *c > 0.0)
+            .collect();
+        // Heaviest first; of equals, a word before a prefix.
+        parts.sort_by(|a, b| b.0.total_cmp(&a.0).then((a.1.ends_with('*'), a.1).cmp(&(b.1.ends_with('*'), b.1))));
+        let mut roots: Vec<&str> = Vec::new();
+        let mut out = Vec::new();
+        for (_, text) in parts {
+            let root = root(text.trim_end_matches('*'));
+            if !roots.contains(&root) && out.len() < 3 {
+                roots.push(root);
+                out.push(text.to_string());
+            }
+        }
+        out
+    }
+
+    /// Reads the model file: a `bias` line, then one line per feature (`feature idf w_route
+    /// w_regulatory`, tab-separated; a prefix feature ends in `*`).
     pub fn parse(text: &str) -> Result<Model, String> {
-        let mut model = Model { words: TokenMap::default(), prefixes: TokenMap::default(), bias: [0.0; 2] };
+        let mut features = Vec::new();
+        let mut bias = [0.0; 2];
         for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.is_empty() && !l.starts_with('#')) {
             let fields: Vec<&str> = line.split('\t').collect();
             let number = |i: usize| -> Result<f64, String> {
@@ -197,26 +213,17 @@ impl Model {
                     .ok_or_else(|| format!("line {}: field {} is not a number", n + 1, i + 1))
             };
             if fields[0] == "bias" {
-                model.bias = [number(1)?, number(2)?];
-                continue;
+                bias = [number(1)?, number(2)?];
+            } else {
+                features.push((fields[0].to_string(), Weights { idf: number(1)?, w: [number(2)?, number(3)?] }));
             }
-            let weights = Weights { idf: number(1)?, w: [number(2)?, number(3)?] };
-            match fields[0].strip_suffix('*') {
-                Some(prefix) => model.prefixes.insert(prefix.to_string(), weights),
-                None => model.words.insert(fields[0].to_string(), weights),
-            };
         }
-        Ok(model)
+        Ok(Model::from_features(features, bias))
     }
 
     /// Writes the model file, features in sorted order.
     pub fn to_tsv(&self) -> String {
-        let mut rows: Vec<(String, &Weights)> = self
-            .words
-            .iter()
-            .map(|(k, w)| (k.clone(), w))
-            .chain(self.prefixes.iter().map(|(k, w)| (format!("{k}*"), w)))
-            .collect();
+        let mut rows: Vec<&(String, Weights)> = self.features.iter().collect();
         rows.sort_by(|a, b| a.0.cmp(&b.0));
         let mut out = String::from(
             "# Learned weights for ROUTE_CHANGE and REGULATORY_CHANGE (connectors/src/learned.rs).\n\
@@ -230,21 +237,25 @@ impl Model {
         out
     }
 
-    /// The largest difference between two models' numbers (features missing from one count as
-    /// different by infinity).
+    /// The largest difference between two models' numbers (a feature only one of them has counts
+    /// as a difference of infinity).
     pub fn distance(&self, other: &Model) -> f64 {
+        if self.features.len() != other.features.len() {
+            return f64::INFINITY;
+        }
+        let theirs: HashMap<&str, &Weights> = other.features.iter().map(|(t, w)| (t.as_str(), w)).collect();
         let mut d = (0..2).map(|k| (self.bias[k] - other.bias[k]).abs()).fold(0.0, f64::max);
-        for (mine, theirs) in [(&self.words, &other.words), (&self.prefixes, &other.prefixes)] {
-            if mine.len() != theirs.len() {
-                return f64::INFINITY;
-            }
-            for (k, a) in mine {
-                let Some(b) = theirs.get(k) else { return f64::INFINITY };
-                d = d.max((a.idf - b.idf).abs()).max((a.w[0] - b.w[0]).abs()).max((a.w[1] - b.w[1]).abs());
-            }
+        for (text, a) in &self.features {
+            let Some(b) = theirs.get(text.as_str()) else { return f64::INFINITY };
+            d = d.max((a.idf - b.idf).abs()).max((a.w[0] - b.w[0]).abs()).max((a.w[1] - b.w[1]).abs());
         }
         d
     }
+}
+
+/// A word's first letters, shared by the word and its prefix feature.
+fn root(word: &str) -> &str {
+    word.char_indices().nth(PREFIX_CHARS).map_or(word, |(end, _)| &word[..end])
 }
 
 fn sigmoid(z: f64) -> f64 {
@@ -300,18 +311,14 @@ pub fn train(examples: &[Labelled], c: f64) -> Model {
         bias[k] = b;
     }
 
-    let mut model = Model { words: TokenMap::default(), prefixes: TokenMap::default(), bias };
-    for (i, f) in vocabulary.iter().enumerate() {
-        // The file keeps six decimals: the model in memory is the one the file gives back.
-        let round = |x: f64| (x * 1e6).round() / 1e6;
-        let w = Weights { idf: round(idf[i]), w: [round(weights[i][0]), round(weights[i][1])] };
-        match f {
-            Feature::Word(s) => model.words.insert((*s).to_string(), w),
-            Feature::Prefix(s) => model.prefixes.insert((*s).to_string(), w),
-        };
-    }
-    model.bias = [(bias[0] * 1e6).round() / 1e6, (bias[1] * 1e6).round() / 1e6];
-    model
+    // The file keeps six decimals: the model in memory is the one the file gives back.
+    let round = |x: f64| (x * 1e6).round() / 1e6;
+    let features = vocabulary
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.text(), Weights { idf: round(idf[i]), w: [round(weights[i][0]), round(weights[i][1])] }))
+        .collect();
+    Model::from_features(features, bias.map(round))
 }
 
 /// Minimises `Σ cᵢ·logloss(yᵢ, σ(w·xᵢ + b)) + ‖w‖² / 2C` with Nesterov's accelerated gradient,

@@ -170,7 +170,12 @@ fn the_evaluation_set_covers_five_languages_and_the_hard_cases() {
     let mut ids = std::collections::HashSet::new();
     for e in &examples {
         assert!(ids.insert(e.id.clone()), "id {} twice", e.id);
-        assert!(matches!(e.split.as_str(), "tune" | "test" | "holdout1" | "holdout2" | "holdout3" | "holdout"), "{}: split {}", e.id, e.split);
+        assert!(
+            matches!(e.split.as_str(), "tune" | "test" | "holdout1" | "holdout2" | "holdout3" | "holdout"),
+            "{}: split {}",
+            e.id,
+            e.split
+        );
     }
     for lang in ["en", "fr", "es", "ar", "ru"] {
         assert!(examples.iter().filter(|e| e.lang == lang).count() >= 30, "too few in {lang}");
