@@ -394,8 +394,8 @@ fn classify_tokens_with(
         for category in learned::CATEGORIES {
             if !verdict.applies(category) {
                 scores.remove(&category);
-            } else if !scores.contains_key(&category) {
-                scores.insert(category, 2);
+            } else if let std::collections::hash_map::Entry::Vacant(entry) = scores.entry(category) {
+                entry.insert(2);
                 for t in &model.evidence(&verdict, category) {
                     note(t, category);
                 }
