@@ -392,7 +392,7 @@ fn classify_tokens_with(
     if let Some(model) = model {
         let verdict = model.judge(title, summary);
         for category in learned::CATEGORIES {
-            if !verdict.applies(category) {
+            if !verdict.applies(category, scores.contains_key(&category)) {
                 scores.remove(&category);
             } else if let std::collections::hash_map::Entry::Vacant(entry) = scores.entry(category) {
                 entry.insert(2);

@@ -36,7 +36,8 @@ fn examples() -> Vec<Example> {
     all.extend(parse(include_str!("classification/holdout.jsonl"), Some("holdout1")));
     all.extend(parse(include_str!("classification/holdout2.jsonl"), Some("holdout2")));
     all.extend(parse(include_str!("classification/holdout3.jsonl"), Some("holdout3")));
-    all.extend(parse(include_str!("classification/holdout4.jsonl"), Some("holdout")));
+    all.extend(parse(include_str!("classification/holdout4.jsonl"), Some("holdout4")));
+    all.extend(parse(include_str!("classification/holdout5.jsonl"), Some("holdout")));
     all
 }
 
@@ -171,7 +172,7 @@ fn the_evaluation_set_covers_five_languages_and_the_hard_cases() {
     for e in &examples {
         assert!(ids.insert(e.id.clone()), "id {} twice", e.id);
         assert!(
-            matches!(e.split.as_str(), "tune" | "test" | "holdout1" | "holdout2" | "holdout3" | "holdout"),
+            matches!(e.split.as_str(), "tune" | "test" | "holdout1" | "holdout2" | "holdout3" | "holdout4" | "holdout"),
             "{}: split {}",
             e.id,
             e.split
@@ -181,19 +182,15 @@ fn the_evaluation_set_covers_five_languages_and_the_hard_cases() {
         assert!(examples.iter().filter(|e| e.lang == lang).count() >= 30, "too few in {lang}");
     }
     for category in [Category::RouteChange, Category::RegulatoryChange] {
-        for split in ["tune", "test", "holdout1", "holdout2", "holdout3", "holdout"] {
+        for split in ["tune", "test", "holdout1", "holdout2", "holdout3", "holdout4", "holdout"] {
             let positives = examples.iter().filter(|e| e.split == split && e.gold.contains(&category)).count();
             assert!(positives >= 30, "{positives} {category} positives in the {split} half");
         }
     }
 }
 
-/// Floors under the scores measured once on the held-out set (`holdout4.jsonl`) with the classifier
-/// as committed before it was measured (BENCHMARKS.md, "Classification"), so a change that makes
-/// them worse fails here. The target is precision 0.9 and recall 0.8 for both; on this
-/// set route changes reach 0.851 / 0.919 and regulatory changes 0.923 / 0.882.
-const FLOORS: [(Category, f64, f64); 2] =
-    [(Category::RouteChange, 0.85, 0.91), (Category::RegulatoryChange, 0.92, 0.88)];
+/// Floors under the scores measured on the held-out set (`holdout5.jsonl`): not measured yet.
+const FLOORS: [(Category, f64, f64); 2] = [(Category::RouteChange, 0.0, 0.0), (Category::RegulatoryChange, 0.0, 0.0)];
 
 #[test]
 fn route_and_regulatory_changes_keep_their_held_out_scores() {
@@ -203,6 +200,7 @@ fn route_and_regulatory_changes_keep_their_held_out_scores() {
     println!("{}", report(&examples, "holdout1"));
     println!("{}", report(&examples, "holdout2"));
     println!("{}", report(&examples, "holdout3"));
+    println!("{}", report(&examples, "holdout4"));
     println!("{}", report(&examples, "holdout"));
     if std::env::var_os("EVAL_SHOW_MISTAKES").is_some() {
         // The tuning set only: the held-out set is never looked at item by item.
@@ -235,7 +233,7 @@ fn route_and_regulatory_changes_keep_their_held_out_scores() {
         let verdict = learned::model().judge(&toks, &[]);
         for (k, c) in learned::CATEGORIES.iter().enumerate() {
             rules_alone[k].add(e.gold.contains(c), rules.categories.contains(c));
-            model_alone[k].add(e.gold.contains(c), verdict.applies(*c));
+            model_alone[k].add(e.gold.contains(c), verdict.applies(*c, false));
         }
     }
     for (k, c) in learned::CATEGORIES.iter().enumerate() {
@@ -296,60 +294,90 @@ fn the_learned_model_is_what_training_gives() {
     assert!(committed.distance(learned::model()) == 0.0, "the classifier was built with another rules/learned.tsv");
 }
 
-/// How the model does on text it was not trained on, and where its thresholds come from: each
-/// tuning set in turn is left out of training and scored at thresholds from 0.30 to 0.70. For each
-/// category the threshold chosen is the one whose worst left-out set comes closest to the target
-/// (the smallest of precision / 0.9 and recall / 0.8, over the sets, is largest).
+/// How the classifier does on text its model was not trained on, and where its thresholds come
+/// from. Each tuning set in turn is left out of training; the sets the keyword rules were not
+/// tuned on either (`holdout2` to `holdout4`) are scored as written and with titles alone (many
+/// feeds publish no summary), for every pair of thresholds (with the rules' agreement from 0.10,
+/// without it from 0.30, in steps of 0.05). For each category the pair chosen is the one whose
+/// worst case comes closest to the target: the smallest of precision / 0.9 and recall / 0.8, over
+/// the sets and both ways of reading them, is largest (of equals, the first in order).
 #[test]
 fn leave_one_set_out_chooses_the_thresholds() {
     let examples = examples();
-    let sets: [(&str, &[&str]); 4] = [
-        ("eval", &["tune", "test"]),
-        ("holdout1", &["holdout1"]),
-        ("holdout2", &["holdout2"]),
-        ("holdout3", &["holdout3"]),
+    let sets: [(&str, &[&str], bool); 5] = [
+        ("eval", &["tune", "test"], false),
+        ("holdout1", &["holdout1"], false),
+        ("holdout2", &["holdout2"], true),
+        ("holdout3", &["holdout3"], true),
+        ("holdout4", &["holdout4"], true),
     ];
-    let thresholds: Vec<f64> = (6..=14).map(|k| f64::from(k) * 0.05).collect();
-    // worst[k][t]: the worst set's closeness to the target for category k at threshold t.
-    let mut worst = [vec![f64::INFINITY; thresholds.len()], vec![f64::INFINITY; thresholds.len()]];
-    for (name, splits) in sets {
+    let with_rules: Vec<f64> = (2..=14).map(|k| f64::from(k) * 0.05).collect();
+    let alone: Vec<f64> = (6..=16).map(|k| f64::from(k) * 0.05).collect();
+    let pairs: Vec<(f64, f64)> = with_rules.iter().flat_map(|w| alone.iter().map(move |a| (*w, *a))).collect();
+    // worst[k][pair]: the worst case's closeness to the target for category k.
+    let mut worst = [vec![f64::INFINITY; pairs.len()], vec![f64::INFINITY; pairs.len()]];
+    // scores[set][reading][pair][category], kept to print the chosen pairs' figures.
+    let mut all_scores = Vec::new();
+    for (name, splits, rules_blind) in sets {
         let left_out = |e: &&Example| splits.contains(&e.split.as_str());
         let train: Vec<Labelled> =
             examples.iter().filter(|e| e.split != "holdout" && !left_out(e)).map(labelled).collect();
         let model = learned::train(&train, learned::DEFAULT_C);
-        let mut scores = vec![[Score::default(); 2]; thresholds.len()];
+        let mut scores = [vec![[Score::default(); 2]; pairs.len()], vec![[Score::default(); 2]; pairs.len()]];
         for e in examples.iter().filter(left_out) {
             let l = labelled(e);
             let toks: Vec<&str> = l.tokens.iter().map(String::as_str).collect();
-            let verdict = model.judge(&toks, &[]);
-            for (k, c) in learned::CATEGORIES.iter().enumerate() {
-                for (t, threshold) in thresholds.iter().enumerate() {
-                    scores[t][k].add(e.gold.contains(c), verdict.probability[k] >= *threshold);
+            let title = normalise(&e.title);
+            let title: Vec<&str> = tokens(&title).collect();
+            let readings = [
+                (model.judge(&toks, &[]), Input { title: &e.title, summary: &e.summary, tags: &[], default: None }),
+                (model.judge(&title, &[]), Input { title: &e.title, summary: "", tags: &[], default: None }),
+            ];
+            for (r, (verdict, input)) in readings.iter().enumerate() {
+                let rules = classify_with(*input, None).categories;
+                for (k, c) in learned::CATEGORIES.iter().enumerate() {
+                    for (p, (w, a)) in pairs.iter().enumerate() {
+                        let threshold = if rules.contains(c) { *w } else { *a };
+                        scores[r][p][k].add(e.gold.contains(c), verdict.probability[k] >= threshold);
+                    }
                 }
             }
         }
-        for (t, threshold) in thresholds.iter().enumerate() {
-            let mut line = format!("left out {name}, threshold {threshold:.2}:");
-            for (k, c) in learned::CATEGORIES.iter().enumerate() {
-                let s = scores[t][k];
-                line.push_str(&format!(" {} {:.2} / {:.2}", c.as_str(), s.precision(), s.recall()));
-                worst[k][t] = worst[k][t].min((s.precision() / 0.9).min(s.recall() / 0.8));
+        if rules_blind {
+            for reading in &scores {
+                for (p, s) in reading.iter().enumerate() {
+                    for k in 0..2 {
+                        worst[k][p] = worst[k][p].min((s[k].precision() / 0.9).min(s[k].recall() / 0.8));
+                    }
+                }
             }
-            println!("{line}");
         }
+        all_scores.push((name, scores));
     }
     for (k, c) in learned::CATEGORIES.iter().enumerate() {
-        // The first of equals, compared to three decimals.
-        let best = (0..thresholds.len())
-            .max_by_key(|t| (((worst[k][*t] * 1000.0).round() as i64), std::cmp::Reverse(*t)))
-            .unwrap();
-        println!("{}: threshold {:.2}, worst set at {:.3} of the target", c.as_str(), thresholds[best], worst[k][best]);
-        assert!(
-            (learned::THRESHOLDS[k] - thresholds[best]).abs() < 1e-9,
-            "{}: learned::THRESHOLDS says {}, leaving sets out says {:.2}",
+        let best =
+            (0..pairs.len()).max_by_key(|p| (((worst[k][*p] * 1000.0).round() as i64), std::cmp::Reverse(*p))).unwrap();
+        let (w, a) = pairs[best];
+        println!(
+            "{}: thresholds {w:.2} with the rules, {a:.2} without; worst case at {:.3} of the target",
             c.as_str(),
-            learned::THRESHOLDS[k],
-            thresholds[best]
+            worst[k][best]
+        );
+        for (name, scores) in &all_scores {
+            let (full, titles) = (scores[0][best][k], scores[1][best][k]);
+            println!(
+                "  left out {name}: as written {:.2} / {:.2}, titles alone {:.2} / {:.2}",
+                full.precision(),
+                full.recall(),
+                titles.precision(),
+                titles.recall()
+            );
+        }
+        let chosen = learned::THRESHOLDS[k];
+        assert!(
+            (chosen.with_rules - w).abs() < 1e-9 && (chosen.alone - a).abs() < 1e-9,
+            "{}: learned::THRESHOLDS says {chosen:?}, leaving sets out says {w:.2} with the rules, {a:.2} without",
+            c.as_str()
         );
     }
 }
