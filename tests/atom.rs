@@ -10,8 +10,8 @@ use tributary::model::{MemberRole, Membership, NewToken, OrgId, TokenRole, Visib
 
 const DATE: &str = "Mon, 02 Nov 2026 10:00:00 GMT";
 
-/// An entry's guid and title.
-type Entry<'a> = (&'a str, &'a str);
+/// An entry: guid, title, summary.
+type Entry<'a> = (&'a str, &'a str, &'a str);
 
 /// APMN: Malaysia (PUBLIC feed) and Thailand (NETWORK feed), each first imported and then
 /// publishing news, so the news is not backfill.
@@ -30,12 +30,24 @@ async fn apmn_news(app: &TestApp) {
             "MY",
             Visibility::Public,
             &[
-                ("my-1", "Malaysia: new law on work permits for migrant workers"),
-                ("my-2", "Malaysia: sea arrivals rise in Sabah"),
-                ("my-3", "Malaysia: volunteers train in first aid"),
+                (
+                    "my-1",
+                    "Malaysia: new law on work permits for migrant workers",
+                    "The amended Employment Act, in force from 1 December, lets migrant workers change employer.",
+                ),
+                (
+                    "my-2",
+                    "Malaysia: sea arrivals rise in Sabah",
+                    "Boats from the southern Philippines now land near Sandakan: 1,240 arrivals in October, twice September's.",
+                ),
+                ("my-3", "Malaysia: volunteers train in first aid", "Forty volunteers of the Malaysian Red Crescent qualified."),
             ],
         ),
-        ("TH", Visibility::Network, &[("th-1", "Thailand: border closure at Mae Sot")]),
+        (
+            "TH",
+            Visibility::Network,
+            &[("th-1", "Thailand: border closure at Mae Sot", "The crossing to Myawaddy is closed to people on foot.")],
+        ),
     ];
     for (org, visibility, items) in news {
         let path = format!("{org}.xml");
@@ -43,7 +55,7 @@ async fn apmn_news(app: &TestApp) {
         let feed = app.add_feed_with(org, &app.feeds.url(&path), visibility).await;
         app.poll_feed(feed.id).await;
         let mut entries = vec![("old", "An old story", "", DATE)];
-        entries.extend(items.iter().map(|(guid, title)| (*guid, *title, "Details follow.", DATE)));
+        entries.extend(items.iter().map(|(guid, title, summary)| (*guid, *title, *summary, DATE)));
         app.feeds.set(&path, &rss(&entries));
         let report = app.poll_feed(feed.id).await;
         assert!(report.error.is_none(), "{report:?}");
@@ -88,7 +100,10 @@ async fn the_changes_feed_is_valid_atom_with_the_filters_as_query_parameters() {
     assert_eq!(entry.authors[0].name.as_deref(), Some("Malaysian Red Crescent Society"));
     assert!(entry.categories.iter().any(|c| c.term == "REGULATORY_CHANGE"));
     assert!(entry.categories.iter().any(|c| c.term == "MY"));
-    assert_eq!(entry.summary.as_ref().unwrap().content, "Details follow.");
+    assert_eq!(
+        entry.summary.as_ref().unwrap().content,
+        "The amended Employment Act, in force from 1 December, lets migrant workers change employer."
+    );
     let ids: std::collections::HashSet<_> = feed.entries.iter().map(|e| e.id.clone()).collect();
     assert_eq!(ids.len(), 3, "every entry has its own id");
 

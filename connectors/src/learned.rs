@@ -1,7 +1,7 @@
-//! A small learned model that joins the keyword rules in deciding the two categories people
-//! subscribe to, route and regulatory changes: logistic regression over the words of a title and
-//! summary, trained on the labelled sets in `tests/classification/` and kept as data in
-//! `rules/learned.tsv`.
+//! A small learned model that decides the two categories people subscribe to, route and
+//! regulatory changes (the keyword rules finding one lowers its threshold): logistic regression
+//! over the words of a title and summary, trained on the labelled sets in `tests/classification/`
+//! and kept as data in `rules/learned.tsv`.
 //!
 //! Features are the normalised words (an Arabic word also without its joined و ب ل ف) and their
 //! first five letters written `prefix*` (so Russian case forms and French or Spanish inflections
@@ -48,12 +48,14 @@ const EVIDENCE_MIN_IDF: f64 = 4.0;
 /// The inverse of the regularisation strength: larger fits the training set more closely.
 pub const DEFAULT_C: f64 = 30.0;
 
-/// A word and its features: the word itself and, when it is longer, its prefix.
+/// A token's features: the word itself and, when it is longer, its prefix; for an Arabic word
+/// with a joined conjunction or preposition, the same again without it.
 fn word_features<'a>(token: &'a str, into: &mut Vec<Feature<'a>>) {
     let mut push = |word: &'a str| {
         into.push(Feature::Word(word));
-        if let Some((end, _)) = word.char_indices().nth(PREFIX_CHARS) {
-            into.push(Feature::Prefix(&word[..end]));
+        let prefix = root(word);
+        if prefix.len() < word.len() {
+            into.push(Feature::Prefix(prefix));
         }
     };
     push(token);
