@@ -42,7 +42,8 @@ fn examples() -> Vec<Example> {
     all.extend(parse(include_str!("classification/holdout2.jsonl"), Some("holdout2")));
     all.extend(parse(include_str!("classification/holdout3.jsonl"), Some("holdout3")));
     all.extend(parse(include_str!("classification/holdout4.jsonl"), Some("holdout4")));
-    all.extend(parse(include_str!("classification/holdout5.jsonl"), Some("holdout")));
+    all.extend(parse(include_str!("classification/holdout5.jsonl"), Some("holdout5")));
+    all.extend(parse(include_str!("classification/holdout6.jsonl"), Some("holdout")));
     all
 }
 
@@ -177,7 +178,10 @@ fn the_evaluation_set_covers_five_languages_and_the_hard_cases() {
     for e in &examples {
         assert!(ids.insert(e.id.clone()), "id {} twice", e.id);
         assert!(
-            matches!(e.split.as_str(), "tune" | "test" | "holdout1" | "holdout2" | "holdout3" | "holdout4" | "holdout"),
+            matches!(
+                e.split.as_str(),
+                "tune" | "test" | "holdout1" | "holdout2" | "holdout3" | "holdout4" | "holdout5" | "holdout"
+            ),
             "{}: split {}",
             e.id,
             e.split
@@ -187,19 +191,15 @@ fn the_evaluation_set_covers_five_languages_and_the_hard_cases() {
         assert!(examples.iter().filter(|e| e.lang == lang).count() >= 30, "too few in {lang}");
     }
     for category in [Category::RouteChange, Category::RegulatoryChange] {
-        for split in ["tune", "test", "holdout1", "holdout2", "holdout3", "holdout4", "holdout"] {
+        for split in ["tune", "test", "holdout1", "holdout2", "holdout3", "holdout4", "holdout5", "holdout"] {
             let positives = examples.iter().filter(|e| e.split == split && e.gold.contains(&category)).count();
             assert!(positives >= 30, "{positives} {category} positives in the {split} half");
         }
     }
 }
 
-/// Floors under the scores measured once on the held-out set (`holdout5.jsonl`) with the classifier
-/// as committed before it was measured (BENCHMARKS.md, "Classification"), so a change that makes
-/// them worse fails here. The target is precision 0.9 and recall 0.8 for both; on this
-/// set route changes reach 0.877 / 0.950 and regulatory changes 0.892 / 0.935.
-const FLOORS: [(Category, f64, f64); 2] =
-    [(Category::RouteChange, 0.87, 0.95), (Category::RegulatoryChange, 0.89, 0.93)];
+/// Floors under the scores measured on the held-out set (`holdout6.jsonl`): not measured yet.
+const FLOORS: [(Category, f64, f64); 2] = [(Category::RouteChange, 0.0, 0.0), (Category::RegulatoryChange, 0.0, 0.0)];
 
 #[test]
 fn route_and_regulatory_changes_keep_their_held_out_scores() {
@@ -210,6 +210,7 @@ fn route_and_regulatory_changes_keep_their_held_out_scores() {
     println!("{}", report(&examples, "holdout2"));
     println!("{}", report(&examples, "holdout3"));
     println!("{}", report(&examples, "holdout4"));
+    println!("{}", report(&examples, "holdout5"));
     println!("{}", report(&examples, "holdout"));
     if std::env::var_os("EVAL_SHOW_MISTAKES").is_some() {
         // The tuning set only: the held-out set is never looked at item by item.
@@ -305,7 +306,7 @@ fn the_learned_model_is_what_training_gives() {
 
 /// How the classifier does on text its model was not trained on, and where its thresholds come
 /// from. Each tuning set in turn is left out of training; the sets the keyword rules were not
-/// tuned on either (`holdout2` to `holdout4`) are scored as written and with titles alone (many
+/// tuned on either (`holdout2` to `holdout5`) are scored as written and with titles alone (many
 /// feeds publish no summary), for every pair of thresholds (with the rules' agreement from 0.10,
 /// without it from 0.30, in steps of 0.05). For each category the pair chosen is the one whose
 /// worst case comes closest to the target: the smallest of precision / 0.9 and recall / 0.8, over
@@ -313,12 +314,13 @@ fn the_learned_model_is_what_training_gives() {
 #[test]
 fn leave_one_set_out_chooses_the_thresholds() {
     let examples = examples();
-    let sets: [(&str, &[&str], bool); 5] = [
+    let sets: [(&str, &[&str], bool); 6] = [
         ("eval", &["tune", "test"], false),
         ("holdout1", &["holdout1"], false),
         ("holdout2", &["holdout2"], true),
         ("holdout3", &["holdout3"], true),
         ("holdout4", &["holdout4"], true),
+        ("holdout5", &["holdout5"], true),
     ];
     let with_rules: Vec<f64> = (2..=14).map(|k| f64::from(k) * 0.05).collect();
     let alone: Vec<f64> = (6..=16).map(|k| f64::from(k) * 0.05).collect();
