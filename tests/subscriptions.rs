@@ -393,7 +393,7 @@ async fn live_filters_pick_exactly_what_the_changes_query_picks() {
     .await;
     // A marker every filter picks: a PERCO society's update of a regulatory and route change
     // concerning Malaysia and Mexico.
-    let marker = "Malaysia and Mexico: new law on border closure";
+    let marker = "Malaysia and Mexico close their borders by decree";
     publish(&app, &fr, "fr.xml", &[old, ("f1", "Border closure at Ventimiglia, Italy, extended"), ("z", marker)]).await;
     publish(&app, &fr, "fr.xml", &[old, ("z", &format!("{marker}, amended"))]).await;
 

@@ -86,8 +86,13 @@ fn title_of(body: &[u8]) -> String {
 }
 
 /// A Python with the published `standardwebhooks` library (PyPI), installed once into a virtual
-/// environment under the build directory.
+/// environment under the build directory (once per test binary: tests run side by side).
 fn standardwebhooks_python() -> PathBuf {
+    static PYTHON: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PYTHON.get_or_init(install_standardwebhooks).clone()
+}
+
+fn install_standardwebhooks() -> PathBuf {
     let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("standardwebhooks-venv");
     let python = venv.join("bin").join("python");
     let ready = || Command::new(&python).args(["-c", "import standardwebhooks"]).status().is_ok_and(|s| s.success());

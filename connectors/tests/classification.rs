@@ -1,15 +1,16 @@
 //! The classifier against labelled headlines and summaries in English, French, Spanish, Arabic
 //! and Russian, with hard negatives (places that are also words, blood drives, sports, "route" and
-//! "law" in other senses, calls for changes that have not happened). Six sets in
+//! "law" in other senses, calls for changes that have not happened). Seven sets in
 //! `tests/classification/`, each written blind by a helper session that saw none of the others,
 //! nor the rules or the model, and each measured once as the held-out set before joining the
 //! tuning sets (BENCHMARKS.md tells the order):
 //!
 //! - `eval.jsonl` (296 items, splits `tune` and `test`), `holdout.jsonl` (210, `holdout1`),
-//!   `holdout2.jsonl` (245), `holdout3.jsonl` (250) and `holdout4.jsonl` (250): the tuning sets,
+//!   `holdout2.jsonl` (245), `holdout3.jsonl`, `holdout4.jsonl` and `holdout5.jsonl` (250 each):
+//!   the tuning sets,
 //!   on which the learned model is trained (`rules/learned.tsv`, checked here to be what training
 //!   gives) and its thresholds chosen by leaving each set out;
-//! - `holdout5.jsonl` (250, split `holdout`): the held-out set, never looked at item by item.
+//! - `holdout6.jsonl` (250, split `holdout`): the held-out set, never looked at item by item.
 //!
 //! ```sh
 //! EVAL_SHOW_MISTAKES=1 cargo test -p connectors --test classification -- --nocapture
@@ -198,8 +199,12 @@ fn the_evaluation_set_covers_five_languages_and_the_hard_cases() {
     }
 }
 
-/// Floors under the scores measured on the held-out set (`holdout6.jsonl`): not measured yet.
-const FLOORS: [(Category, f64, f64); 2] = [(Category::RouteChange, 0.0, 0.0), (Category::RegulatoryChange, 0.0, 0.0)];
+/// Floors under the scores measured once on the held-out set (`holdout6.jsonl`) with the classifier
+/// as committed before it was measured (BENCHMARKS.md, "Classification"), so a change that makes
+/// them worse fails here. The issue's target is precision 0.9 and recall 0.8 for both; on this
+/// set route changes reach 0.955 / 0.955 and regulatory changes 0.882 / 0.968.
+const FLOORS: [(Category, f64, f64); 2] =
+    [(Category::RouteChange, 0.95, 0.95), (Category::RegulatoryChange, 0.88, 0.96)];
 
 #[test]
 fn route_and_regulatory_changes_keep_their_held_out_scores() {

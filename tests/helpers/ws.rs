@@ -137,16 +137,20 @@ impl WsClient {
         }
     }
 
-    /// The next protocol message, skipping pings and the legacy keep-alive.
+    /// The next protocol message, skipping pings and the legacy keep-alive; within the wait in
+    /// all, so a server that only pings does not keep a test waiting for ever.
     pub async fn message(&mut self) -> Value {
-        loop {
-            match self.frame().await {
-                Frame::Json(v) if v["type"] == "ka" => continue,
-                Frame::Json(v) => return v,
-                Frame::Ping => continue,
-                Frame::Closed(code, reason) => panic!("the server closed the connection: {code} {reason}"),
+        let wait = async {
+            loop {
+                match self.frame().await {
+                    Frame::Json(v) if v["type"] == "ka" => continue,
+                    Frame::Json(v) => return v,
+                    Frame::Ping => continue,
+                    Frame::Closed(code, reason) => panic!("the server closed the connection: {code} {reason}"),
+                }
             }
-        }
+        };
+        tokio::time::timeout(WAIT, wait).await.expect("a protocol message within the wait")
     }
 
     /// The payload of the next `next` (or legacy `data`) message for operation `id`.
