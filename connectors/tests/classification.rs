@@ -99,6 +99,10 @@ impl Score {
             self.tp as f64 / (self.tp + self.fn_) as f64
         }
     }
+    /// Precision, recall and the counts as table cells.
+    fn cells(&self) -> String {
+        format!("{:.2} | {:.2} | {} | {} | {}", self.precision(), self.recall(), self.tp, self.fp, self.fn_)
+    }
     fn add(&mut self, gold: bool, predicted: bool) {
         match (gold, predicted) {
             (true, true) => self.tp += 1,
@@ -146,27 +150,11 @@ fn report(examples: &[Example], split: &str) -> String {
         "{split} half, {n} items\n| category | precision | recall | tp | fp | fn |\n|---|---|---|---|---|---|\n"
     );
     for (c, s) in &by_category {
-        out.push_str(&format!(
-            "| {} | {:.2} | {:.2} | {} | {} | {} |\n",
-            c.as_str(),
-            s.precision(),
-            s.recall(),
-            s.tp,
-            s.fp,
-            s.fn_
-        ));
+        out.push_str(&format!("| {} | {} |\n", c.as_str(), s.cells()));
     }
     out.push_str("\n| category | language | precision | recall | tp | fp | fn |\n|---|---|---|---|---|---|---|\n");
     for ((c, lang), s) in &by_language {
-        out.push_str(&format!(
-            "| {} | {lang} | {:.2} | {:.2} | {} | {} | {} |\n",
-            c.as_str(),
-            s.precision(),
-            s.recall(),
-            s.tp,
-            s.fp,
-            s.fn_
-        ));
+        out.push_str(&format!("| {} | {lang} | {} |\n", c.as_str(), s.cells()));
     }
     out
 }
