@@ -80,21 +80,19 @@ impl Feature<'_> {
     }
 }
 
-/// Each feature of a text once, with its count.
-fn counted<'a>(tokens: &[&'a str]) -> Vec<(Feature<'a>, u32)> {
-    let mut all: Vec<Feature<'a>> = Vec::with_capacity(tokens.len() * 2);
-    for t in tokens {
-        word_features(t, &mut all);
+/// A text's unit-length TF-IDF vector from the indices of its features (in any order, repeated
+/// as often as they occur): `(1 + ln tf) × idf`, divided by the vector's length. Sorted by index.
+fn unit_tfidf(ids: &mut [u32], idf: impl Fn(u32) -> f64) -> Vec<(u32, f64)> {
+    ids.sort_unstable();
+    let mut v: Vec<(u32, f64)> = Vec::with_capacity(ids.len());
+    for run in ids.chunk_by(|a, b| a == b) {
+        v.push((run[0], (1.0 + (run.len() as f64).ln()) * idf(run[0])));
     }
-    all.sort_unstable();
-    let mut out: Vec<(Feature<'a>, u32)> = Vec::with_capacity(all.len());
-    for f in all {
-        match out.last_mut() {
-            Some((last, n)) if *last == f => *n += 1,
-            _ => out.push((f, 1)),
-        }
+    let norm = v.iter().map(|(_, x)| x * x).sum::<f64>().sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|(_, x)| *x /= norm);
     }
-    out
+    v
 }
 
 /// A feature's inverse document frequency and its weight for each category.
@@ -164,19 +162,7 @@ impl Model {
                 Feature::Prefix(p) => self.prefixes.get(*p),
             }));
         }
-        ids.sort_unstable();
-        let mut v: Vec<(u32, f64)> = Vec::with_capacity(ids.len());
-        let mut k = 0;
-        while k < ids.len() {
-            let run = ids[k..].iter().take_while(|id| **id == ids[k]).count();
-            v.push((ids[k], (1.0 + (run as f64).ln()) * self.features[ids[k] as usize].1.idf));
-            k += run;
-        }
-        let norm = v.iter().map(|(_, x)| x * x).sum::<f64>().sqrt();
-        if norm > 0.0 {
-            v.iter_mut().for_each(|(_, x)| *x /= norm);
-        }
-        v
+        unit_tfidf(&mut ids, |i| self.features[i as usize].1.idf)
     }
 
     /// Scores a title and summary, normalised and split into tokens.
@@ -291,28 +277,34 @@ pub struct Labelled {
 /// same numbers.
 pub fn train(examples: &[Labelled], c: f64) -> Model {
     let n = examples.len() as f64;
-    let docs: Vec<Vec<&str>> = examples.iter().map(|e| e.tokens.iter().map(String::as_str).collect()).collect();
-    let counts: Vec<Vec<(Feature<'_>, u32)>> = docs.iter().map(|d| counted(d)).collect();
+    // Each text's features, as often as they occur.
+    let docs: Vec<Vec<Feature<'_>>> = examples
+        .iter()
+        .map(|e| {
+            let mut features = Vec::new();
+            for t in &e.tokens {
+                word_features(t, &mut features);
+            }
+            features
+        })
+        .collect();
     let mut df: HashMap<Feature<'_>, u32> = HashMap::new();
-    for doc in &counts {
-        for (f, _) in doc {
-            *df.entry(*f).or_default() += 1;
+    for doc in &docs {
+        let mut distinct = doc.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        for f in distinct {
+            *df.entry(f).or_default() += 1;
         }
     }
+    // Sorted, so a feature's index orders as the feature does.
     let mut vocabulary: Vec<Feature<'_>> = df.keys().copied().collect();
     vocabulary.sort_unstable();
-    let index: HashMap<Feature<'_>, usize> = vocabulary.iter().enumerate().map(|(i, f)| (*f, i)).collect();
+    let index: HashMap<Feature<'_>, u32> = vocabulary.iter().zip(0..).map(|(f, i)| (*f, i)).collect();
     let idf: Vec<f64> = vocabulary.iter().map(|f| ((1.0 + n) / (1.0 + f64::from(df[f]))).ln() + 1.0).collect();
-    // Sparse unit-length rows.
-    let rows: Vec<Vec<(usize, f64)>> = counts
+    let rows: Vec<Vec<(u32, f64)>> = docs
         .iter()
-        .map(|doc| {
-            let mut row: Vec<(usize, f64)> =
-                doc.iter().map(|(f, k)| (index[f], (1.0 + f64::from(*k).ln()) * idf[index[f]])).collect();
-            let norm = row.iter().map(|(_, x)| x * x).sum::<f64>().sqrt();
-            row.iter_mut().for_each(|(_, x)| *x /= norm.max(f64::MIN_POSITIVE));
-            row
-        })
+        .map(|doc| unit_tfidf(&mut doc.iter().map(|f| index[f]).collect::<Vec<u32>>(), |i| idf[i as usize]))
         .collect();
 
     let mut weights = vec![[0.0f64; 2]; vocabulary.len()];
@@ -341,7 +333,7 @@ pub fn train(examples: &[Labelled], c: f64) -> Model {
 /// Minimises `Σ cᵢ·logloss(yᵢ, σ(w·xᵢ + b)) + ‖w‖² / 2C` with Nesterov's accelerated gradient,
 /// restarted whenever the objective rises.
 fn logistic_regression(
-    rows: &[Vec<(usize, f64)>],
+    rows: &[Vec<(u32, f64)>],
     y: &[f64],
     class_weight: &dyn Fn(f64) -> f64,
     dims: usize,
@@ -356,7 +348,7 @@ fn logistic_regression(
         let mut gb = 0.0;
         let mut loss = w.iter().map(|wi| wi * wi).sum::<f64>() / (2.0 * c);
         for (row, yi) in rows.iter().zip(y) {
-            let z = b + row.iter().map(|(j, x)| w[*j] * x).sum::<f64>();
+            let z = b + row.iter().map(|(j, x)| w[*j as usize] * x).sum::<f64>();
             let p = sigmoid(z);
             let cw = class_weight(*yi);
             // log(1 + e^-z) for y = 1, log(1 + e^z) for y = 0, computed stably.
@@ -365,7 +357,7 @@ fn logistic_regression(
             let r = cw * (p - yi);
             gb += r;
             for (j, x) in row {
-                grad[*j] += r * x;
+                grad[*j as usize] += r * x;
             }
         }
         (loss, gb)
