@@ -196,12 +196,12 @@ fn the_evaluation_set_covers_five_languages_and_the_hard_cases() {
     }
 }
 
-/// Floors under the scores measured once on the held-out set (`holdout6.jsonl`) with the classifier
+/// Floors under the scores measured once on the held-out set (`holdout7.jsonl`) with the classifier
 /// as committed before it was measured (BENCHMARKS.md, "Classification"), so a change that makes
 /// them worse fails here. The target is precision 0.9 and recall 0.8 for both; on this
-/// set route changes reach 0.955 / 0.955 and regulatory changes 0.882 / 0.968.
+/// set route changes reach 0.935 / 0.967 and regulatory changes 0.866 / 0.967.
 const FLOORS: [(Category, f64, f64); 2] =
-    [(Category::RouteChange, 0.95, 0.95), (Category::RegulatoryChange, 0.88, 0.96)];
+    [(Category::RouteChange, 0.93, 0.96), (Category::RegulatoryChange, 0.86, 0.96)];
 
 #[test]
 fn route_and_regulatory_changes_keep_their_held_out_scores() {
