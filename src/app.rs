@@ -37,7 +37,7 @@ pub struct App {
 
 /// Opens the store a URL names, applies migrations and seeds it.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    let store = store::connect(&settings.database_url).await?;
+    let store = store::connect(&settings.database_url, &settings.database.pg_options()).await?;
     let applied = store.migrate().await.context("applying database migrations")?;
     if applied > 0 {
         tracing::info!(applied, "database migrations applied");

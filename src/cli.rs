@@ -241,7 +241,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             app.run_until_stopped(shutdown_signal()).await?;
         }
         Command::Migrate => {
-            let store = crate::store::connect(&settings.database_url).await?;
+            let store = crate::store::connect(&settings.database_url, &settings.database.pg_options()).await?;
             let applied = store.migrate().await?;
             println!("{applied} migration(s) applied; the database is up to date");
         }

@@ -15,8 +15,10 @@ use serde::Deserialize;
 pub struct Settings {
     /// Address the HTTP server listens on.
     pub listen: SocketAddr,
-    /// Database URL: `sqlite:PATH` (created when missing).
+    /// Database URL: `sqlite:PATH` (created when missing) or `postgres://USER@HOST/DATABASE`.
     pub database_url: String,
+    /// The PostgreSQL connection pool.
+    pub database: DatabaseSettings,
     /// Log filter, in `RUST_LOG` syntax.
     pub log: String,
     /// Poller settings.
@@ -31,6 +33,40 @@ pub struct Settings {
     pub changes: ChangeSettings,
     /// Webhook deliveries.
     pub webhooks: WebhookSettings,
+}
+
+/// The PostgreSQL connection pool (SQLite keeps its own small pool).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// Connections each replica keeps at most (one more listens for other replicas' changes).
+    pub max_connections: u32,
+    /// Seconds a statement may run before PostgreSQL cancels it.
+    pub statement_timeout_secs: u64,
+    /// Seconds to wait for a free connection before a request fails.
+    pub acquire_timeout_secs: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        let pg = crate::store::PgOptions::default();
+        DatabaseSettings {
+            max_connections: pg.max_connections,
+            statement_timeout_secs: pg.statement_timeout.as_secs(),
+            acquire_timeout_secs: pg.acquire_timeout.as_secs(),
+        }
+    }
+}
+
+impl DatabaseSettings {
+    /// The pool options these settings give.
+    pub fn pg_options(&self) -> crate::store::PgOptions {
+        crate::store::PgOptions {
+            max_connections: self.max_connections,
+            statement_timeout: std::time::Duration::from_secs(self.statement_timeout_secs.max(1)),
+            acquire_timeout: std::time::Duration::from_secs(self.acquire_timeout_secs.max(1)),
+        }
+    }
 }
 
 /// Webhook deliveries.
@@ -193,6 +229,7 @@ impl Default for Settings {
         Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: "sqlite:tributary.db".into(),
+            database: DatabaseSettings::default(),
             log: "info".into(),
             poll: PollSettings::default(),
             fetch: FetchSettings::default(),
@@ -258,6 +295,7 @@ impl std::fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("listen", &self.listen)
             .field("database_url", &redact_url(&self.database_url))
+            .field("database", &self.database)
             .field("log", &self.log)
             .field("poll", &self.poll)
             .field("fetch", &self.fetch)

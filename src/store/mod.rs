@@ -1,7 +1,10 @@
 //! Storage behind a trait that speaks domain types. Each backend has its own migrations and passes
 //! the same contract tests (`tests/store_contract.rs`). No SQL leaves this module.
 
+mod postgres;
+mod rows;
 mod search;
+mod sql;
 mod sqlite;
 
 use async_trait::async_trait;
@@ -17,6 +20,7 @@ use crate::model::{
 use crate::seed::Seed;
 
 pub use crate::model::ChangeFilter;
+pub use postgres::{PgOptions, PgStore};
 pub use search::{SearchError, SearchQuery};
 pub use sqlite::SqliteStore;
 
@@ -486,13 +490,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<FigureBucket>>;
 }
 
-/// Opens the store a database URL names.
-pub async fn connect(url: &str) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+/// Opens the store a database URL names: `sqlite:PATH`, or `postgres://…` (`postgresql://…`) with
+/// `options` for its pool.
+pub async fn connect(url: &str, options: &PgOptions) -> anyhow::Result<std::sync::Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(std::sync::Arc::new(SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(std::sync::Arc::new(PgStore::connect_with(url, options).await?))
     } else {
         anyhow::bail!(
-            "unsupported database URL `{}`: this build speaks `sqlite:PATH` (PostgreSQL arrives with the scale-out issue)",
+            "unsupported database URL `{}`: Tributary speaks `sqlite:PATH` and `postgres://USER@HOST/DATABASE`",
             crate::config::redact_url(url)
         )
     }

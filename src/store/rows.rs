@@ -1,4 +1,5 @@
-//! Rows as SQLite stores them, and their conversion into domain types.
+//! Rows as both backends store them (the same columns and types), and their conversion into
+//! domain types.
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};

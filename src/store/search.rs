@@ -1,6 +1,6 @@
 //! Our search syntax — words, `"quoted phrases"`, `OR`, `-exclusion`, and `word*` for a prefix —
 //! parsed here once, over text normalised by the connectors' normaliser, and translated by each
-//! backend (SQLite FTS5 today).
+//! backend (SQLite FTS5, PostgreSQL text search).
 
 use connectors::text::{normalise, tokens};
 
@@ -118,6 +118,50 @@ impl SearchQuery {
         }
         out
     }
+
+    /// The query as a PostgreSQL `tsquery` for `to_tsquery`: every token is quoted, so nothing a
+    /// user types is interpreted as tsquery syntax; a phrase's tokens follow each other (`<->`).
+    pub fn to_tsquery(&self) -> String {
+        fn term(t: &Term) -> String {
+            let last = t.tokens.len() - 1;
+            let tokens: Vec<String> = t
+                .tokens
+                .iter()
+                .enumerate()
+                .map(|(n, token)| {
+                    let quoted = format!("'{}'", token.replace('\\', "\\\\").replace('\'', "''"));
+                    if t.prefix && n == last {
+                        format!("{quoted}:*")
+                    } else {
+                        quoted
+                    }
+                })
+                .collect();
+            if tokens.len() == 1 {
+                tokens[0].clone()
+            } else {
+                format!("({})", tokens.join(" <-> "))
+            }
+        }
+        let mut out = self
+            .required
+            .iter()
+            .map(|group| {
+                let terms: Vec<String> = group.iter().map(term).collect();
+                if terms.len() == 1 {
+                    terms[0].clone()
+                } else {
+                    format!("({})", terms.join(" | "))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" & ");
+        for t in &self.excluded {
+            out.push_str(" & !");
+            out.push_str(&term(t));
+        }
+        out
+    }
 }
 
 fn make_term(text: &str, prefix: bool) -> Option<Term> {
@@ -194,6 +238,13 @@ mod tests {
     fn diacritics_and_arabic_variants_are_normalised_like_the_index() {
         let q = SearchQuery::parse("Réfugiés إغلاق").unwrap();
         assert_eq!(q.to_fts5(), r#""refugies" AND "اغلاق""#);
+    }
+
+    #[test]
+    fn words_phrases_or_and_exclusion_translate_to_quoted_tsquery() {
+        let q = SearchQuery::parse(r#"Libye "route maritime" OR Tunisie -sport deport*"#).unwrap();
+        assert_eq!(q.to_tsquery(), "'libye' & (('route' <-> 'maritime') | 'tunisie') & 'deport':* & !'sport'");
+        assert_eq!(SearchQuery::parse("it's").unwrap().to_tsquery(), "('it' <-> 's')");
     }
 
     #[test]

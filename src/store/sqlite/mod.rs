@@ -4,7 +4,6 @@
 mod changes;
 mod classification;
 mod items;
-mod rows;
 mod tokens;
 mod webhooks;
 
@@ -20,7 +19,8 @@ use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use tokio::sync::{watch, Mutex, Notify};
 use tokio::task::JoinHandle;
 
-use self::rows::{from_millis, to_millis, FeedRow, MembershipRow, NetworkRow, OrganisationRow};
+use super::rows::{self, from_millis, to_millis, FeedRow, MembershipRow, NetworkRow, OrganisationRow};
+use super::sql::{push_in, push_scope};
 use super::{
     ChangeLogPage, ChunkContext, ClaimLimits, FeedFilter, FetchRecord, IngestReport, ItemFilter, ItemOrder, OrgFilter,
     Page, PageRequest, SeedReport, Store, StoreError, StoreResult,
@@ -187,44 +187,6 @@ impl Drop for SqliteStore {
     }
 }
 
-/// Appends `AND <scope>` for a table aliased `alias` that has `visibility` and `organisation`.
-/// Appends the scope's visibility rule (see [`crate::access`]) for the feeds or items at `alias`.
-fn push_scope(qb: &mut QueryBuilder<'_, Sqlite>, scope: &Scope, alias: &str) {
-    // Owners that belong to one of `networks`.
-    let members_of = |qb: &mut QueryBuilder<'_, Sqlite>, networks: &[String]| {
-        qb.push(format!(" OR ({alias}.visibility = 'NETWORK' AND {alias}.organisation IN (SELECT organisation FROM memberships WHERE network IN ("));
-        let mut list = qb.separated(", ");
-        for n in networks {
-            list.push_bind(n.clone());
-        }
-        qb.push(")))");
-    };
-    match scope {
-        Scope::System => {}
-        Scope::PublicOnly => {
-            qb.push(format!(" AND {alias}.visibility = 'PUBLIC'"));
-        }
-        Scope::Member { organisation, networks } => {
-            qb.push(format!(" AND ({alias}.visibility = 'PUBLIC' OR {alias}.organisation = "));
-            qb.push_bind(organisation.0.clone());
-            if !networks.is_empty() {
-                members_of(qb, networks);
-            }
-            qb.push(")");
-        }
-        Scope::Reader { networks: None } => {
-            qb.push(format!(" AND {alias}.visibility IN ('PUBLIC', 'NETWORK')"));
-        }
-        Scope::Reader { networks: Some(networks) } => {
-            qb.push(format!(" AND ({alias}.visibility = 'PUBLIC'"));
-            if !networks.is_empty() {
-                members_of(qb, networks);
-            }
-            qb.push(")");
-        }
-    }
-}
-
 /// Inserts an organisation unless its id is taken; returns how many rows were inserted (0 or 1).
 async fn insert_organisation(tx: &mut sqlx::Transaction<'_, Sqlite>, o: &Organisation) -> StoreResult<u64> {
     Ok(sqlx::query(
@@ -241,23 +203,6 @@ async fn insert_organisation(tx: &mut sqlx::Transaction<'_, Sqlite>, o: &Organis
     .execute(&mut **tx)
     .await?
     .rows_affected())
-}
-
-/// Appends `AND column IN (values)`; nothing when `values` is empty.
-fn push_in<'a, T>(qb: &mut QueryBuilder<'a, Sqlite>, column: &str, values: impl IntoIterator<Item = T>)
-where
-    T: 'a + sqlx::Encode<'a, Sqlite> + sqlx::Type<Sqlite> + Send,
-{
-    let values: Vec<T> = values.into_iter().collect();
-    if values.is_empty() {
-        return;
-    }
-    qb.push(format!(" AND {column} IN ("));
-    let mut list = qb.separated(", ");
-    for v in values {
-        list.push_bind(v);
-    }
-    list.push_unseparated(")");
 }
 
 #[async_trait]
