@@ -384,7 +384,7 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    let (status, database, migrations) = match state.store.ready().await {
+    let (mut status, database, migrations) = match state.store.ready().await {
         Ok(true) => (StatusCode::OK, "ok", "applied"),
         Ok(false) => (StatusCode::SERVICE_UNAVAILABLE, "ok", "pending"),
         Err(e) => {
@@ -392,7 +392,16 @@ async fn readyz(State(state): State<AppState>) -> Response {
             (StatusCode::SERVICE_UNAVAILABLE, "unreachable", "unknown")
         }
     };
-    (status, axum::Json(json!({ "database": database, "migrations": migrations }))).into_response()
+    let mut body = json!({ "database": database, "migrations": migrations });
+    // On PostgreSQL, a replica whose LISTEN connection is down would miss other replicas'
+    // changes until it is back: not ready.
+    if let Some(up) = state.store.listener_up() {
+        body["listener"] = json!(if up { "ok" } else { "down" });
+        if !up {
+            status = StatusCode::SERVICE_UNAVAILABLE;
+        }
+    }
+    (status, axum::Json(body)).into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

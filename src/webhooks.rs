@@ -25,7 +25,7 @@ use crate::model::{Change, ChangeKind, Item, Webhook, WebhookDelivery, WebhookId
 use crate::poller::fetch::Fetcher;
 use crate::store::{PageRequest, Store, StoreError, WebhookRun};
 
-/// Webhooks read per round.
+/// The most webhooks claimed (and delivered to at once) per round.
 const ROUND: usize = 256;
 
 /// Deliveries one webhook makes in one turn, so a long backlog does not hold the others back.
@@ -145,17 +145,41 @@ impl Deliverer {
         }
     }
 
-    /// Gives every webhook with something to do its turn, several at once. Returns whether a
-    /// turn stopped with more left to send (the caller goes again at once).
+    /// How long a turn may take: the lease it holds, less room for its last delivery.
+    fn turn_time(&self) -> Duration {
+        self.lease() - Duration::from_secs(self.settings.timeout_secs.max(1) * 2)
+    }
+
+    /// How long a webhook's turn is leased to this process.
+    fn lease(&self) -> Duration {
+        Duration::from_secs((self.settings.timeout_secs.max(1) * 6).max(120))
+    }
+
+    /// Gives every webhook with something to do its turn, several at once, each claimed under a
+    /// lease so that of several hub processes only one delivers it. Returns whether a turn
+    /// stopped with more left to send, or more webhooks may be due (the caller goes again at once).
     pub async fn deliver_due(&self) -> Result<bool, StoreError> {
         let head = self.store.change_head().await?;
-        let due = self.store.due_webhooks(Utc::now(), head, ROUND).await?;
+        let now = Utc::now();
+        let lease_until = now + chrono::Duration::from_std(self.lease()).unwrap_or_default();
+        // No more than are delivered at once: a claimed webhook never waits for a free slot while
+        // its lease runs.
+        let limit = self.settings.concurrency.clamp(1, ROUND);
+        let due = self.store.due_webhooks(now, head, limit, lease_until).await?;
+        let claimed_all = due.len() == limit;
         let results: Vec<(WebhookId, Result<bool, StoreError>)> = futures_util::stream::iter(due)
-            .map(|webhook| async move { (webhook.id, self.deliver(webhook, head).await) })
-            .buffer_unordered(self.settings.concurrency.max(1))
+            .map(|webhook| async move {
+                let id = webhook.id;
+                let result = self.deliver(webhook, head).await;
+                if let Err(e) = self.store.release_webhook(id).await {
+                    tracing::warn!(webhook = %id, error = %e, "could not release a webhook's lease; it expires");
+                }
+                (id, result)
+            })
+            .buffer_unordered(limit)
             .collect()
             .await;
-        let mut more = false;
+        let mut more = claimed_all;
         for (id, result) in results {
             match result {
                 Ok(left) => more |= left,
@@ -170,7 +194,11 @@ impl Deliverer {
     /// new URL or filter, turning it off, deleting it) or a revoked token takes effect at once.
     /// Returns whether changes are left for its next turn.
     async fn deliver(&self, mut webhook: Webhook, head: i64) -> Result<bool, StoreError> {
+        let started = std::time::Instant::now();
         for _ in 0..TURN {
+            if started.elapsed() > self.turn_time() {
+                break;
+            }
             let Some(viewer) = self.store.token_viewer(webhook.token).await? else {
                 self.disable(&webhook, "the token that registered it was revoked".into()).await?;
                 return Ok(false);

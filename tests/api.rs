@@ -482,8 +482,7 @@ async fn writes_by_another_process_reach_the_cache_within_a_refresh() {
     assert_eq!(app.data(members, json!({})).await["network"]["members"], json!([]));
 
     // The operator's CLI is another process with its own connection to the same database.
-    let cli = tributary::store::SqliteStore::connect(&app.database_url).await.unwrap();
-    use tributary::store::Store;
+    let cli = tributary::store::connect(&app.database_url, &Default::default()).await.unwrap();
     cli.set_membership(&tributary::model::Membership {
         network: "americas".into(),
         organisation: tributary::model::OrgId("CO".into()),

@@ -220,14 +220,7 @@ async fn a_poll_cut_short_is_resumed_where_its_last_chunk_was_stored() {
     let feed = add_csv_feed(&app, "sites.csv", None).await;
     // The database refuses one row in the fourth chunk (rows 1,400 to 2,999), as a full disk or a
     // crash would stop a poll midway.
-    let db = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
-    sqlx::query(
-        "CREATE TRIGGER refuse BEFORE INSERT ON items WHEN NEW.source_key = 'id:site-2500' \
-         BEGIN SELECT RAISE(ABORT, 'refused'); END",
-    )
-    .execute(&db)
-    .await
-    .unwrap();
+    let refuse = Refusal::install(&app.database_url, "id:site-2500").await;
     let report = app.poll_feed(feed.id).await;
     assert_eq!(report.outcome, PollOutcome::Failed);
     let count = "{ items(first: 1) { totalCount } }";
@@ -235,7 +228,7 @@ async fn a_poll_cut_short_is_resumed_where_its_last_chunk_was_stored() {
     let stored = app.store.feeds_by_ids(&tributary::access::Scope::System, &[feed.id]).await.unwrap().remove(0);
     assert_eq!(stored.resume_items, 1400);
 
-    sqlx::query("DROP TRIGGER refuse").execute(&db).await.unwrap();
+    refuse.remove().await;
     let report = app.poll_feed(feed.id).await;
     assert_eq!(report.outcome, PollOutcome::Updated, "{:?}", report.error);
     assert_eq!((report.ingest.resumed, report.ingest.created, report.ingest.unchanged), (1400, 3600, 0));
@@ -248,4 +241,52 @@ async fn a_poll_cut_short_is_resumed_where_its_last_chunk_was_stored() {
     app.feeds.set("sites.csv", &many_sites(5001));
     let report = app.poll_feed(feed.id).await;
     assert_eq!((report.ingest.resumed, report.ingest.created, report.ingest.unchanged), (0, 1, 5000));
+}
+
+/// A trigger that makes the database refuse to store the item with one source key.
+enum Refusal {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl Refusal {
+    async fn install(database_url: &str, source_key: &str) -> Refusal {
+        if database_url.starts_with("sqlite:") {
+            let db = sqlx::SqlitePool::connect(database_url).await.unwrap();
+            sqlx::query(&format!(
+                "CREATE TRIGGER refuse BEFORE INSERT ON items WHEN NEW.source_key = '{source_key}' \
+                 BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            ))
+            .execute(&db)
+            .await
+            .unwrap();
+            Refusal::Sqlite(db)
+        } else {
+            let db = sqlx::PgPool::connect(database_url).await.unwrap();
+            sqlx::query(&format!(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 IF NEW.source_key = '{source_key}' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$"
+            ))
+            .execute(&db)
+            .await
+            .unwrap();
+            sqlx::query("CREATE TRIGGER refuse BEFORE INSERT ON items FOR EACH ROW EXECUTE FUNCTION refuse()")
+                .execute(&db)
+                .await
+                .unwrap();
+            Refusal::Postgres(db)
+        }
+    }
+
+    async fn remove(self) {
+        match self {
+            Refusal::Sqlite(db) => {
+                sqlx::query("DROP TRIGGER refuse").execute(&db).await.unwrap();
+            }
+            Refusal::Postgres(db) => {
+                sqlx::query("DROP TRIGGER refuse ON items").execute(&db).await.unwrap();
+                db.close().await;
+            }
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! The storage contract: every backend must pass these. `contract!` instantiates the suite for a
-//! backend: SQLite, and PostgreSQL in a fresh database on the server `TRIBUTARY_TEST_POSTGRES`
+//! backend: SQLite, and PostgreSQL in a fresh database on the server `TEST_POSTGRES_URL`
 //! names (by default the machine's at 127.0.0.1:5432).
 
 #[path = "helpers/postgres.rs"]

@@ -180,7 +180,10 @@ CREATE TABLE webhooks (
     last_status       BIGINT,
     last_error        TEXT,
     last_success_at   BIGINT,
-    created_at        BIGINT NOT NULL
+    created_at        BIGINT NOT NULL,
+    -- The replica taking the webhook's turn holds it until then, so each change is delivered by
+    -- one replica; one that dies mid-turn lets it go when the lease expires.
+    lease_until       BIGINT
 );
 CREATE INDEX webhooks_due ON webhooks (state, next_attempt_at);
 

@@ -307,6 +307,11 @@ pub trait Store: Send + Sync + 'static {
     fn watch_data_version(&self) -> tokio::sync::watch::Receiver<i64>;
     /// SQL statements run so far (for `/metrics` and query-count tests).
     fn query_count(&self) -> u64;
+    /// Whether the connection that follows other replicas' writes is up; `None` for a backend
+    /// without one (SQLite, whose other processes are seen by reading the data version).
+    fn listener_up(&self) -> Option<bool> {
+        None
+    }
 
     /// All networks, by slug.
     async fn networks(&self) -> StoreResult<Vec<Network>>;
@@ -345,9 +350,18 @@ pub trait Store: Send + Sync + 'static {
     async fn update_webhook(&self, id: WebhookId, update: &WebhookUpdate) -> StoreResult<Webhook>;
     /// Deletes a webhook and its delivery log; `NotFound` when there is none.
     async fn delete_webhook(&self, id: WebhookId) -> StoreResult<Webhook>;
-    /// ACTIVE webhooks with something to do: a retry due at `now`, or changes committed after
-    /// their position while the log's head is `head`; earliest first.
-    async fn due_webhooks(&self, now: DateTime<Utc>, head: i64, limit: usize) -> StoreResult<Vec<Webhook>>;
+    /// Claims ACTIVE webhooks with something to do — a retry due at `now`, or changes committed
+    /// after their position while the log's head is `head` — earliest first, leasing them until
+    /// `lease_until` so no other process takes their turn meanwhile.
+    async fn due_webhooks(
+        &self,
+        now: DateTime<Utc>,
+        head: i64,
+        limit: usize,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Vec<Webhook>>;
+    /// Ends a webhook's turn: its lease is released.
+    async fn release_webhook(&self, id: WebhookId) -> StoreResult<()>;
     /// When the earliest retry of an ACTIVE webhook is due.
     async fn next_webhook_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
     /// Records an attempt (if one was made) and where the webhook stands. Returns false, changing

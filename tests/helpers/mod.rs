@@ -1,6 +1,7 @@
 //! The one test helper: `spawn_app()` starts the real server on port 0 with a fresh SQLite file
-//! and a local feed server the test controls. Polls are driven by the test (the background poller
-//! is off), so nothing sleeps waiting for anything.
+//! (or, with `TEST_BACKEND=postgres`, a fresh PostgreSQL database) and a local feed
+//! server the test controls. Polls are driven by the test (the background poller is off), so
+//! nothing sleeps waiting for anything.
 
 #![allow(dead_code)]
 
@@ -285,6 +286,7 @@ pub struct TestApp {
     settings: Settings,
     options: Options,
     _dir: tempfile::TempDir,
+    _database: Option<Arc<postgres::TestDatabase>>,
 }
 
 /// Starts the hub with default settings.
@@ -306,19 +308,32 @@ pub async fn spawn_demo_app() -> TestApp {
 pub async fn spawn_app_with_options(options: Options, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let feeds = FeedServer::start().await;
     let dir = tempfile::tempdir().expect("temp dir");
+    let database = match std::env::var("TEST_BACKEND").as_deref() {
+        Ok("postgres") => Some(Arc::new(postgres::TestDatabase::create().await)),
+        _ => None,
+    };
     let mut settings = Settings {
         listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: format!("sqlite:{}", dir.path().join("tributary.db").display()),
+        database_url: match &database {
+            Some(database) => database.url.clone(),
+            None => format!("sqlite:{}", dir.path().join("tributary.db").display()),
+        },
         ..Settings::default()
     };
     settings.poll.enabled = false;
     settings.fetch.allow = vec![feeds.address.to_string()];
     configure(&mut settings);
-    start(feeds, dir, settings, options).await
+    start(feeds, dir, database, settings, options).await
 }
 
-/// Starts the hub on `dir`'s database with `settings`, beside the feed server `feeds`.
-async fn start(feeds: FeedServer, dir: tempfile::TempDir, settings: Settings, options: Options) -> TestApp {
+/// Starts the hub on its database with `settings`, beside the feed server `feeds`.
+async fn start(
+    feeds: FeedServer,
+    dir: tempfile::TempDir,
+    database: Option<Arc<postgres::TestDatabase>>,
+    settings: Settings,
+    options: Options,
+) -> TestApp {
     let database_url = settings.database_url.clone();
     let app = App::build(settings.clone(), options).await.expect("app builds");
     let address = app.address();
@@ -344,6 +359,7 @@ async fn start(feeds: FeedServer, dir: tempfile::TempDir, settings: Settings, op
         settings,
         options,
         _dir: dir,
+        _database: database,
     }
 }
 
@@ -367,7 +383,7 @@ impl TestApp {
         }
         let dir = tempfile::tempdir().expect("temp dir");
         let old = std::mem::replace(&mut self._dir, dir);
-        start(self.feeds.clone(), old, self.settings.clone(), self.options).await
+        start(self.feeds.clone(), old, self._database.clone(), self.settings.clone(), self.options).await
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,4 +1,4 @@
-//! Fresh PostgreSQL databases for tests, on the server `TRIBUTARY_TEST_POSTGRES` names (by
+//! Fresh PostgreSQL databases for tests, on the server `TEST_POSTGRES_URL` names (by
 //! default the machine's, `postgres://postgres@127.0.0.1:5432`). Each database is dropped when
 //! its handle is.
 
@@ -10,13 +10,13 @@ static NEXT: AtomicU64 = AtomicU64::new(0);
 
 /// The server tests create their databases on.
 pub fn server_url() -> String {
-    std::env::var("TRIBUTARY_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 async fn admin() -> PgConnection {
     let url = format!("{}/postgres", server_url().trim_end_matches('/'));
     PgConnection::connect(&url).await.unwrap_or_else(|e| {
-        panic!("PostgreSQL at {url} is needed for this test (set TRIBUTARY_TEST_POSTGRES to another server): {e}")
+        panic!("PostgreSQL at {url} is needed for this test (set TEST_POSTGRES_URL to another server): {e}")
     })
 }
 

@@ -341,6 +341,10 @@ impl Store for PgStore {
         self.queries.load(Ordering::Relaxed)
     }
 
+    fn listener_up(&self) -> Option<bool> {
+        Some(self.listening())
+    }
+
     async fn networks(&self) -> StoreResult<Vec<Network>> {
         self.count(1);
         let rows: Vec<NetworkRow> = sqlx::query_as(
@@ -915,8 +919,18 @@ impl Store for PgStore {
         webhooks::delete(self, id).await
     }
 
-    async fn due_webhooks(&self, now: DateTime<Utc>, head: i64, limit: usize) -> StoreResult<Vec<Webhook>> {
-        webhooks::due(self, now, head, limit).await
+    async fn due_webhooks(
+        &self,
+        now: DateTime<Utc>,
+        head: i64,
+        limit: usize,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Vec<Webhook>> {
+        webhooks::due(self, now, head, limit, lease_until).await
+    }
+
+    async fn release_webhook(&self, id: WebhookId) -> StoreResult<()> {
+        webhooks::release(self, id).await
     }
 
     async fn next_webhook_due(&self) -> StoreResult<Option<DateTime<Utc>>> {

@@ -867,8 +867,18 @@ impl Store for SqliteStore {
         webhooks::delete(self, id).await
     }
 
-    async fn due_webhooks(&self, now: DateTime<Utc>, head: i64, limit: usize) -> StoreResult<Vec<Webhook>> {
-        webhooks::due(self, now, head, limit).await
+    async fn due_webhooks(
+        &self,
+        now: DateTime<Utc>,
+        head: i64,
+        limit: usize,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Vec<Webhook>> {
+        webhooks::due(self, now, head, limit, lease_until).await
+    }
+
+    async fn release_webhook(&self, id: WebhookId) -> StoreResult<()> {
+        webhooks::release(self, id).await
     }
 
     async fn next_webhook_due(&self) -> StoreResult<Option<DateTime<Utc>>> {

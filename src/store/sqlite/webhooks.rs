@@ -171,18 +171,39 @@ pub(super) async fn delete(store: &SqliteStore, id: WebhookId) -> StoreResult<We
     Ok(webhook)
 }
 
-pub(super) async fn due(store: &SqliteStore, now: DateTime<Utc>, head: i64, limit: usize) -> StoreResult<Vec<Webhook>> {
+pub(super) async fn due(
+    store: &SqliteStore,
+    now: DateTime<Utc>,
+    head: i64,
+    limit: usize,
+    lease_until: DateTime<Utc>,
+) -> StoreResult<Vec<Webhook>> {
+    let _writer = store.writer.lock().await;
     store.count(1);
+    let now = to_millis(now);
     let rows: Vec<WebhookRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM webhooks WHERE state = 'ACTIVE' AND ((attempts > 0 AND next_attempt_at <= ?) \
-         OR (attempts = 0 AND delivered_through < ?)) ORDER BY next_attempt_at LIMIT ?"
+        "UPDATE webhooks SET lease_until = ? WHERE id IN (SELECT id FROM webhooks WHERE state = 'ACTIVE' \
+         AND (lease_until IS NULL OR lease_until < ?) \
+         AND ((attempts > 0 AND next_attempt_at <= ?) OR (attempts = 0 AND delivered_through < ?)) \
+         ORDER BY next_attempt_at LIMIT ?) RETURNING {COLUMNS}"
     ))
-    .bind(to_millis(now))
+    .bind(to_millis(lease_until))
+    .bind(now)
+    .bind(now)
     .bind(head)
     .bind(limit as i64)
     .fetch_all(&store.pool)
     .await?;
-    rows.into_iter().map(Webhook::try_from).collect()
+    let mut webhooks = rows.into_iter().map(Webhook::try_from).collect::<StoreResult<Vec<_>>>()?;
+    webhooks.sort_by_key(|w| (w.next_attempt_at, w.id.0));
+    Ok(webhooks)
+}
+
+pub(super) async fn release(store: &SqliteStore, id: WebhookId) -> StoreResult<()> {
+    let _writer = store.writer.lock().await;
+    store.count(1);
+    sqlx::query("UPDATE webhooks SET lease_until = NULL WHERE id = ?").bind(id.0).execute(&store.pool).await?;
+    Ok(())
 }
 
 pub(super) async fn next_due(store: &SqliteStore) -> StoreResult<Option<DateTime<Utc>>> {
