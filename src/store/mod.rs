@@ -1,6 +1,7 @@
 //! Storage behind a trait that speaks domain types. Each backend has its own migrations and passes
 //! the same contract tests (`tests/store_contract.rs`). No SQL leaves this module.
 
+mod copy;
 mod postgres;
 mod rows;
 mod search;
@@ -20,6 +21,7 @@ use crate::model::{
 use crate::seed::Seed;
 
 pub use crate::model::ChangeFilter;
+pub use copy::{copy, CopyReport, TableReport};
 pub use postgres::{PgOptions, PgStore};
 pub use search::{SearchError, SearchQuery};
 pub use sqlite::SqliteStore;

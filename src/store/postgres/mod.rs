@@ -165,6 +165,11 @@ impl PgStore {
         })
     }
 
+    /// The pool, for copying a hub in (`super::copy`).
+    pub(in crate::store) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// Whether the LISTEN connection that follows other replicas' writes is up.
     pub fn listening(&self) -> bool {
         self.listening.load(Ordering::Relaxed)
