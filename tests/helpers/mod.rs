@@ -39,6 +39,8 @@ struct FeedServerState {
     routes: HashMap<String, Served>,
     /// Requests received, per path, and whether they carried If-None-Match.
     hits: Vec<(String, bool)>,
+    /// Paths requested, as each request arrives (before any delay).
+    arrivals: Vec<String>,
     /// Every request: its path with its query, and its headers.
     requests: Vec<(String, HeaderMap)>,
     /// How long to take over each answer (a slow server).
@@ -55,7 +57,7 @@ struct FeedServerState {
 pub struct FeedServer {
     pub address: SocketAddr,
     state: Arc<Mutex<FeedServerState>>,
-    /// Woken at each POST.
+    /// Woken at each POST, and as each GET arrives.
     posted: Arc<tokio::sync::Notify>,
 }
 
@@ -98,6 +100,22 @@ impl FeedServer {
     }
 
     /// Waits (with a timeout, never a fixed sleep) until `done` holds for the POSTs received.
+    /// How many requests for `path` have arrived, answered or not.
+    pub fn arrivals(&self, path: &str) -> usize {
+        let path = path.trim_start_matches('/');
+        self.state.lock().unwrap().arrivals.iter().filter(|p| *p == path).count()
+    }
+
+    /// Requests arrived in all.
+    pub fn all_arrivals(&self) -> usize {
+        self.state.lock().unwrap().arrivals.len()
+    }
+
+    /// Waits (20 s at most) until `done` holds, checking as requests arrive and POSTs land.
+    pub async fn wait_for(&self, what: &str, done: impl Fn(&FeedServer) -> bool) {
+        self.wait_for_posts(what, done).await
+    }
+
     pub async fn wait_for_posts(&self, what: &str, done: impl Fn(&FeedServer) -> bool) {
         tokio::time::timeout(std::time::Duration::from_secs(20), async {
             loop {
@@ -230,7 +248,7 @@ async fn receive(
 }
 
 async fn serve(
-    State((state, _)): State<(Arc<Mutex<FeedServerState>>, Arc<tokio::sync::Notify>)>,
+    State((state, arrived)): State<(Arc<Mutex<FeedServerState>>, Arc<tokio::sync::Notify>)>,
     Path(path): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -240,8 +258,10 @@ async fn serve(
         let mut state = state.lock().unwrap();
         state.in_flight += 1;
         state.max_in_flight = state.max_in_flight.max(state.in_flight);
+        state.arrivals.push(path.clone());
         state.delay
     };
+    arrived.notify_waiters();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
@@ -324,6 +344,21 @@ pub async fn spawn_app_with_options(options: Options, configure: impl FnOnce(&mu
     settings.fetch.allow = vec![feeds.address.to_string()];
     configure(&mut settings);
     start(feeds, dir, database, settings, options).await
+}
+
+/// Starts the hub with `settings` as `configure` leaves them, beside an existing feed server
+/// (several hubs sharing one, as replicas do).
+pub async fn spawn_app_beside(feeds: FeedServer, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: format!("sqlite:{}", dir.path().join("tributary.db").display()),
+        ..Settings::default()
+    };
+    settings.poll.enabled = false;
+    settings.fetch.allow = vec![feeds.address.to_string()];
+    configure(&mut settings);
+    start(feeds, dir, None, settings, Options::default()).await
 }
 
 /// Starts the hub on its database with `settings`, beside the feed server `feeds`.

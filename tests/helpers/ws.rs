@@ -59,13 +59,18 @@ impl WsClient {
     /// Connects with the socket's receive buffer set to `receive_buffer` bytes (a client on a
     /// slow link, or one that stops reading, fills it quickly).
     pub async fn open_with(app: &TestApp, protocol: Protocol, receive_buffer: Option<u32>) -> WsClient {
-        let mut request = format!("ws://{}/graphql/ws", app.address).into_client_request().unwrap();
+        WsClient::open_at(app.address, protocol, receive_buffer).await
+    }
+
+    /// Connects to `/graphql/ws` of the hub at `address` without initialising.
+    pub async fn open_at(address: std::net::SocketAddr, protocol: Protocol, receive_buffer: Option<u32>) -> WsClient {
+        let mut request = format!("ws://{address}/graphql/ws").into_client_request().unwrap();
         request.headers_mut().insert("Sec-WebSocket-Protocol", protocol.name().parse().unwrap());
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         if let Some(size) = receive_buffer {
             socket.set_recv_buffer_size(size).unwrap();
         }
-        let stream = socket.connect(app.address).await.expect("TCP connects");
+        let stream = socket.connect(address).await.expect("TCP connects");
         let (socket, response) =
             tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await.expect("WebSocket connects");
         assert_eq!(
@@ -88,7 +93,15 @@ impl WsClient {
         payload: Value,
         receive_buffer: Option<u32>,
     ) -> WsClient {
-        let mut client = WsClient::open_with(app, protocol, receive_buffer).await;
+        WsClient::init(WsClient::open_with(app, protocol, receive_buffer).await, payload).await
+    }
+
+    /// Connects to the hub at `address` and initialises with `payload`.
+    pub async fn connect_at(address: std::net::SocketAddr, protocol: Protocol, payload: Value) -> WsClient {
+        WsClient::init(WsClient::open_at(address, protocol, None).await, payload).await
+    }
+
+    async fn init(mut client: WsClient, payload: Value) -> WsClient {
         client.send(json!({ "type": "connection_init", "payload": payload })).await;
         let ack = client.message().await;
         assert_eq!(ack["type"], "connection_ack", "{ack}");
