@@ -96,6 +96,12 @@ fn strip_ansi(line: &str) -> String {
     out
 }
 
+async fn graphql(address: SocketAddr, query: &str) -> serde_json::Value {
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let response = client.post(format!("http://{address}/graphql")).json(&json!({ "query": query })).send().await;
+    response.unwrap().json().await.unwrap()
+}
+
 fn path(n: usize) -> String {
     format!("feed-{n}.xml")
 }
@@ -175,7 +181,10 @@ async fn replicas_share_the_feeds_and_the_changes_and_take_over_a_dead_ones_feed
     let items: i64 = sqlx::query_scalar("SELECT count(*) FROM items").fetch_one(&pool).await.unwrap();
     assert_eq!(items as usize, FEEDS);
 
-    // A subscriber on the third replica receives a change the first one ingests.
+    // A subscriber on the third replica receives a change the first one ingests, and the third
+    // replica's cached answers give way to it.
+    let eastern = "{ items(first: 5, filter: { search: \"eastern\" }) { totalCount } }";
+    assert_eq!(graphql(third.address, eastern).await["data"]["items"]["totalCount"], 0);
     let mut subscriber = WsClient::connect_at(third.address, Protocol::TransportWs, json!({})).await;
     subscriber.subscribe("1", "subscription { changes { kind item { title } } }", json!({})).await;
     let ready: serde_json::Value =
@@ -194,6 +203,7 @@ async fn replicas_share_the_feeds_and_the_changes_and_take_over_a_dead_ones_feed
     let change = subscriber.next_change("1").await;
     assert_eq!(change["kind"], "UPDATED");
     assert_eq!(change["item"]["title"], "Crossings move to the eastern route");
+    assert_eq!(graphql(third.address, eastern).await["data"]["items"]["totalCount"], 1, "not a stale cached answer");
 
     // Nothing was fetched twice meanwhile (the first replica's own poll of feed 7 aside).
     for n in (0..FEEDS).filter(|n| *n != 7) {

@@ -474,6 +474,116 @@ macro_rules! contract {
     };
 }
 
+pub async fn a_webhook_is_claimed_by_one_process_at_a_time(f: Fixture) {
+    use tributary::model::{NewToken, NewWebhook, TokenRole};
+    let s = f.store.as_ref();
+    let token = s
+        .create_token(
+            &NewToken {
+                name: "hook".into(),
+                role: TokenRole::Member,
+                organisation: Some(OrgId("IT".into())),
+                networks: vec![],
+            },
+            "hash-of-a-secret",
+            "trb_hook",
+        )
+        .await
+        .unwrap();
+    let webhook = s
+        .create_webhook(&NewWebhook {
+            organisation: Some(OrgId("IT".into())),
+            token: token.id,
+            url: "https://receiver.example.org/hook".into(),
+            filter: ChangeFilter::default(),
+            secret: "whsec_dGVzdA==".into(),
+        })
+        .await
+        .unwrap();
+    let fd = feed(s, "IT", "hooked.xml", Visibility::Public).await;
+    s.ingest(&fd, &items("h", 2, "text"), &record(), 10).await.unwrap();
+    let head = s.change_head().await.unwrap();
+    let now = Utc::now();
+    let lease = now + chrono::Duration::seconds(60);
+    let claimed = s.due_webhooks(now, head, 10, lease).await.unwrap();
+    assert_eq!(claimed.iter().map(|w| w.id).collect::<Vec<_>>(), vec![webhook.id]);
+    assert!(f.another.due_webhooks(now, head, 10, lease).await.unwrap().is_empty(), "leased to the first");
+    assert!(s.due_webhooks(now, head, 10, lease).await.unwrap().is_empty(), "not twice to the same either");
+    s.release_webhook(webhook.id).await.unwrap();
+    assert_eq!(f.another.due_webhooks(now, head, 10, lease).await.unwrap().len(), 1, "released");
+    let later = now + chrono::Duration::seconds(61);
+    let expired = s.due_webhooks(later, head, 10, later + chrono::Duration::seconds(60)).await.unwrap();
+    assert_eq!(expired.len(), 1, "a lease that expired is taken again");
+}
+
+pub async fn a_reclassified_item_is_found_under_its_new_category(f: Fixture) {
+    use tributary::model::{Category, ClassificationSource};
+    use tributary::store::Reclassification;
+    let s = f.store.as_ref();
+    let fd = feed(s, "IT", "reclassified.xml", Visibility::Public).await;
+    s.ingest(&fd, &items("r", 1, "Volunteers gave out blankets"), &record(), 10).await.unwrap();
+    let by_category = |c: Category| ItemFilter { categories: vec![c], ..ItemFilter::default() };
+    let page = PageRequest { first: 10, after: None };
+    let item =
+        s.items_page(&Scope::System, &ItemFilter::default(), ItemOrder::PublishedDesc, &page).await.unwrap().edges[0]
+            .1
+            .clone();
+    let head = s.change_head().await.unwrap();
+    let changed = s
+        .reclassify(&[Reclassification {
+            item: item.id.clone(),
+            category: Category::Funding,
+            categories: vec![Category::Funding, Category::Needs],
+            source: ClassificationSource::Manual,
+            terms: vec![],
+            route: None,
+            manual: true,
+            content_hash: None,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(changed.len(), 1);
+    let needs = by_category(Category::Needs);
+    let found = s.items_page(&Scope::System, &needs, ItemOrder::PublishedDesc, &page).await.unwrap();
+    assert_eq!(found.edges.len(), 1, "the facets follow the new categories");
+    let log = all_sequences(s, Some(head.to_string())).await;
+    assert_eq!(log, vec![head + 1], "one UPDATED change, next in the log");
+    // The next poll of the unchanged entry keeps the person's classification.
+    s.ingest(&fd, &items("r", 1, "Volunteers gave out blankets and tents"), &record(), 10).await.unwrap();
+    let again = s.items_by_ids(&Scope::System, std::slice::from_ref(&item.id)).await.unwrap().remove(0);
+    assert_eq!((again.category, again.classification_source), (Category::Funding, ClassificationSource::Manual));
+}
+
+pub async fn figures_are_totalled_by_country_without_adding_breakdowns_to_totals(f: Fixture) {
+    use connectors::model::{CountryMention, CountryRole, Figure};
+    use tributary::model::{CountryCode, FigureGroup};
+    let s = f.store.as_ref();
+    let fd = feed(s, "IT", "figures.xml", Visibility::Public).await;
+    let figure = |value: f64, disaggregation: &[&str]| Figure {
+        measure: "affected".into(),
+        value,
+        unit: Some("people".into()),
+        hxl_tag: None,
+        disaggregation: disaggregation.iter().map(|d| d.to_string()).collect(),
+    };
+    let mut batch = items("fig", 3, "figures");
+    for (n, item) in batch.iter_mut().enumerate() {
+        let code = if n < 2 { "IT" } else { "GR" };
+        item.countries = vec![CountryMention { code: CountryCode::parse(code).unwrap(), role: CountryRole::Mentioned }];
+        item.figures = vec![figure(100.0 * (n + 1) as f64, &[]), figure(40.0, &["f"])];
+    }
+    s.ingest(&fd, &batch, &record(), 10).await.unwrap();
+    let totals = s
+        .figure_totals(&Scope::System, &ItemFilter::default(), "affected", &[], &[FigureGroup::Country])
+        .await
+        .unwrap();
+    let got: Vec<(String, f64, i64)> =
+        totals.iter().map(|b| (b.country.as_ref().unwrap().to_string(), b.total, b.items)).collect();
+    assert_eq!(got, vec![("GR".to_string(), 300.0, 1), ("IT".to_string(), 300.0, 2)]);
+    let women = s.figure_totals(&Scope::System, &ItemFilter::default(), "affected", &["f".into()], &[]).await.unwrap();
+    assert_eq!(women.iter().map(|b| b.total).collect::<Vec<_>>(), vec![120.0]);
+}
+
 /// The whole suite, for each backend.
 macro_rules! every_backend {
     ($($test:ident),+ $(,)?) => {
@@ -500,4 +610,7 @@ every_backend!(
     registering_a_url_twice_for_one_organisation_is_a_conflict,
     due_feeds_are_claimed_once_until_released,
     claims_respect_the_total_and_per_host_limits,
+    a_webhook_is_claimed_by_one_process_at_a_time,
+    a_reclassified_item_is_found_under_its_new_category,
+    figures_are_totalled_by_country_without_adding_breakdowns_to_totals,
 );

@@ -298,7 +298,13 @@ impl ReadQuery {
         let page = page_request(first, after, "items")?;
         let filter = filter.unwrap_or_default().into_store()?;
         let order = order_by.unwrap_or_default().into();
-        let result = r.store.items_page(&r.scope, &filter, order, &page).await.map_err(store_err)?;
+        // Counting every match costs more than the page on a large hub: only when asked.
+        let result = if ctx.look_ahead().field("totalCount").exists() {
+            r.store.items_page(&r.scope, &filter, order, &page).await
+        } else {
+            r.store.items_page_uncounted(&r.scope, &filter, order, &page).await
+        }
+        .map_err(store_err)?;
         prefetch_for_items(ctx, result.edges.iter().map(|(_, i)| i)).await?;
         let mut connection = Connection::with_additional_fields(
             page.after.is_some(),

@@ -458,6 +458,16 @@ pub trait Store: Send + Sync + 'static {
         order: ItemOrder,
         page: &PageRequest,
     ) -> StoreResult<Page<Item>>;
+    /// As [`Store::items_page`], without counting every matching item (`total_count` is 0): for
+    /// a page whose reader does not ask how many there are, which on a large hub costs more than
+    /// the page itself.
+    async fn items_page_uncounted(
+        &self,
+        scope: &Scope,
+        filter: &ItemFilter,
+        order: ItemOrder,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Item>>;
     /// Items by id that `scope` may see, in no particular order.
     async fn items_by_ids(&self, scope: &Scope, ids: &[ItemId]) -> StoreResult<Vec<Item>>;
     /// A page of the change log in sequence order, of changes to items `scope` may see.

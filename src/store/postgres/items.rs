@@ -350,12 +350,13 @@ async fn existing_items<'a>(
     let mut out = HashMap::with_capacity(ids.len());
     for batch in ids.chunks(INSERT_BATCH * 4) {
         store.count(1);
-        let mut qb = QueryBuilder::<Postgres>::new(
+        let rows: Vec<Existing> = sqlx::query_as(
             "SELECT id, rowid, content_hash, version, withdrawn_at IS NOT NULL AS withdrawn, manual_category, \
-             manual_categories FROM items WHERE 1 = 1",
-        );
-        push_in(&mut qb, "id", batch.iter().copied());
-        let rows: Vec<Existing> = qb.build_query_as().fetch_all(&mut **tx).await?;
+             manual_categories FROM items WHERE id = ANY($1)",
+        )
+        .bind(batch)
+        .fetch_all(&mut **tx)
+        .await?;
         out.extend(rows.into_iter().map(|e| (e.id.clone(), e)));
     }
     Ok(out)
@@ -495,29 +496,24 @@ async fn link_duplicates(
     for batch in keys.chunks(INSERT_BATCH) {
         let wanted: Vec<&str> = batch.iter().flat_map(|(_, u, t, _)| [u.as_deref(), t.as_deref()]).flatten().collect();
         store.count(1);
-        let mut qb = QueryBuilder::<Postgres>::new(
-            "SELECT rowid, url_key, text_key, title FROM items WHERE duplicate_of IS NULL AND withdrawn_at IS NULL \
-             AND feed != ",
-        );
-        qb.push_bind(feed.id.0).push(" AND rowid < ").push_bind(first_new);
-        qb.push(" AND (visibility = 'PUBLIC' OR (organisation = ")
-            .push_bind(feed.organisation.0.as_str())
-            .push(" AND visibility = ")
-            .push_bind(feed.visibility.as_str())
-            .push("))");
-        qb.push(" AND (url_key IN (");
-        let mut list = qb.separated(", ");
-        for k in &wanted {
-            list.push_bind(*k);
-        }
-        qb.push(") OR text_key IN (");
-        let mut list = qb.separated(", ");
-        for k in &wanted {
-            list.push_bind(*k);
-        }
-        qb.push(")) ORDER BY rowid");
-        let firsts: Vec<(i64, Option<String>, Option<String>, String)> =
-            qb.build_query_as().fetch_all(&mut **tx).await?;
+        // One statement text whatever the batch, each half led by its key's index: a plan made
+        // for an `IN` list or an `OR`, once cached, can turn into a scan of every item.
+        let firsts: Vec<(i64, Option<String>, Option<String>, String)> = sqlx::query_as(
+            "SELECT rowid, url_key, text_key, title FROM items WHERE url_key = ANY($1) AND duplicate_of IS NULL \
+             AND withdrawn_at IS NULL AND feed != $2 AND rowid < $3 \
+             AND (visibility = 'PUBLIC' OR (organisation = $4 AND visibility = $5)) \
+             UNION SELECT rowid, url_key, text_key, title FROM items WHERE text_key = ANY($1) AND duplicate_of IS NULL \
+             AND withdrawn_at IS NULL AND feed != $2 AND rowid < $3 \
+             AND (visibility = 'PUBLIC' OR (organisation = $4 AND visibility = $5)) ORDER BY rowid",
+        )
+        .bind(&wanted)
+        .bind(feed.id.0)
+        .bind(first_new)
+        .bind(feed.organisation.0.as_str())
+        .bind(feed.visibility.as_str())
+        .fetch_all(&mut **tx)
+        .await?;
+
         for (rowid, url_key, text_key, title) in batch {
             let first = firsts.iter().find(|(_, u, t, first_title)| {
                 (text_key.is_some() && t == text_key)
@@ -771,6 +767,7 @@ pub(super) async fn page(
     filter: &ItemFilter,
     order: ItemOrder,
     page: &PageRequest,
+    count_all: bool,
 ) -> StoreResult<Page<Item>> {
     let order = match (order, &filter.search) {
         (ItemOrder::Relevance, None) => ItemOrder::PublishedDesc,
@@ -778,11 +775,16 @@ pub(super) async fn page(
     };
     let cursor = page.after.as_deref().map(|c| parse_cursor(c, order)).transpose()?;
 
-    store.count(2);
     // Listings show live items; `item`, `node` and the change log still reach withdrawn ones.
-    let mut count = QueryBuilder::<Postgres>::new("SELECT count(*) FROM items i WHERE i.withdrawn_at IS NULL");
-    push_item_filter(&mut count, scope, filter, true);
-    let total_count: i64 = count.build_query_scalar().fetch_one(&store.pool).await?;
+    let total_count: i64 = if count_all {
+        store.count(1);
+        let mut count = QueryBuilder::<Postgres>::new("SELECT count(*) FROM items i WHERE i.withdrawn_at IS NULL");
+        push_item_filter(&mut count, scope, filter, true);
+        count.build_query_scalar().fetch_one(&store.pool).await?
+    } else {
+        0
+    };
+    store.count(1);
 
     let limit = page.first as i64 + 1;
     let mut qb;

@@ -49,7 +49,7 @@ pub(super) const FEED_COLUMNS: &str =
 /// How a replica uses its database.
 #[derive(Debug, Clone)]
 pub struct PgOptions {
-    /// Connections in the pool (one more is kept for LISTEN).
+    /// Connections for queries (the pool keeps one more, for LISTEN).
     pub max_connections: u32,
     /// The longest a statement may run before PostgreSQL cancels it.
     pub statement_timeout: Duration,
@@ -147,7 +147,8 @@ impl PgStore {
             .application_name("tributary")
             .options([("statement_timeout", timeout.as_str())]);
         let pool = PgPoolOptions::new()
-            .max_connections(options.max_connections.max(2))
+            // The LISTEN connection is one of the pool's, held for good.
+            .max_connections(options.max_connections.max(1) + 1)
             .min_connections(1)
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
@@ -880,7 +881,17 @@ impl Store for PgStore {
         order: ItemOrder,
         page: &PageRequest,
     ) -> StoreResult<Page<Item>> {
-        items::page(self, scope, filter, order, page).await
+        items::page(self, scope, filter, order, page, true).await
+    }
+
+    async fn items_page_uncounted(
+        &self,
+        scope: &Scope,
+        filter: &ItemFilter,
+        order: ItemOrder,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Item>> {
+        items::page(self, scope, filter, order, page, false).await
     }
 
     async fn items_by_ids(&self, scope: &Scope, ids: &[ItemId]) -> StoreResult<Vec<Item>> {

@@ -772,6 +772,7 @@ pub(super) async fn page(
     filter: &ItemFilter,
     order: ItemOrder,
     page: &PageRequest,
+    count_all: bool,
 ) -> StoreResult<Page<Item>> {
     let order = match (order, &filter.search) {
         (ItemOrder::Relevance, None) => ItemOrder::PublishedDesc,
@@ -779,11 +780,16 @@ pub(super) async fn page(
     };
     let cursor = page.after.as_deref().map(|c| parse_cursor(c, order)).transpose()?;
 
-    store.count(2);
     // Listings show live items; `item`, `node` and the change log still reach withdrawn ones.
-    let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM items i WHERE i.withdrawn_at IS NULL");
-    push_item_filter(&mut count, scope, filter, true);
-    let total_count: i64 = count.build_query_scalar().fetch_one(&store.pool).await?;
+    let total_count: i64 = if count_all {
+        store.count(1);
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM items i WHERE i.withdrawn_at IS NULL");
+        push_item_filter(&mut count, scope, filter, true);
+        count.build_query_scalar().fetch_one(&store.pool).await?
+    } else {
+        0
+    };
+    store.count(1);
 
     let limit = page.first as i64 + 1;
     let mut qb;

@@ -823,7 +823,17 @@ impl Store for SqliteStore {
         order: ItemOrder,
         page: &PageRequest,
     ) -> StoreResult<Page<Item>> {
-        items::page(self, scope, filter, order, page).await
+        items::page(self, scope, filter, order, page, true).await
+    }
+
+    async fn items_page_uncounted(
+        &self,
+        scope: &Scope,
+        filter: &ItemFilter,
+        order: ItemOrder,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Item>> {
+        items::page(self, scope, filter, order, page, false).await
     }
 
     async fn items_by_ids(&self, scope: &Scope, ids: &[ItemId]) -> StoreResult<Vec<Item>> {
