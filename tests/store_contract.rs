@@ -584,6 +584,44 @@ pub async fn figures_are_totalled_by_country_without_adding_breakdowns_to_totals
     assert_eq!(women.iter().map(|b| b.total).collect::<Vec<_>>(), vec![120.0]);
 }
 
+pub async fn a_filtered_listing_pages_through_every_match_in_order(f: Fixture) {
+    use tributary::model::CountryCode;
+    let s = f.store.as_ref();
+    let fd = feed(s, "IT", "countries.xml", Visibility::Public).await;
+    s.ingest(&fd, &items("it", 25, "Boats reached Italy"), &record(), 10).await.unwrap();
+    s.ingest(&fd, &items("gr", 10, "Boats reached Greece"), &record(), 10).await.unwrap();
+    let by = |codes: &[&str]| ItemFilter {
+        countries: codes.iter().map(|c| CountryCode::parse(c).unwrap()).collect(),
+        ..ItemFilter::default()
+    };
+    for (filter, expected) in [(by(&["IT"]), 25), (by(&["IT", "GR"]), 35)] {
+        for order in [ItemOrder::PublishedDesc, ItemOrder::PublishedAsc] {
+            let mut seen: Vec<(i64, String)> = Vec::new();
+            let mut after = None;
+            loop {
+                let page =
+                    s.items_page(&Scope::System, &filter, order, &PageRequest { first: 10, after }).await.unwrap();
+                assert_eq!(page.total_count, expected);
+                seen.extend(page.edges.iter().map(|(_, i)| (i.published_at.unwrap().timestamp(), i.id.0.clone())));
+                if !page.has_next_page {
+                    break;
+                }
+                after = page.edges.last().map(|(c, _)| c.clone());
+            }
+            assert_eq!(seen.len() as i64, expected, "every match once");
+            let ids: BTreeSet<&String> = seen.iter().map(|(_, id)| id).collect();
+            assert_eq!(ids.len() as i64, expected, "no item twice");
+            let times: Vec<i64> = seen.iter().map(|(t, _)| *t).collect();
+            let mut sorted = times.clone();
+            sorted.sort();
+            if order == ItemOrder::PublishedDesc {
+                sorted.reverse();
+            }
+            assert_eq!(times, sorted, "in order");
+        }
+    }
+}
+
 /// The whole suite, for each backend.
 macro_rules! every_backend {
     ($($test:ident),+ $(,)?) => {
@@ -613,4 +651,5 @@ every_backend!(
     a_webhook_is_claimed_by_one_process_at_a_time,
     a_reclassified_item_is_found_under_its_new_category,
     figures_are_totalled_by_country_without_adding_breakdowns_to_totals,
+    a_filtered_listing_pages_through_every_match_in_order,
 );
