@@ -836,7 +836,9 @@ pub(super) async fn page(
             push_filter(qb, scope, filter, true, false);
         }
         (None, Some(rowids)) => {
-            qb.push(" FROM items i WHERE i.rowid = ANY(").push_bind(rowids.clone()).push(") AND i.withdrawn_at IS NULL");
+            qb.push(" FROM items i WHERE i.rowid = ANY(")
+                .push_bind(rowids.clone())
+                .push(") AND i.withdrawn_at IS NULL");
             push_item_filter(qb, scope, filter, false);
         }
         (None, None) => {

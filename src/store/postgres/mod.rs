@@ -92,20 +92,32 @@ fn remember(data_version: &watch::Sender<i64>, v: i64) {
     });
 }
 
-/// Follows the data version other replicas announce. Notifications sent while the connection is
-/// down are lost, so after each (re)connection the version is read from the database.
-async fn listen(pool: PgPool, data_version: Arc<watch::Sender<i64>>, listening: Arc<AtomicBool>) {
+/// Connects the LISTEN connection. Notifications sent while it was down are lost, so the data
+/// version is read once it listens (when the schema is there: a new database has none yet).
+async fn start_listening(pool: &PgPool, data_version: &watch::Sender<i64>) -> Result<PgListener, sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(CHANNEL).await?;
+    let v: Result<i64, _> =
+        sqlx::query_scalar("SELECT value FROM meta WHERE key = 'data_version'").fetch_one(pool).await;
+    if let Ok(v) = v {
+        remember(data_version, v);
+    }
+    Ok(listener)
+}
+
+/// Follows the data version other replicas announce, reconnecting when the connection drops.
+async fn listen(
+    pool: PgPool,
+    mut first: Option<PgListener>,
+    data_version: Arc<watch::Sender<i64>>,
+    listening: Arc<AtomicBool>,
+) {
     let mut backoff = Duration::from_millis(100);
     loop {
-        let connected = async {
-            let mut listener = PgListener::connect_with(&pool).await?;
-            listener.listen(CHANNEL).await?;
-            let v: i64 =
-                sqlx::query_scalar("SELECT value FROM meta WHERE key = 'data_version'").fetch_one(&pool).await?;
-            remember(&data_version, v);
-            Ok::<_, sqlx::Error>(listener)
-        }
-        .await;
+        let connected = match first.take() {
+            Some(listener) => Ok(listener),
+            None => start_listening(&pool, &data_version).await,
+        };
         let error = match connected {
             Ok(mut listener) => {
                 listening.store(true, Ordering::Relaxed);
@@ -157,8 +169,11 @@ impl PgStore {
             .connect_with(connect)
             .await?;
         let data_version = Arc::new(watch::Sender::new(0));
-        let listening = Arc::new(AtomicBool::new(false));
-        let listener = tokio::spawn(listen(pool.clone(), Arc::clone(&data_version), Arc::clone(&listening)));
+        // Listening from the start, so a replica is ready as soon as it is up.
+        let first = start_listening(&pool, &data_version).await?;
+        let listening = Arc::new(AtomicBool::new(true));
+        let listener =
+            tokio::spawn(listen(pool.clone(), Some(first), Arc::clone(&data_version), Arc::clone(&listening)));
         Ok(PgStore {
             pool,
             writer: Arc::new(Mutex::new(())),
