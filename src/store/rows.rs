@@ -5,8 +5,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    Category, Change, ClassificationSource, CountryCode, CountryMention, CountryRole, Feed, FeedId, FeedUrl, Figure,
-    Item, ItemId, Membership, Network, OrgId, Organisation,
+    Category, Change, ChangeFilter, ClassificationSource, CountryCode, CountryMention, CountryRole, Feed, FeedId,
+    FeedUrl, Figure, Item, ItemId, Membership, Network, OrgId, Organisation, Token, TokenId, Webhook, WebhookId,
 };
 use crate::store::{StoreError, StoreResult};
 
@@ -334,6 +334,90 @@ impl TryFrom<ChangeRow> for Change {
             backfill: r.backfill,
             item: ItemId(r.item),
             version: r.version,
+        })
+    }
+}
+
+/// Columns of `tokens` read into [`TokenRow`].
+pub const TOKEN_COLUMNS: &str = "id, name, prefix, role, organisation, networks, created_at, revoked_at";
+
+#[derive(sqlx::FromRow)]
+pub struct TokenRow {
+    id: i64,
+    name: String,
+    prefix: String,
+    role: String,
+    organisation: Option<String>,
+    networks: String,
+    created_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl TryFrom<TokenRow> for Token {
+    type Error = StoreError;
+    fn try_from(r: TokenRow) -> StoreResult<Token> {
+        Ok(Token {
+            id: TokenId(r.id),
+            name: r.name,
+            role: r.role.parse().map_err(StoreError::Corrupt)?,
+            organisation: r.organisation.map(OrgId),
+            networks: serde_json::from_str(&r.networks).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            prefix: r.prefix,
+            created_at: from_millis(r.created_at),
+            revoked_at: r.revoked_at.map(from_millis),
+        })
+    }
+}
+
+/// Columns of `webhooks` read into [`WebhookRow`].
+pub const WEBHOOK_COLUMNS: &str =
+    "id, organisation, token, url, filter, secret, state, disabled_reason, delivered_through, \
+    attempts, failing_since, next_attempt_at, last_attempt_at, last_status, last_error, last_success_at, created_at";
+
+#[derive(sqlx::FromRow)]
+pub struct WebhookRow {
+    id: i64,
+    organisation: Option<String>,
+    token: i64,
+    url: String,
+    filter: String,
+    secret: String,
+    state: String,
+    disabled_reason: Option<String>,
+    delivered_through: i64,
+    attempts: i64,
+    failing_since: Option<i64>,
+    next_attempt_at: i64,
+    last_attempt_at: Option<i64>,
+    last_status: Option<i64>,
+    last_error: Option<String>,
+    last_success_at: Option<i64>,
+    created_at: i64,
+}
+
+impl TryFrom<WebhookRow> for Webhook {
+    type Error = StoreError;
+    fn try_from(r: WebhookRow) -> StoreResult<Webhook> {
+        let filter: serde_json::Value = serde_json::from_str(&r.filter)
+            .map_err(|e| StoreError::Corrupt(format!("webhook {} filter: {e}", r.id)))?;
+        Ok(Webhook {
+            id: WebhookId(r.id),
+            organisation: r.organisation.map(OrgId),
+            token: TokenId(r.token),
+            url: r.url,
+            filter: ChangeFilter::from_json(&filter).map_err(StoreError::Corrupt)?,
+            secret: r.secret,
+            state: r.state.parse().map_err(StoreError::Corrupt)?,
+            disabled_reason: r.disabled_reason,
+            delivered_through: r.delivered_through,
+            attempts: r.attempts,
+            failing_since: r.failing_since.map(from_millis),
+            next_attempt_at: from_millis(r.next_attempt_at),
+            last_attempt_at: r.last_attempt_at.map(from_millis),
+            last_status: r.last_status,
+            last_error: r.last_error,
+            last_success_at: r.last_success_at.map(from_millis),
+            created_at: from_millis(r.created_at),
         })
     }
 }

@@ -2,40 +2,10 @@
 
 use chrono::Utc;
 
-use super::rows::{from_millis, to_millis};
+use super::rows::{to_millis, TokenRow, TOKEN_COLUMNS};
 use super::PgStore;
-use crate::model::{NewToken, OrgId, Token, TokenId, Viewer};
+use crate::model::{NewToken, Token, TokenId, Viewer};
 use crate::store::{StoreError, StoreResult};
-
-const TOKEN_COLUMNS: &str = "id, name, prefix, role, organisation, networks, created_at, revoked_at";
-
-#[derive(sqlx::FromRow)]
-struct TokenRow {
-    id: i64,
-    name: String,
-    prefix: String,
-    role: String,
-    organisation: Option<String>,
-    networks: String,
-    created_at: i64,
-    revoked_at: Option<i64>,
-}
-
-impl TryFrom<TokenRow> for Token {
-    type Error = StoreError;
-    fn try_from(r: TokenRow) -> StoreResult<Token> {
-        Ok(Token {
-            id: TokenId(r.id),
-            name: r.name,
-            role: r.role.parse().map_err(StoreError::Corrupt)?,
-            organisation: r.organisation.map(OrgId),
-            networks: serde_json::from_str(&r.networks).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            prefix: r.prefix,
-            created_at: from_millis(r.created_at),
-            revoked_at: r.revoked_at.map(from_millis),
-        })
-    }
-}
 
 pub(super) async fn create(store: &PgStore, token: &NewToken, hash: &str, prefix: &str) -> StoreResult<Token> {
     token.check().map_err(StoreError::Invalid)?;

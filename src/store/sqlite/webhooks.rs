@@ -2,66 +2,13 @@
 
 use chrono::{DateTime, Utc};
 
-use super::rows::{from_millis, to_millis};
+use super::rows::{from_millis, to_millis, WebhookRow, WEBHOOK_COLUMNS as COLUMNS};
 use super::SqliteStore;
-use crate::model::{
-    ChangeFilter, NewWebhook, OrgId, TokenId, Webhook, WebhookDelivery, WebhookId, WebhookState, WebhookUpdate,
-};
+use crate::model::{NewWebhook, OrgId, Webhook, WebhookDelivery, WebhookId, WebhookState, WebhookUpdate};
 use crate::store::{StoreError, StoreResult, WebhookRun};
 
 /// Attempts kept per webhook.
 const KEPT_DELIVERIES: i64 = 50;
-
-const COLUMNS: &str = "id, organisation, token, url, filter, secret, state, disabled_reason, delivered_through, \
-    attempts, failing_since, next_attempt_at, last_attempt_at, last_status, last_error, last_success_at, created_at";
-
-#[derive(sqlx::FromRow)]
-struct WebhookRow {
-    id: i64,
-    organisation: Option<String>,
-    token: i64,
-    url: String,
-    filter: String,
-    secret: String,
-    state: String,
-    disabled_reason: Option<String>,
-    delivered_through: i64,
-    attempts: i64,
-    failing_since: Option<i64>,
-    next_attempt_at: i64,
-    last_attempt_at: Option<i64>,
-    last_status: Option<i64>,
-    last_error: Option<String>,
-    last_success_at: Option<i64>,
-    created_at: i64,
-}
-
-impl TryFrom<WebhookRow> for Webhook {
-    type Error = StoreError;
-    fn try_from(r: WebhookRow) -> StoreResult<Webhook> {
-        let filter: serde_json::Value = serde_json::from_str(&r.filter)
-            .map_err(|e| StoreError::Corrupt(format!("webhook {} filter: {e}", r.id)))?;
-        Ok(Webhook {
-            id: WebhookId(r.id),
-            organisation: r.organisation.map(OrgId),
-            token: TokenId(r.token),
-            url: r.url,
-            filter: ChangeFilter::from_json(&filter).map_err(StoreError::Corrupt)?,
-            secret: r.secret,
-            state: r.state.parse().map_err(StoreError::Corrupt)?,
-            disabled_reason: r.disabled_reason,
-            delivered_through: r.delivered_through,
-            attempts: r.attempts,
-            failing_since: r.failing_since.map(from_millis),
-            next_attempt_at: from_millis(r.next_attempt_at),
-            last_attempt_at: r.last_attempt_at.map(from_millis),
-            last_status: r.last_status,
-            last_error: r.last_error,
-            last_success_at: r.last_success_at.map(from_millis),
-            created_at: from_millis(r.created_at),
-        })
-    }
-}
 
 pub(super) async fn create(store: &SqliteStore, new: &NewWebhook) -> StoreResult<Webhook> {
     let _writer = store.writer.lock().await;
