@@ -514,6 +514,32 @@ pub async fn a_webhook_is_claimed_by_one_process_at_a_time(f: Fixture) {
     let later = now + chrono::Duration::seconds(61);
     let expired = s.due_webhooks(later, head, 10, later + chrono::Duration::seconds(60)).await.unwrap();
     assert_eq!(expired.len(), 1, "a lease that expired is taken again");
+    // The other's turn ran out while it was away: its late release leaves the new holder's lease.
+    f.another.release_webhook(webhook.id).await.unwrap();
+    assert!(f.another.due_webhooks(later, head, 10, lease).await.unwrap().is_empty(), "still the first's");
+    s.release_webhook(webhook.id).await.unwrap();
+    assert_eq!(f.another.due_webhooks(later, head, 10, lease).await.unwrap().len(), 1, "released by its holder");
+}
+
+pub async fn a_feed_lease_is_renewed_and_released_only_by_its_holder(f: Fixture) {
+    let (s, other) = (f.store.as_ref(), f.another.as_ref());
+    let fd = feed(s, "IT", "a.xml", Visibility::Public).await;
+    let now = Utc::now() + chrono::Duration::seconds(1);
+    let at = |secs: i64| now + chrono::Duration::seconds(secs);
+    let open = ClaimLimits { total: 10, per_host: 10, running: &[] };
+    assert_eq!(s.claim_due_feeds(now, 60, &open).await.unwrap().len(), 1);
+    assert!(s.renew_lease(fd.id, at(120)).await.unwrap(), "its holder renews it");
+    assert!(other.claim_due_feeds(at(90), 60, &open).await.unwrap().is_empty(), "held past the first expiry");
+    assert!(!other.renew_lease(fd.id, at(1000)).await.unwrap(), "another cannot renew it");
+    assert_eq!(other.claim_due_feeds(at(121), 60, &open).await.unwrap().len(), 1, "taken once it ran out");
+    assert!(!s.renew_lease(fd.id, at(500)).await.unwrap(), "the first holder lost it");
+    // The first holder's late outcome is recorded, and the second holder keeps its lease.
+    s.record_failure(fd.id, "late", now).await.unwrap();
+    assert!(s.claim_due_feeds(at(122), 60, &open).await.unwrap().is_empty(), "still the second holder's");
+    other.record_failure(fd.id, "boom", now).await.unwrap();
+    let claimed = s.claim_due_feeds(at(122), 60, &open).await.unwrap();
+    assert_eq!(claimed.len(), 1, "released by its holder");
+    assert_eq!(claimed[0].error_count, 2, "both outcomes recorded");
 }
 
 pub async fn a_reclassified_item_is_found_under_its_new_category(f: Fixture) {
@@ -634,6 +660,7 @@ every_backend!(
     ingest_is_idempotent,
     a_chunk_known_to_be_new_is_stored_once,
     withdrawn_items_leave_listings_and_come_back_when_published_again,
+    a_feed_lease_is_renewed_and_released_only_by_its_holder,
     a_snapshot_larger_than_a_page_withdraws_exactly_what_is_missing,
     chunks_record_a_resume_point_that_success_clears,
     a_record_marked_deleted_withdraws_its_item,

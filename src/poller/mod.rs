@@ -132,7 +132,7 @@ impl Poller {
 
     /// Fetches, parses and ingests one feed, recording the outcome on the feed.
     pub async fn poll(&self, feed: Feed) -> PollReport {
-        let result = self.fetch_and_ingest(&feed).await;
+        let result = self.keeping_lease(&feed, self.fetch_and_ingest(&feed)).await;
         let (outcome, ingest, error, next) = match result {
             Ok((outcome, ingest, next)) => (outcome, ingest, None, next),
             Err((reason, retry_after)) => {
@@ -149,6 +149,28 @@ impl Poller {
         let report = PollReport { feed, outcome, ingest, error, next_check_at: next };
         let _ = self.reports.send(report.clone());
         report
+    }
+
+    /// Runs `work` on `feed`, renewing the feed's lease every third of it, so a fetch or an
+    /// import that takes longer than one lease (a large CSV file) keeps the feed to itself.
+    async fn keeping_lease<T>(&self, feed: &Feed, work: impl Future<Output = T>) -> T {
+        let lease = Duration::from_secs(self.settings.lease_secs.max(3).unsigned_abs());
+        let every = lease / 3;
+        let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                out = &mut work => return out,
+                _ = renew.tick() => {
+                    let until = Utc::now() + chrono::Duration::seconds(self.settings.lease_secs.max(3));
+                    match self.store.renew_lease(feed.id, until).await {
+                        Ok(true) => {}
+                        Ok(false) => tracing::warn!(feed = %feed.id, "the feed's lease ran out and another poller took it"),
+                        Err(e) => tracing::warn!(feed = %feed.id, error = %e, "could not renew the feed's lease"),
+                    }
+                }
+            }
+        }
     }
 
     /// The happy path; an `Err` carries the reason and any Retry-After. A paged JSON API is read

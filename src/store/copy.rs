@@ -432,6 +432,7 @@ fn item_search(names: &[&str], values: &[Value]) -> (String, Vec<String>) {
     };
     let search =
         format!("{} {}", connectors::text::normalise(text("title")), connectors::text::normalise(text("summary")));
+    let search = super::postgres::items::within_search_limit(&search).to_string();
     let mut facets: Vec<String> =
         text("categories").split_whitespace().map(|c| format!("c_{}", c.to_ascii_lowercase())).collect();
     let countries: Vec<super::rows::StoredCountry> = serde_json::from_str(text("countries")).unwrap_or_default();

@@ -407,6 +407,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<Feed>>;
     /// The earliest `next_check_at` of an ACTIVE or FAILING feed.
     async fn next_due_at(&self) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Extends this store's lease on a feed it claimed to `until`, while a long fetch or import
+    /// runs; false when the lease is no longer this store's (it ran out and another took it).
+    async fn renew_lease(&self, feed: FeedId, until: DateTime<Utc>) -> StoreResult<bool>;
     /// Records a fetch that found nothing new (304 or same body hash) and releases the lease.
     async fn record_unchanged(&self, feed: FeedId, record: &FetchRecord) -> StoreResult<()>;
     /// Records a failed fetch or parse with its reason and next retry, and releases the lease.
@@ -529,4 +532,12 @@ pub async fn connect(url: &str, options: &PgOptions) -> anyhow::Result<std::sync
             crate::config::redact_url(url)
         )
     }
+}
+
+/// A name for one store's leases, unique among the processes sharing a database: the process id
+/// and 64 random bits.
+pub(crate) fn lease_owner() -> String {
+    let mut bytes = [0u8; 8];
+    getrandom::getrandom(&mut bytes).expect("the system's random source");
+    format!("{}-{:016x}", std::process::id(), u64::from_le_bytes(bytes))
 }

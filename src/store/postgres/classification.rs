@@ -18,6 +18,14 @@ pub(super) async fn reclassify(store: &PgStore, updates: &[Reclassification]) ->
     let mut changed = Vec::new();
     // (rowid, version) of the live items that changed: their UPDATED changes are written last.
     let mut changes: Vec<(i64, i64)> = Vec::new();
+    // The items stay locked to the commit, in rowid order as every writer locks them, so a poll
+    // on another replica neither overwrites this nor writes the same version.
+    let ids: Vec<&str> = updates.iter().map(|u| u.item.0.as_str()).collect();
+    store.count(1);
+    sqlx::query("SELECT rowid FROM items WHERE id = ANY($1) ORDER BY rowid FOR NO KEY UPDATE")
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
     for update in updates {
         store.count(1);
         let row: Option<ItemRow> = sqlx::query_as(&format!("SELECT {ITEM_COLUMNS} FROM items i WHERE i.id = $1"))

@@ -83,10 +83,11 @@ async fn write_chunk(
     let _w = store.writer.lock().await;
     let mut tx = store.begin_write().await?;
     // The feed as it is now, not as the poll found it: a visibility changed or a deletion made
-    // while a long import runs applies to the rest of it.
+    // while a long import runs applies to the rest of it. Its row stays locked to the commit, so
+    // another replica changing the feed waits for this chunk and then sees its items.
     store.count(1);
     let now_feed: Option<(String, Option<i64>)> =
-        sqlx::query_as("SELECT visibility, deleted_at FROM feeds WHERE id = $1")
+        sqlx::query_as("SELECT visibility, deleted_at FROM feeds WHERE id = $1 FOR NO KEY UPDATE")
             .bind(feed.id.0)
             .fetch_optional(&mut *tx)
             .await?;
@@ -161,7 +162,7 @@ async fn write_chunk(
     // Change sequences last: the counter stays locked from here to the commit.
     let mut last = insert_changes(store, &mut tx, &created, &updated, context.backfill, now).await?;
     if !deleted.is_empty() {
-        last = withdraw_rows(store, &mut tx, &deleted, now).await?;
+        last = withdraw_rows(store, &mut tx, &deleted, now).await?.or(last);
     }
     store.commit_visible(tx).await?;
     report.created = created.len();
@@ -253,41 +254,48 @@ pub(super) async fn delete_feed(store: &PgStore, id: FeedId) -> StoreResult<(Fee
     Ok((feed, withdrawn))
 }
 
-/// Marks the items at `rowids` withdrawn at `now`, each with a new version and a WITHDRAWN change;
-/// returns the last sequence written.
+/// Marks the live items among `rowids` withdrawn at `now`, each with a new version and a WITHDRAWN
+/// change; returns the last sequence written. Like every writer, it locks items in rowid order
+/// and the change counter after them, so two writers never wait for each other in a circle.
 async fn withdraw_rows(
     store: &PgStore,
     tx: &mut sqlx::Transaction<'_, Postgres>,
     rowids: &[i64],
     now: i64,
 ) -> StoreResult<Option<i64>> {
-    let mut last = None;
+    let mut withdrawn: Vec<i64> = Vec::with_capacity(rowids.len());
     for batch in rowids.chunks(INSERT_BATCH * 4) {
-        store.count(2);
-        let withdrawn = sqlx::query("UPDATE items SET withdrawn_at = $1, version = version + 1 WHERE rowid = ANY($2)")
-            .bind(now)
-            .bind(batch)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected() as usize;
-        if withdrawn == 0 {
-            continue;
-        }
-        let first = store.take_sequences(tx, withdrawn).await?;
+        store.count(1);
+        let rows: Vec<i64> = sqlx::query_scalar(
+            "UPDATE items SET withdrawn_at = $1, version = version + 1 WHERE rowid IN (SELECT rowid FROM items \
+             WHERE rowid = ANY($2) AND withdrawn_at IS NULL ORDER BY rowid FOR NO KEY UPDATE) RETURNING rowid",
+        )
+        .bind(now)
+        .bind(batch)
+        .fetch_all(&mut **tx)
+        .await?;
+        withdrawn.extend(rows);
+    }
+    if withdrawn.is_empty() {
+        return Ok(None);
+    }
+    withdrawn.sort_unstable();
+    let first = store.take_sequences(tx, withdrawn.len()).await?;
+    for (n, batch) in withdrawn.chunks(INSERT_BATCH * 4).enumerate() {
+        store.count(1);
         sqlx::query(
             "INSERT INTO changes (sequence, item, kind, at, backfill, version) \
              SELECT $1 + row_number() OVER (ORDER BY rowid) - 1, rowid, $2, $3, false, version \
              FROM items WHERE rowid = ANY($4)",
         )
-        .bind(first)
+        .bind(first + (n * INSERT_BATCH * 4) as i64)
         .bind(ChangeKind::Withdrawn.as_str())
         .bind(now)
         .bind(batch)
         .execute(&mut **tx)
         .await?;
-        last = Some(first + withdrawn as i64 - 1);
     }
-    Ok(last)
+    Ok(Some(first + withdrawn.len() as i64 - 1))
 }
 
 pub(super) async fn record_success(store: &PgStore, feed: FeedId, record: &FetchRecord) -> StoreResult<()> {
@@ -304,7 +312,8 @@ pub(super) async fn record_success(store: &PgStore, feed: FeedId, record: &Fetch
     let new_title = record.title.clone().or(title.clone());
     sqlx::query(
         "UPDATE feeds SET state = CASE WHEN state = 'PAUSED' THEN 'PAUSED' ELSE 'ACTIVE' END, last_error = NULL, \
-         error_count = 0, lease_until = NULL, next_check_at = $1, last_success_at = $2, etag = $3, last_modified = $4, \
+         error_count = 0, lease_until = CASE WHEN lease_owner = $9 THEN NULL ELSE lease_until END, lease_owner = CASE WHEN lease_owner = $9 THEN NULL ELSE lease_owner END, \
+         next_check_at = $1, last_success_at = $2, etag = $3, last_modified = $4, \
          body_hash = $5, title = $6, warnings = $7, resume_hash = NULL, resume_items = 0 WHERE id = $8",
     )
     .bind(to_millis(record.next_check_at))
@@ -315,6 +324,7 @@ pub(super) async fn record_success(store: &PgStore, feed: FeedId, record: &Fetch
     .bind(&new_title)
     .bind(&warnings_json)
     .bind(feed.0)
+    .bind(&store.owner)
     .execute(&mut *tx)
     .await?;
     // Only what the API shows bumps the data version: a quiet successful poll must not flush caches.
@@ -340,26 +350,24 @@ struct Existing {
     manual_categories: Option<String>,
 }
 
-/// The stored state of the items among `ids` that exist, by id.
+/// The stored state of the items among `ids` that exist, by id. They stay locked to the commit
+/// (in rowid order, as every writer locks items), so a correction or a reclassification made
+/// meanwhile by another process is either seen here or waits: no version is written twice.
 async fn existing_items<'a>(
     store: &PgStore,
     tx: &mut sqlx::Transaction<'_, Postgres>,
     ids: impl Iterator<Item = &'a ItemId>,
 ) -> StoreResult<HashMap<String, Existing>> {
     let ids: Vec<&str> = ids.map(|i| i.0.as_str()).collect();
-    let mut out = HashMap::with_capacity(ids.len());
-    for batch in ids.chunks(INSERT_BATCH * 4) {
-        store.count(1);
-        let rows: Vec<Existing> = sqlx::query_as(
-            "SELECT id, rowid, content_hash, version, withdrawn_at IS NOT NULL AS withdrawn, manual_category, \
-             manual_categories FROM items WHERE id = ANY($1)",
-        )
-        .bind(batch)
-        .fetch_all(&mut **tx)
-        .await?;
-        out.extend(rows.into_iter().map(|e| (e.id.clone(), e)));
-    }
-    Ok(out)
+    store.count(1);
+    let rows: Vec<Existing> = sqlx::query_as(
+        "SELECT id, rowid, content_hash, version, withdrawn_at IS NOT NULL AS withdrawn, manual_category, \
+         manual_categories FROM items WHERE id = ANY($1) ORDER BY rowid FOR NO KEY UPDATE",
+    )
+    .bind(&ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows.into_iter().map(|e| (e.id.clone(), e)).collect())
 }
 
 /// `item` with a person's classification in place of its own (the source and the rules still
@@ -386,7 +394,11 @@ fn facet_tokens(item: &NormalisedItem) -> Vec<String> {
 
 /// The item's normalised text as indexed: all of it, up to [`MAX_SEARCH_TEXT`].
 fn search_text(item: &NormalisedItem) -> &str {
-    let text = item.search_text.as_str();
+    within_search_limit(&item.search_text)
+}
+
+/// `text` cut to [`MAX_SEARCH_TEXT`] bytes, on a character boundary.
+pub(in crate::store) fn within_search_limit(text: &str) -> &str {
     if text.len() <= MAX_SEARCH_TEXT {
         return text;
     }

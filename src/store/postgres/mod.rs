@@ -6,7 +6,7 @@
 
 mod changes;
 mod classification;
-mod items;
+pub(in crate::store) mod items;
 mod tokens;
 mod webhooks;
 
@@ -79,7 +79,13 @@ pub struct PgStore {
     /// Whether the LISTEN connection is up.
     listening: Arc<AtomicBool>,
     listener: JoinHandle<()>,
+    /// The name this replica's leases carry ([`super::lease_owner`]).
+    owner: String,
 }
+
+/// Sets the visibility of a feed's items, locking them in rowid order as every writer does.
+const VISIBILITY_OF_FEED_ITEMS: &str = "UPDATE items SET visibility = $1 WHERE rowid IN \
+     (SELECT rowid FROM items WHERE feed = $2 ORDER BY rowid FOR NO KEY UPDATE)";
 
 /// Remembers `v` as the data version when it is newer than the one seen.
 fn remember(data_version: &watch::Sender<i64>, v: i64) {
@@ -181,6 +187,7 @@ impl PgStore {
             queries: AtomicU64::new(0),
             listening,
             listener,
+            owner: super::lease_owner(),
         })
     }
 
@@ -526,11 +533,7 @@ impl Store for PgStore {
         let feed: Feed = row.ok_or(StoreError::NotFound)?.try_into()?;
         if let Some(v) = u.visibility {
             self.count(1);
-            sqlx::query("UPDATE items SET visibility = $1 WHERE feed = $2")
-                .bind(v.as_str())
-                .bind(id.0)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(VISIBILITY_OF_FEED_ITEMS).bind(v.as_str()).bind(id.0).execute(&mut *tx).await?;
         }
         self.commit_visible(tx).await?;
         Ok(feed)
@@ -682,7 +685,7 @@ impl Store for PgStore {
                         // Its withdrawn items, reachable through `item` and `changes`, take the
                         // new visibility too.
                         self.count(1);
-                        sqlx::query("UPDATE items SET visibility = $1 WHERE feed = $2")
+                        sqlx::query(VISIBILITY_OF_FEED_ITEMS)
                             .bind(f.visibility.as_str())
                             .bind(row.id())
                             .execute(&mut *tx)
@@ -782,14 +785,28 @@ impl Store for PgStore {
         qb.push("WHERE rank + busy <= ").push_bind(i64::try_from(limits.per_host).unwrap_or(i64::MAX));
         qb.push(" ORDER BY next_check_at, id LIMIT ").push_bind(i64::try_from(limits.total).unwrap_or(i64::MAX));
         qb.push("), locked AS (SELECT f.id FROM feeds f WHERE f.id IN (SELECT id FROM chosen) ");
-        qb.push("AND f.deleted_at IS NULL AND (f.lease_until IS NULL OR f.lease_until < ").push_bind(now_ms);
+        qb.push("AND f.state <> 'PAUSED' AND f.deleted_at IS NULL AND f.next_check_at <= ").push_bind(now_ms);
+        qb.push(" AND (f.lease_until IS NULL OR f.lease_until < ").push_bind(now_ms);
         qb.push(") FOR UPDATE SKIP LOCKED) ");
-        qb.push("UPDATE feeds SET lease_until = ").push_bind(now_ms + lease_secs * 1000);
+        qb.push("UPDATE feeds SET lease_owner = ").push_bind(self.owner.as_str());
+        qb.push(", lease_until = ").push_bind(now_ms + lease_secs * 1000);
         qb.push(format!(" WHERE id IN (SELECT id FROM locked) RETURNING {FEED_COLUMNS}"));
         let rows: Vec<FeedRow> = qb.build_query_as().fetch_all(&self.pool).await?;
         let mut feeds = rows.into_iter().map(Feed::try_from).collect::<StoreResult<Vec<_>>>()?;
         feeds.sort_by_key(|f| (f.next_check_at, f.id.0));
         Ok(feeds)
+    }
+
+    async fn renew_lease(&self, feed: FeedId, until: DateTime<Utc>) -> StoreResult<bool> {
+        self.count(1);
+        let renewed = sqlx::query("UPDATE feeds SET lease_until = $1 WHERE id = $2 AND lease_owner = $3")
+            .bind(to_millis(until))
+            .bind(feed.0)
+            .bind(&self.owner)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(renewed > 0)
     }
 
     async fn next_due_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
@@ -815,7 +832,8 @@ impl Store for PgStore {
         let was_failing = state == "FAILING";
         sqlx::query(
             "UPDATE feeds SET state = CASE WHEN state = 'PAUSED' THEN 'PAUSED' ELSE 'ACTIVE' END, last_error = NULL, \
-             error_count = 0, lease_until = NULL, next_check_at = $1, last_success_at = $2, etag = coalesce($3, etag), \
+             error_count = 0, lease_until = CASE WHEN lease_owner = $7 THEN NULL ELSE lease_until END, lease_owner = CASE WHEN lease_owner = $7 THEN NULL ELSE lease_owner END, \
+             next_check_at = $1, last_success_at = $2, etag = coalesce($3, etag), \
              last_modified = coalesce($4, last_modified), body_hash = coalesce($5, body_hash) WHERE id = $6",
         )
         .bind(to_millis(record.next_check_at))
@@ -824,6 +842,7 @@ impl Store for PgStore {
         .bind(&record.last_modified)
         .bind(&record.body_hash)
         .bind(feed.0)
+        .bind(&self.owner)
         .execute(&mut *tx)
         .await?;
         let v = if was_failing { Some(self.bump_version(&mut tx).await?) } else { None };
@@ -840,11 +859,13 @@ impl Store for PgStore {
         self.count(1);
         let updated = sqlx::query(
             "UPDATE feeds SET state = CASE WHEN state = 'PAUSED' THEN 'PAUSED' ELSE 'FAILING' END, \
-             last_error = $1, error_count = error_count + 1, next_check_at = $2, lease_until = NULL WHERE id = $3",
+             last_error = $1, error_count = error_count + 1, next_check_at = $2, \
+             lease_until = CASE WHEN lease_owner = $4 THEN NULL ELSE lease_until END, lease_owner = CASE WHEN lease_owner = $4 THEN NULL ELSE lease_owner END WHERE id = $3",
         )
         .bind(reason)
         .bind(to_millis(next_check_at))
         .bind(feed.0)
+        .bind(&self.owner)
         .execute(&mut *tx)
         .await?
         .rows_affected();

@@ -129,7 +129,7 @@ pub(super) async fn due(
     store.count(1);
     let now = to_millis(now);
     let rows: Vec<WebhookRow> = sqlx::query_as(&format!(
-        "UPDATE webhooks SET lease_until = $1 WHERE id IN (SELECT id FROM webhooks WHERE state = 'ACTIVE' \
+        "UPDATE webhooks SET lease_until = $1, lease_owner = $6 WHERE id IN (SELECT id FROM webhooks WHERE state = 'ACTIVE' \
          AND (lease_until IS NULL OR lease_until < $2) \
          AND ((attempts > 0 AND next_attempt_at <= $3) OR (attempts = 0 AND delivered_through < $4)) \
          ORDER BY next_attempt_at LIMIT $5 FOR UPDATE SKIP LOCKED) RETURNING {COLUMNS}"
@@ -139,6 +139,7 @@ pub(super) async fn due(
     .bind(now)
     .bind(head)
     .bind(limit as i64)
+    .bind(&store.owner)
     .fetch_all(&store.pool)
     .await?;
     let mut webhooks = rows.into_iter().map(Webhook::try_from).collect::<StoreResult<Vec<_>>>()?;
@@ -148,7 +149,11 @@ pub(super) async fn due(
 
 pub(super) async fn release(store: &PgStore, id: WebhookId) -> StoreResult<()> {
     store.count(1);
-    sqlx::query("UPDATE webhooks SET lease_until = NULL WHERE id = $1").bind(id.0).execute(&store.pool).await?;
+    sqlx::query("UPDATE webhooks SET lease_until = NULL, lease_owner = NULL WHERE id = $1 AND lease_owner = $2")
+        .bind(id.0)
+        .bind(&store.owner)
+        .execute(&store.pool)
+        .await?;
     Ok(())
 }
 
@@ -180,7 +185,7 @@ pub(super) async fn record(
          attempts = $4, failing_since = $5, next_attempt_at = $6, \
          last_attempt_at = coalesce($7, last_attempt_at), last_status = CASE WHEN $8 THEN $9 ELSE last_status END, \
          last_error = CASE WHEN $10 THEN $11 ELSE last_error END, last_success_at = coalesce($12, last_success_at) \
-         WHERE id = $13 AND state = 'ACTIVE'",
+         WHERE id = $13 AND state = 'ACTIVE' AND (lease_owner IS NULL OR lease_owner = $14)",
     )
     .bind(state.as_str())
     .bind(reason)
@@ -195,6 +200,7 @@ pub(super) async fn record(
     .bind(delivery.and_then(|d| d.error.clone()))
     .bind(delivery.filter(|d| d.error.is_none()).map(|d| to_millis(d.at)))
     .bind(id.0)
+    .bind(&store.owner)
     .execute(&mut *tx)
     .await?;
     if let (Some(d), true) = (delivery, updated.rows_affected() > 0) {

@@ -310,9 +310,12 @@ pub(super) async fn record_success(store: &SqliteStore, feed: FeedId, record: &F
     let new_title = record.title.clone().or(title.clone());
     sqlx::query(
         "UPDATE feeds SET state = CASE WHEN state = 'PAUSED' THEN 'PAUSED' ELSE 'ACTIVE' END, last_error = NULL, \
-         error_count = 0, lease_until = NULL, next_check_at = ?, last_success_at = ?, etag = ?, last_modified = ?, \
+         error_count = 0, lease_until = CASE WHEN lease_owner = ? THEN NULL ELSE lease_until END, lease_owner = CASE WHEN lease_owner = ? THEN NULL ELSE lease_owner END, \
+         next_check_at = ?, last_success_at = ?, etag = ?, last_modified = ?, \
          body_hash = ?, title = ?, warnings = ?, resume_hash = NULL, resume_items = 0 WHERE id = ?",
     )
+    .bind(&store.owner)
+    .bind(&store.owner)
     .bind(to_millis(record.next_check_at))
     .bind(to_millis(Utc::now()))
     .bind(&record.etag)

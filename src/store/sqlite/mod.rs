@@ -51,6 +51,8 @@ pub struct SqliteStore {
     /// Signalled after each write commits; the checkpointer then copies the WAL into the database.
     written: Arc<Notify>,
     checkpointer: JoinHandle<()>,
+    /// The name this store's leases carry ([`super::lease_owner`]).
+    owner: String,
 }
 
 /// WAL frames (pages of 4 KiB) after which the checkpointer holds writers back until it has
@@ -128,6 +130,7 @@ impl SqliteStore {
             queries: AtomicU64::new(0),
             written,
             checkpointer,
+            owner: super::lease_owner(),
         })
     }
 
@@ -698,7 +701,8 @@ impl Store for SqliteStore {
             }
             qb.push(") ");
         }
-        qb.push("UPDATE feeds SET lease_until = ").push_bind(now_ms + lease_secs * 1000);
+        qb.push("UPDATE feeds SET lease_owner = ").push_bind(self.owner.as_str());
+        qb.push(", lease_until = ").push_bind(now_ms + lease_secs * 1000);
         qb.push(" WHERE id IN (SELECT id FROM (SELECT f.id, f.next_check_at, ");
         qb.push("row_number() OVER (PARTITION BY f.host ORDER BY f.next_check_at, f.id) AS rank, ");
         if limits.running.is_empty() {
@@ -714,6 +718,19 @@ impl Store for SqliteStore {
         qb.push(format!(") RETURNING {FEED_COLUMNS}"));
         let rows: Vec<FeedRow> = qb.build_query_as().fetch_all(&self.pool).await?;
         rows.into_iter().map(Feed::try_from).collect()
+    }
+
+    async fn renew_lease(&self, feed: FeedId, until: DateTime<Utc>) -> StoreResult<bool> {
+        let _w = self.writer.lock().await;
+        self.count(1);
+        let renewed = sqlx::query("UPDATE feeds SET lease_until = ? WHERE id = ? AND lease_owner = ?")
+            .bind(to_millis(until))
+            .bind(feed.0)
+            .bind(&self.owner)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(renewed > 0)
     }
 
     async fn next_due_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
@@ -739,9 +756,12 @@ impl Store for SqliteStore {
         let was_failing = state == "FAILING";
         sqlx::query(
             "UPDATE feeds SET state = CASE WHEN state = 'PAUSED' THEN 'PAUSED' ELSE 'ACTIVE' END, last_error = NULL, \
-             error_count = 0, lease_until = NULL, next_check_at = ?, last_success_at = ?, etag = coalesce(?, etag), \
+             error_count = 0, lease_until = CASE WHEN lease_owner = ? THEN NULL ELSE lease_until END, lease_owner = CASE WHEN lease_owner = ? THEN NULL ELSE lease_owner END, \
+             next_check_at = ?, last_success_at = ?, etag = coalesce(?, etag), \
              last_modified = coalesce(?, last_modified), body_hash = coalesce(?, body_hash) WHERE id = ?",
         )
+        .bind(&self.owner)
+        .bind(&self.owner)
         .bind(to_millis(record.next_check_at))
         .bind(to_millis(Utc::now()))
         .bind(&record.etag)
@@ -764,10 +784,13 @@ impl Store for SqliteStore {
         self.count(1);
         let updated = sqlx::query(
             "UPDATE feeds SET state = CASE WHEN state = 'PAUSED' THEN 'PAUSED' ELSE 'FAILING' END, \
-             last_error = ?, error_count = error_count + 1, next_check_at = ?, lease_until = NULL WHERE id = ?",
+             last_error = ?, error_count = error_count + 1, next_check_at = ?, \
+             lease_until = CASE WHEN lease_owner = ? THEN NULL ELSE lease_until END, lease_owner = CASE WHEN lease_owner = ? THEN NULL ELSE lease_owner END WHERE id = ?",
         )
         .bind(reason)
         .bind(to_millis(next_check_at))
+        .bind(&self.owner)
+        .bind(&self.owner)
         .bind(feed.0)
         .execute(&mut *tx)
         .await?

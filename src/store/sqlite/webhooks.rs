@@ -129,12 +129,13 @@ pub(super) async fn due(
     store.count(1);
     let now = to_millis(now);
     let rows: Vec<WebhookRow> = sqlx::query_as(&format!(
-        "UPDATE webhooks SET lease_until = ? WHERE id IN (SELECT id FROM webhooks WHERE state = 'ACTIVE' \
+        "UPDATE webhooks SET lease_until = ?, lease_owner = ? WHERE id IN (SELECT id FROM webhooks WHERE state = 'ACTIVE' \
          AND (lease_until IS NULL OR lease_until < ?) \
          AND ((attempts > 0 AND next_attempt_at <= ?) OR (attempts = 0 AND delivered_through < ?)) \
          ORDER BY next_attempt_at LIMIT ?) RETURNING {COLUMNS}"
     ))
     .bind(to_millis(lease_until))
+    .bind(&store.owner)
     .bind(now)
     .bind(now)
     .bind(head)
@@ -149,7 +150,11 @@ pub(super) async fn due(
 pub(super) async fn release(store: &SqliteStore, id: WebhookId) -> StoreResult<()> {
     let _writer = store.writer.lock().await;
     store.count(1);
-    sqlx::query("UPDATE webhooks SET lease_until = NULL WHERE id = ?").bind(id.0).execute(&store.pool).await?;
+    sqlx::query("UPDATE webhooks SET lease_until = NULL, lease_owner = NULL WHERE id = ? AND lease_owner = ?")
+        .bind(id.0)
+        .bind(&store.owner)
+        .execute(&store.pool)
+        .await?;
     Ok(())
 }
 
@@ -181,7 +186,7 @@ pub(super) async fn record(
          attempts = ?, failing_since = ?, next_attempt_at = ?, \
          last_attempt_at = coalesce(?, last_attempt_at), last_status = CASE WHEN ? THEN ? ELSE last_status END, \
          last_error = CASE WHEN ? THEN ? ELSE last_error END, last_success_at = coalesce(?, last_success_at) \
-         WHERE id = ? AND state = 'ACTIVE'",
+         WHERE id = ? AND state = 'ACTIVE' AND (lease_owner IS NULL OR lease_owner = ?)",
     )
     .bind(state.as_str())
     .bind(reason)
@@ -196,6 +201,7 @@ pub(super) async fn record(
     .bind(delivery.and_then(|d| d.error.clone()))
     .bind(delivery.filter(|d| d.error.is_none()).map(|d| to_millis(d.at)))
     .bind(id.0)
+    .bind(&store.owner)
     .execute(&mut *tx)
     .await?;
     if let (Some(d), true) = (delivery, updated.rows_affected() > 0) {
