@@ -89,11 +89,15 @@ impl<T: Copy> Matcher<T> {
         }
     }
 
-    /// Every (term, payload) matching somewhere in `toks`; a term is reported once.
-    fn find(&self, toks: &[&str]) -> Vec<(&Term, T)> {
+    /// Every (term, payload) matching somewhere in `toks`; a term is reported once. `starts` holds
+    /// each token's [`Gate`] bits: only where `bit` is set may a term of this matcher start.
+    fn find(&self, toks: &[&str], starts: &[u8], bit: u8) -> Vec<(&Term, T)> {
         let mut seen: Vec<usize> = Vec::new();
         let mut candidates: Vec<usize> = Vec::new();
         for i in 0..toks.len() {
+            if starts[i] & bit == 0 {
+                continue;
+            }
             for token in std::iter::once(toks[i]).chain(crate::geo::strip_arabic_clitic(toks[i])) {
                 // In the rules files' order: the terms found are reported in that order, and they
                 // are part of an item's content hash.
@@ -133,6 +137,11 @@ impl Default for PrefixTrie {
 
 impl PrefixTrie {
     fn insert(&mut self, prefix: &str, term: usize) {
+        self.insert_once(prefix, term);
+    }
+
+    /// Inserts `term` under `prefix` unless it is there already.
+    fn insert_once(&mut self, prefix: &str, term: usize) {
         let mut at = 0;
         for &b in prefix.as_bytes() {
             at = match self.child(at, b) {
@@ -149,7 +158,9 @@ impl PrefixTrie {
                 }
             };
         }
-        self.nodes[at].terms.push(term);
+        if !self.nodes[at].terms.contains(&term) {
+            self.nodes[at].terms.push(term);
+        }
     }
 
     fn child(&self, node: usize, byte: u8) -> Option<usize> {
@@ -169,6 +180,55 @@ impl PrefixTrie {
             }
             into.extend_from_slice(&self.nodes[at].terms);
         }
+    }
+}
+
+/// The matchers, as bits of [`Gate`].
+const CATEGORIES: u8 = 1;
+const COMBOS: u8 = 2;
+const EXCLUSIONS: u8 = 4;
+const ROUTES: u8 = 8;
+
+/// The first tokens of every matcher's terms, each with the bits of the matchers it starts a term
+/// of. One hash lookup and one trie walk per token tell which matchers need to look at it at all
+/// (most tokens start no term), instead of a lookup and a walk in each matcher.
+#[derive(Default)]
+struct Gate {
+    exact: TokenMap<u8>,
+    /// Prefix terms' first tokens; a node's "terms" are matcher bits.
+    prefixes: PrefixTrie,
+}
+
+impl Gate {
+    fn add<T>(&mut self, matcher: &Matcher<T>, bit: u8) {
+        for (term, _) in &matcher.terms {
+            match &term.tokens[0] {
+                (first, true) => self.prefixes.insert_once(first, usize::from(bit)),
+                (first, false) => *self.exact.entry(first.clone()).or_default() |= bit,
+            }
+        }
+    }
+
+    fn bits(&self, token: &str, buf: &mut Vec<usize>) -> u8 {
+        let mut bits = self.exact.get(token).copied().unwrap_or(0);
+        buf.clear();
+        self.prefixes.starting(token, buf);
+        for b in buf.iter() {
+            bits |= *b as u8;
+        }
+        bits
+    }
+
+    /// For each token, the matchers that have a term starting with it (or with it without an
+    /// Arabic clitic), as [`Matcher::find`] checks them.
+    fn starts(&self, toks: &[&str]) -> Vec<u8> {
+        let mut buf = Vec::new();
+        toks.iter()
+            .map(|tok| {
+                let stripped = crate::geo::strip_arabic_clitic(tok).map_or(0, |s| self.bits(s, &mut buf));
+                self.bits(tok, &mut buf) | stripped
+            })
+            .collect()
     }
 }
 
@@ -237,6 +297,7 @@ struct Rules {
     exclusions: Matcher<Category>,
     routes: Matcher<usize>,
     route_names: Vec<String>,
+    gate: Gate,
 }
 
 fn rules() -> &'static Rules {
@@ -270,13 +331,23 @@ fn rules() -> &'static Rules {
             let category: Category = r.category.parse().expect("rules name known categories");
             r.terms.iter().filter_map(move |t| Term::compile(t).map(|term| (term, category)))
         });
+        let categories = Matcher::new(category_terms.collect::<Vec<_>>());
+        let combo_terms = Matcher::new(combo_terms.collect::<Vec<_>>());
+        let exclusions = Matcher::new(exclusions.collect::<Vec<_>>());
+        let route_matcher = Matcher::new(route_terms.collect::<Vec<_>>());
+        let mut gate = Gate::default();
+        gate.add(&categories, CATEGORIES);
+        gate.add(&combo_terms, COMBOS);
+        gate.add(&exclusions, EXCLUSIONS);
+        gate.add(&route_matcher, ROUTES);
         Rules {
-            categories: Matcher::new(category_terms.collect::<Vec<_>>()),
-            combo_terms: Matcher::new(combo_terms.collect::<Vec<_>>()),
+            categories,
+            combo_terms,
             combos,
-            exclusions: Matcher::new(exclusions.collect::<Vec<_>>()),
-            routes: Matcher::new(route_terms.collect::<Vec<_>>()),
+            exclusions,
+            routes: route_matcher,
             route_names: routes.route.into_iter().map(|r| r.name).collect(),
+            gate,
         }
     })
 }
@@ -321,6 +392,18 @@ fn classify_tokens_with(
     default: Option<Category>,
     model: Option<&learned::Model>,
 ) -> Classification {
+    let gate = &rules().gate;
+    classify_gated((title, &gate.starts(title)), (summary, &gate.starts(summary)), tags, default, model)
+}
+
+/// As [`classify_tokens_with`], with each token's [`Gate`] bits.
+fn classify_gated(
+    (title, title_starts): (&[&str], &[u8]),
+    (summary, summary_starts): (&[&str], &[u8]),
+    tags: &[String],
+    default: Option<Category>,
+    model: Option<&learned::Model>,
+) -> Classification {
     let rules = rules();
     let mut tag_categories: Vec<Category> = Vec::new();
     let mut tag_terms: Vec<String> = Vec::new();
@@ -332,7 +415,7 @@ fn classify_tokens_with(
         }
         let norm = normalise(tag);
         let toks: Vec<&str> = tokens(&norm).collect();
-        for (_, category) in rules.categories.find(&toks) {
+        for (_, category) in rules.categories.find(&toks, &rules.gate.starts(&toks), CATEGORIES) {
             push_unique(&mut tag_categories, category);
             if !tag_terms.contains(tag) {
                 tag_terms.push(tag.clone());
@@ -349,16 +432,16 @@ fn classify_tokens_with(
             rule_terms.push((text.clone(), category));
         }
     };
-    for (toks, weight) in [(title, 2), (summary, 1)] {
-        for (term, category) in rules.categories.find(toks) {
+    for (toks, starts, weight) in [(title, title_starts, 2), (summary, summary_starts, 1)] {
+        for (term, category) in rules.categories.find(toks, starts, CATEGORIES) {
             *scores.entry(category).or_default() += weight;
             note(&term.text, category);
         }
     }
     // Combos: every group met somewhere in the title or summary, no exclusion.
     let mut met: HashMap<u32, (u64, bool, Vec<String>)> = HashMap::new();
-    for toks in [title, summary] {
-        for (term, (combo, group)) in rules.combo_terms.find(toks) {
+    for (toks, starts) in [(title, title_starts), (summary, summary_starts)] {
+        for (term, (combo, group)) in rules.combo_terms.find(toks, starts, COMBOS) {
             let entry = met.entry(combo).or_default();
             if group == NONE_GROUP {
                 entry.1 = true;
@@ -382,8 +465,8 @@ fn classify_tokens_with(
             }
         }
     }
-    for toks in [title, summary] {
-        for (_, category) in rules.exclusions.find(toks) {
+    for (toks, starts) in [(title, title_starts), (summary, summary_starts)] {
+        for (_, category) in rules.exclusions.find(toks, starts, EXCLUSIONS) {
             scores.remove(&category);
         }
     }
@@ -445,9 +528,32 @@ pub fn route(title: &str, summary: &str) -> Option<String> {
 
 /// As [`route`], over normalised tokens.
 pub fn route_tokens(toks: &[&str]) -> Option<String> {
+    route_of(toks, &rules().gate.starts(toks))
+}
+
+fn route_of(toks: &[&str], starts: &[u8]) -> Option<String> {
     let rules = rules();
-    let found = rules.routes.find(toks);
+    let found = rules.routes.find(toks, starts, ROUTES);
     found.iter().map(|(_, i)| *i).min().map(|i| rules.route_names[i].clone())
+}
+
+/// [`classify_tokens`] and [`route_tokens`] of the title and summary together, looking each token
+/// up once for both.
+pub fn classify_and_route(
+    title: &[&str],
+    summary: &[&str],
+    tags: &[String],
+    default: Option<Category>,
+) -> (Classification, Option<String>) {
+    let gate = &rules().gate;
+    let title_starts = gate.starts(title);
+    let summary_starts = gate.starts(summary);
+    let classification =
+        classify_gated((title, &title_starts), (summary, &summary_starts), tags, default, Some(learned::model()));
+    // A route's name may run from the title into the summary, as in the text read whole.
+    let all: Vec<&str> = title.iter().chain(summary).copied().collect();
+    let starts: Vec<u8> = title_starts.into_iter().chain(summary_starts).collect();
+    (classification, route_of(&all, &starts))
 }
 
 /// A tag that names one of our categories directly ("ROUTE_CHANGE", "Route change").

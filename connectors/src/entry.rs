@@ -49,8 +49,8 @@ impl Draft<'_> {
         let summary_norm = normalise(&summary);
         let title_toks: Vec<&str> = tokens(&title_norm).collect();
         let summary_toks: Vec<&str> = tokens(&summary_norm).collect();
-        let mut classification =
-            classify::classify_tokens(&title_toks, &summary_toks, &self.tags, context.default_category);
+        let (mut classification, route) =
+            classify::classify_and_route(&title_toks, &summary_toks, &self.tags, context.default_category);
         if let Some(category) = self.category {
             classification.categories.retain(|c| *c != category);
             classification.categories.insert(0, category);
@@ -59,7 +59,6 @@ impl Draft<'_> {
         }
         let all_toks: Vec<&str> = title_toks.iter().chain(&summary_toks).copied().collect();
         let countries = countries_of(self.countries, &title, &all_toks, &self.tags, context, warnings);
-        let route = classify::route_tokens(&all_toks);
 
         NormalisedItem {
             source_key: self.source_key,
