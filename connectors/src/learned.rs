@@ -31,7 +31,7 @@ const PREFIX_CHARS: usize = 5;
 /// taking the pair whose worst set scores best against the target (BENCHMARKS.md,
 /// "Classification"; `tests/classification.rs`).
 pub const THRESHOLDS: [Thresholds; 2] =
-    [Thresholds { with_rules: 0.3, alone: 0.55 }, Thresholds { with_rules: 0.3, alone: 0.5 }];
+    [Thresholds { with_rules: 0.25, alone: 0.5 }, Thresholds { with_rules: 0.35, alone: 0.45 }];
 
 /// A category's thresholds.
 #[derive(Debug, Clone, Copy, PartialEq)]
