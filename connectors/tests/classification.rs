@@ -200,12 +200,12 @@ fn the_evaluation_set_covers_five_languages_and_the_hard_cases() {
     }
 }
 
-/// Floors under the scores measured once on the held-out set (`holdout7.jsonl`) with the classifier
+/// Floors under the scores measured once on the held-out set (`holdout8.jsonl`) with the classifier
 /// as committed before it was measured (BENCHMARKS.md, "Classification"), so a change that makes
 /// them worse fails here. The target is precision 0.9 and recall 0.8 for both; on this
-/// set route changes reach 0.935 / 0.967 and regulatory changes 0.866 / 0.967.
+/// set route changes reach 0.938 / 0.952 and regulatory changes 0.847 / 0.924.
 const FLOORS: [(Category, f64, f64); 2] =
-    [(Category::RouteChange, 0.93, 0.96), (Category::RegulatoryChange, 0.86, 0.96)];
+    [(Category::RouteChange, 0.93, 0.95), (Category::RegulatoryChange, 0.84, 0.92)];
 
 #[test]
 fn route_and_regulatory_changes_keep_their_held_out_scores() {
