@@ -237,7 +237,10 @@ pub async fn a_snapshot_larger_than_a_page_withdraws_exactly_what_is_missing(f: 
     let fd = feed(s, "IT", "big-snapshot.csv", Visibility::Public).await;
     let model = items("big", 1, "text").remove(0);
     let batch: Vec<NormalisedItem> = (0..10_050)
-        .map(|i| NormalisedItem { source_key: format!("row:{i}"), title: format!("row {i}"), ..model.clone() })
+        .map(|i| {
+            NormalisedItem { source_key: format!("row:{i}"), title: format!("row {i}"), ..model.clone() }
+                .with_story_keys()
+        })
         .collect();
     s.ingest(&fd, &batch, &record(), 2000).await.unwrap();
     let missing = [5, 9_999, 10_000, 10_049];

@@ -59,6 +59,8 @@ impl Draft<'_> {
         }
         let all_toks: Vec<&str> = title_toks.iter().chain(&summary_toks).copied().collect();
         let countries = countries_of(self.countries, &title, &all_toks, &self.tags, context, warnings);
+        let url_key = self.url.as_deref().and_then(crate::story::url_key);
+        let text_key = crate::story::text_key_of_tokens(&title_toks, &summary_toks);
 
         NormalisedItem {
             source_key: self.source_key,
@@ -74,6 +76,8 @@ impl Draft<'_> {
             route,
             figures: self.figures,
             search_text: format!("{title_norm} {summary_norm}"),
+            url_key,
+            text_key,
             deleted: false,
         }
     }

@@ -168,6 +168,11 @@ pub struct NormalisedItem {
     /// Title and summary as [`crate::text::normalise`] writes them: what search indexes, so every
     /// backend indexes the same text.
     pub search_text: String,
+    /// The story keys of the link and of the title and summary ([`crate::story`]), by which the
+    /// hub links duplicates; computed with the rest, from the same tokens. An item built by hand
+    /// gets them from [`NormalisedItem::with_story_keys`].
+    pub url_key: Option<String>,
+    pub text_key: Option<String>,
     /// The source marks this record deleted (a mapping's `item.deleted`): its item is withdrawn,
     /// and the other fields are empty.
     pub deleted: bool,
@@ -195,7 +200,18 @@ impl NormalisedItem {
             route: None,
             figures: Vec::new(),
             search_text: String::new(),
+            url_key: None,
+            text_key: None,
             deleted: true,
+        }
+    }
+
+    /// The item with its story keys computed from its link, title and summary.
+    pub fn with_story_keys(self) -> NormalisedItem {
+        NormalisedItem {
+            url_key: self.url.as_deref().and_then(crate::story::url_key),
+            text_key: crate::story::text_key(&self.title, &self.summary),
+            ..self
         }
     }
 

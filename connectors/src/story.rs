@@ -40,13 +40,18 @@ pub fn url_key(url: &str) -> Option<String> {
 /// punctuation); none for a title too short to tell stories apart.
 pub fn text_key(title: &str, summary: &str) -> Option<String> {
     let title = normalise(title);
-    let words: Vec<&str> = tokens(&title).collect();
-    if words.len() < MIN_TITLE_WORDS {
+    let summary = normalise(summary);
+    let title: Vec<&str> = tokens(&title).collect();
+    let summary: Vec<&str> = tokens(&summary).collect();
+    text_key_of_tokens(&title, &summary)
+}
+
+/// As [`text_key`], over the title's and summary's normalised tokens.
+pub fn text_key_of_tokens(title: &[&str], summary: &[&str]) -> Option<String> {
+    if title.len() < MIN_TITLE_WORDS {
         return None;
     }
-    let summary = normalise(summary);
-    let summary: Vec<&str> = tokens(&summary).collect();
-    Some(key(&format!("{}\n{}", words.join(" "), summary.join(" "))))
+    Some(key(&format!("{}\n{}", title.join(" "), summary.join(" "))))
 }
 
 /// Whether two titles tell the same story closely enough to trust a shared link: at least half of

@@ -474,8 +474,8 @@ async fn insert_items(
                 .push_bind(p.version)
                 .push_bind(p.hash.as_str())
                 .push_bind(now)
-                .push_bind(item.url.as_deref().and_then(connectors::story::url_key))
-                .push_bind(connectors::story::text_key(&item.title, &item.summary));
+                .push_bind(item.url_key.as_deref())
+                .push_bind(item.text_key.as_deref());
         });
         qb.build().execute(&mut **tx).await?;
     }
@@ -495,8 +495,8 @@ async fn link_duplicates(
     let keys: Vec<(i64, Option<String>, Option<String>, &str)> = created
         .iter()
         .map(|p| {
-            let url_key = p.item.url.as_deref().and_then(connectors::story::url_key);
-            (p.rowid, url_key, connectors::story::text_key(&p.item.title, &p.item.summary), p.item.title.as_str())
+            let url_key = p.item.url_key.clone();
+            (p.rowid, url_key, p.item.text_key.clone(), p.item.title.as_str())
         })
         .filter(|(_, u, t, _)| u.is_some() || t.is_some())
         .collect();
@@ -579,8 +579,8 @@ async fn update_item(
     .bind(rows::figures_json(&item.figures))
     .bind(p.version)
     .bind(&p.hash)
-    .bind(item.url.as_deref().and_then(connectors::story::url_key))
-    .bind(connectors::story::text_key(&item.title, &item.summary))
+    .bind(item.url_key.as_deref())
+    .bind(item.text_key.as_deref())
     .bind(&p.id.0)
     .execute(&mut **tx)
     .await?;
