@@ -50,7 +50,11 @@ pub enum Command {
     /// Apply database migrations and exit.
     Migrate,
     /// Print the GraphQL schema (SDL).
-    Schema,
+    Schema {
+        /// Print the Apollo Federation v2 subgraph SDL instead (entities with their keys).
+        #[arg(long)]
+        federation: bool,
+    },
     /// Poll feeds without serving.
     Poll {
         /// Poll every due feed once, print a summary, exit non-zero if any failed.
@@ -271,7 +275,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let applied = store.migrate().await?;
             println!("{applied} migration(s) applied; the database is up to date");
         }
-        Command::Schema => print!("{}", crate::graphql::sdl()),
+        Command::Schema { federation: false } => print!("{}", crate::graphql::sdl()),
+        Command::Schema { federation: true } => print!("{}", crate::graphql::federation_sdl()),
         Command::Poll { once } => {
             if !once {
                 bail!("`poll` runs once (`poll --once`); `serve` polls continuously");

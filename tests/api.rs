@@ -618,7 +618,15 @@ async fn the_demo_serves_and_registers_sample_feeds_that_grow() {
 #[tokio::test]
 async fn readme_examples_run_as_written() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md");
-    let blocks: Vec<&str> = readme.split("```graphql\n").skip(1).map(|b| b.split("```").next().unwrap()).collect();
+    let all: Vec<&str> = readme.split("```graphql\n").skip(1).map(|b| b.split("```").next().unwrap()).collect();
+    // Schema examples (another subgraph's SDL) are checked to parse as SDL; the rest are operations.
+    let is_sdl = |b: &str| {
+        b.lines().find(|l| !l.trim().is_empty() && !l.starts_with('#')).is_some_and(|l| l.starts_with("extend schema"))
+    };
+    for block in all.iter().filter(|b| is_sdl(b)) {
+        async_graphql::parser::parse_schema(block).unwrap_or_else(|e| panic!("{e}: {block}"));
+    }
+    let blocks: Vec<&str> = all.iter().filter(|b| !is_sdl(b)).copied().collect();
     assert!(blocks.len() >= 4, "README has {} GraphQL examples", blocks.len());
     let app = spawn_demo_app().await;
     app.poll_due().await;

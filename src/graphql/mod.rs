@@ -3,6 +3,7 @@
 mod classification;
 mod digest;
 mod error;
+mod federation;
 mod ids;
 mod loaders;
 mod mutation;
@@ -104,6 +105,7 @@ pub fn build_schema(
     changes: Arc<crate::events::ChangeFeed>,
 ) -> TributarySchema {
     Schema::build(Query::default(), Mutation::default(), Subscription)
+        .enable_federation()
         .data(poll.clone())
         .data(changes)
         .data(fetcher.guard())
@@ -115,7 +117,16 @@ pub fn build_schema(
 
 /// The SDL the server serves (what `tributary schema` prints and `schema.graphql` holds).
 pub fn sdl() -> String {
-    Schema::build(Query::default(), Mutation::default(), Subscription).finish().sdl()
+    Schema::build(Query::default(), Mutation::default(), Subscription).enable_federation().finish().sdl()
+}
+
+/// The subgraph SDL for Apollo Federation v2 (what `tributary schema --federation` prints and
+/// `_service { sdl }` answers): entities with their `@key`s, without the subscription root.
+pub fn federation_sdl() -> String {
+    Schema::build(Query::default(), Mutation::default(), Subscription)
+        .enable_federation()
+        .finish()
+        .sdl_with_options(async_graphql::SDLExportOptions::new().federation().compose_directive())
 }
 
 /// Executes a request as `viewer`, with a timeout, and gives every error a code.

@@ -199,7 +199,7 @@ impl ItemFilter {
 
 /// The query root: the read API here, webhooks in `webhooks.rs`.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Query(ReadQuery, super::webhooks::WebhookQuery);
+pub struct Query(ReadQuery, super::webhooks::WebhookQuery, super::federation::EntityQuery);
 
 /// The read API.
 #[derive(Default)]
