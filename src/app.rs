@@ -109,7 +109,14 @@ impl App {
         let for_api = fetcher.clone();
         let webhooks =
             Arc::new(crate::webhooks::Deliverer::new(Arc::clone(&store), fetcher.clone(), settings.webhooks.clone()));
-        let poller = Arc::new(Poller::new(Arc::clone(&store), fetcher, settings.poll.clone(), Arc::clone(&metrics)));
+        let hub = hub_identity(&settings, store.as_ref()).await?;
+        let poller = Arc::new(Poller::new(
+            Arc::clone(&store),
+            fetcher,
+            settings.poll.clone(),
+            Arc::clone(&metrics),
+            hub.id.clone(),
+        ));
         let cache = (settings.api.cache_bytes > 0).then(|| {
             moka::future::Cache::builder()
                 .weigher(|_key: &[u8; 32], body: &axum::body::Bytes| (32 + body.len()).try_into().unwrap_or(u32::MAX))
@@ -121,7 +128,7 @@ impl App {
             .await
             .context("reading the change log")?;
         let state = AppState {
-            schema: graphql::build_schema(&settings.api, &settings.poll, for_api, Arc::clone(&changes)),
+            schema: graphql::build_schema(&settings.api, &settings.poll, for_api, Arc::clone(&changes), hub),
             changes,
             store,
             cache,
@@ -242,4 +249,13 @@ impl App {
         }
         result
     }
+}
+
+/// This hub's id (configured, or made once and kept in the database) and name.
+pub async fn hub_identity(settings: &Settings, store: &dyn Store) -> anyhow::Result<crate::graphql::HubIdentity> {
+    let id = match &settings.hub.id {
+        Some(id) if !id.trim().is_empty() => id.trim().to_string(),
+        _ => crate::store::hub_id_from(store.hub_number().await.context("reading the hub's id")?),
+    };
+    Ok(crate::graphql::HubIdentity { id, name: settings.hub.name.clone() })
 }

@@ -131,9 +131,9 @@ pub enum FeedCommand {
 pub struct FeedAdd {
     /// The feed's URL (RSS, Atom or JSON Feed; a CSV file; the first page of a JSON API).
     pub url: String,
-    /// What it publishes: `rss` (RSS, Atom or JSON Feed), `csv` or `json-api`. By default the
-    /// mapping's or preset's format says; without either, `rss` (give `--kind csv` for an HXL
-    /// file, which needs no mapping).
+    /// What it publishes: `rss` (RSS, Atom or JSON Feed), `csv`, `json-api`, or `hub` (another
+    /// Tributary hub's GraphQL endpoint, followed). By default the mapping's or preset's format
+    /// says; without either, `rss` (give `--kind csv` for an HXL file, which needs no mapping).
     #[arg(long)]
     pub kind: Option<String>,
     /// For a CSV or JSON API feed: a file holding the mapping (TOML) that says how rows or records
@@ -312,8 +312,9 @@ async fn poll_once(settings: &Settings) -> anyhow::Result<i32> {
     let store = open_store(settings).await?;
     let guard = Guard::new(&settings.fetch.allow).map_err(anyhow::Error::msg)?;
     let fetcher = Fetcher::new(&settings.fetch, guard)?;
+    let hub = crate::app::hub_identity(settings, store.as_ref()).await?;
     let poller =
-        Arc::new(Poller::new(Arc::clone(&store), fetcher, settings.poll.clone(), Arc::new(Metrics::default())));
+        Arc::new(Poller::new(Arc::clone(&store), fetcher, settings.poll.clone(), Arc::new(Metrics::default()), hub.id));
     let reports = poller.poll_due_once().await?;
     println!(
         "{:>5}  {:<8}  {:<12}  {:>7}  {:>7}  {:>9}  url / reason",

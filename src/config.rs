@@ -33,6 +33,26 @@ pub struct Settings {
     pub changes: ChangeSettings,
     /// Webhook deliveries.
     pub webhooks: WebhookSettings,
+    /// This hub among others (federation and hub peering).
+    pub hub: HubSettings,
+}
+
+/// This hub's identity among hubs that follow each other.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HubSettings {
+    /// The hub's id, carried in the provenance of every item other hubs read from it: unique among
+    /// the hubs that follow each other, and never changed once others follow it. When unset, the
+    /// hub makes one on first start (`hub-` and 16 hex digits) and keeps it in its database.
+    pub id: Option<String>,
+    /// A name people recognise (`Query.hub.name`).
+    pub name: String,
+}
+
+impl Default for HubSettings {
+    fn default() -> Self {
+        HubSettings { id: None, name: "Tributary".into() }
+    }
 }
 
 /// The PostgreSQL connection pool (SQLite keeps its own small pool).
@@ -237,6 +257,7 @@ impl Default for Settings {
             subscriptions: SubscriptionSettings::default(),
             changes: ChangeSettings::default(),
             webhooks: WebhookSettings::default(),
+            hub: HubSettings::default(),
         }
     }
 }
@@ -303,6 +324,7 @@ impl std::fmt::Debug for Settings {
             .field("subscriptions", &self.subscriptions)
             .field("changes", &self.changes)
             .field("webhooks", &self.webhooks)
+            .field("hub", &self.hub)
             .finish()
     }
 }

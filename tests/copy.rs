@@ -119,6 +119,7 @@ async fn a_populated_sqlite_hub_moves_to_postgres_with_its_history() {
         .unwrap();
     let before_items = items(app.store.as_ref()).await;
     let before_changes = change_log(app.store.as_ref()).await;
+    let hub_number = app.store.hub_number().await.unwrap();
     assert_eq!(before_items.len(), 41);
     assert!(before_changes.len() >= 42, "{} changes", before_changes.len());
     drop(app);
@@ -134,6 +135,7 @@ async fn a_populated_sqlite_hub_moves_to_postgres_with_its_history() {
     let pg = PgStore::connect(&database.url).await.unwrap();
     assert_eq!(items(&pg).await, before_items);
     assert_eq!(change_log(&pg).await, before_changes);
+    assert_eq!(pg.hub_number().await.unwrap(), hub_number, "the hub keeps its id");
     let viewer = pg.authenticate(&tributary::model::secret_hash(ADMIN)).await.unwrap();
     assert!(viewer.is_some(), "the token's secret still authenticates");
     let webhooks = pg.webhooks(None).await.unwrap();

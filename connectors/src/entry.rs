@@ -78,6 +78,7 @@ impl Draft<'_> {
             search_text: format!("{title_norm} {summary_norm}"),
             url_key,
             text_key,
+            provenance: None,
             deleted: false,
         }
     }

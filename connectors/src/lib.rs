@@ -9,6 +9,7 @@
 //! - [`text`]: HTML-to-text, whitespace, and the normaliser used for matching and search.
 //! - [`lang`]: declared-or-detected language, as a BCP 47 tag with its direction.
 //! - [`geo`]: country codes and country names in five languages (table in `rules/countries.tsv`).
+//! - [`hub`]: another hub's change log, read through its GraphQL API, with provenance and loops cut.
 //! - [`classify`]: category rules kept as data in `rules/categories.toml`.
 //! - [`csv`]: CSV files read a row at a time — encoding, delimiter, HXL hashtag rows — and each
 //!   row made an item by a mapping or the HXL defaults.
@@ -23,6 +24,7 @@ pub mod csv;
 pub mod dates;
 mod entry;
 pub mod geo;
+pub mod hub;
 pub mod json;
 pub mod lang;
 pub mod learned;

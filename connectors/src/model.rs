@@ -124,6 +124,22 @@ pub struct Figure {
     pub disaggregation: Vec<String>,
 }
 
+/// Where an item read from another hub came from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Provenance {
+    /// The hub that first imported it.
+    pub origin_hub: String,
+    /// The organisation that published it there (its code or id on that hub).
+    pub origin_organisation: String,
+    /// Its id on the origin hub.
+    pub origin_id: String,
+    /// The hubs it travelled through before this one, origin first.
+    pub path: Vec<String>,
+    /// Who may see it on the hub it was read from (`PUBLIC`, `NETWORK`, `SOCIETY`): it keeps
+    /// the strictest visibility of its path.
+    pub visibility: String,
+}
+
 /// How an item was classified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Classification {
@@ -173,6 +189,8 @@ pub struct NormalisedItem {
     /// gets them from [`NormalisedItem::with_story_keys`].
     pub url_key: Option<String>,
     pub text_key: Option<String>,
+    /// Where the item came from, when it was read from another hub (a HUB feed).
+    pub provenance: Option<Provenance>,
     /// The source marks this record deleted (a mapping's `item.deleted`): its item is withdrawn,
     /// and the other fields are empty.
     pub deleted: bool,
@@ -202,6 +220,7 @@ impl NormalisedItem {
             search_text: String::new(),
             url_key: None,
             text_key: None,
+            provenance: None,
             deleted: true,
         }
     }
@@ -249,6 +268,16 @@ impl NormalisedItem {
             for attribute in &f.disaggregation {
                 field(attribute);
             }
+        }
+        // Only items read from another hub have one, so other items' hashes are as they were.
+        if let Some(p) = &self.provenance {
+            field(&p.origin_hub);
+            field(&p.origin_organisation);
+            field(&p.origin_id);
+            for hub in &p.path {
+                field(hub);
+            }
+            field(&p.visibility);
         }
         let digest = h.finalize();
         crate::text::hex(&digest[..16])

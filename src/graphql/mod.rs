@@ -95,17 +95,28 @@ fn request<'a>(ctx: &Context<'a>) -> &'a Request {
     ctx.data_unchecked::<Request>()
 }
 
+/// This hub among hubs that follow each other (`Query.hub`).
+#[derive(Debug, Clone, async_graphql::SimpleObject)]
+pub struct HubIdentity {
+    /// Its id: other hubs record it in the provenance of what they read from it.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+}
+
 /// Builds the schema with the configured depth and complexity limits; mutations read the poll
 /// settings (intervals), the SSRF guard (registered URLs) and the fetcher (`validateFeed`) from
-/// its data, subscriptions the change fan-out.
+/// its data, subscriptions the change fan-out, `hub` this hub's identity.
 pub fn build_schema(
     api: &ApiSettings,
     poll: &PollSettings,
     fetcher: Fetcher,
     changes: Arc<crate::events::ChangeFeed>,
+    hub: HubIdentity,
 ) -> TributarySchema {
     Schema::build(Query::default(), Mutation::default(), Subscription)
         .enable_federation()
+        .data(hub)
         .data(poll.clone())
         .data(changes)
         .data(fetcher.guard())

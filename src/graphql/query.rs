@@ -207,6 +207,11 @@ pub struct ReadQuery;
 
 #[Object]
 impl ReadQuery {
+    /// This hub: its id, which hubs that follow it record in the provenance of what they read.
+    async fn hub(&self, ctx: &Context<'_>) -> super::HubIdentity {
+        ctx.data_unchecked::<super::HubIdentity>().clone()
+    }
+
     /// All networks.
     async fn networks(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Network>> {
         let networks = request(ctx).store.networks().await.map_err(store_err)?;

@@ -149,6 +149,8 @@ mirror_enum! {
         Csv,
         /// A JSON API, read with a mapping, page by page.
         JsonApi,
+        /// Another Tributary hub's GraphQL endpoint, followed through its change log.
+        Hub,
     }
 }
 

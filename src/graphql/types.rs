@@ -342,11 +342,13 @@ impl Figure {
 /// Where an item came from when it reached this hub through another hub.
 #[derive(SimpleObject)]
 pub struct Provenance {
-    /// The hub that first imported it.
+    /// The id of the hub that first imported it.
     pub origin_hub: String,
-    /// The organisation that published it there.
+    /// The organisation that published it there (its code or id on that hub).
     pub origin_organisation: String,
-    /// Ids of the hubs it travelled through, origin first.
+    /// Its id on the origin hub.
+    pub origin_id: String,
+    /// Ids of the hubs it travelled through before this one, origin first.
     pub path: Vec<String>,
 }
 
@@ -455,7 +457,12 @@ impl Item {
     }
     /// Where it came from, when it reached this hub through another hub (null otherwise).
     async fn provenance(&self) -> Option<Provenance> {
-        None
+        self.0.provenance.as_ref().map(|p| Provenance {
+            origin_hub: p.origin_hub.clone(),
+            origin_organisation: p.origin_organisation.clone(),
+            origin_id: p.origin_id.clone(),
+            path: p.path.clone(),
+        })
     }
 }
 

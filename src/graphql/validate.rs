@@ -213,6 +213,15 @@ pub async fn validate(ctx: &Context<'_>, input: ValidateFeedInput) -> async_grap
             Ok(found) => found,
             Err(m) => return Ok(refused("mapping", m)),
         };
+    if kind == model::FeedKind::Hub {
+        return Ok(FeedValidation {
+            kind: Some(kind.into()),
+            warnings: vec![
+                "a HUB feed is not previewed: register the other hub's GraphQL endpoint, and its first poll says whether it can be followed".into(),
+            ],
+            ..FeedValidation::default()
+        });
+    }
     let fetcher = ctx.data_unchecked::<Fetcher>();
     let headers = reqwest::header::HeaderMap::new();
     // A dry run reads at most `fetch.max_body_bytes`, in memory: it answers a request, so it
@@ -266,6 +275,7 @@ pub async fn validate(ctx: &Context<'_>, input: ValidateFeedInput) -> async_grap
             Some(m) => Connector::Json(Box::new(m)),
             None => return Ok(refused("mapping", "a JSON_API feed needs a mapping")),
         },
+        model::FeedKind::Hub => unreachable!("a HUB feed returned above"),
     };
     let context = FeedContext { url: Some(url.as_str().to_string()), ..FeedContext::default() };
     // Parsing is CPU work: off the threads that serve requests, as in a poll.

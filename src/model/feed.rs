@@ -15,6 +15,8 @@ named_enum! {
         Csv => "CSV",
         /// A JSON API, read with a mapping, page by page.
         JsonApi => "JSON_API",
+        /// Another Tributary hub's GraphQL endpoint, followed through its change log.
+        Hub => "HUB",
     }
 }
 
@@ -222,6 +224,10 @@ impl NewFeed {
 
     /// [`NewFeed::check`] for a kind and a mapping alone.
     pub fn check_kind_and_mapping(kind: FeedKind, mapping: Option<&str>) -> Result<(), String> {
+        if kind == FeedKind::Hub {
+            // A HUB feed's "mapping" is its settings: the read token the other hub issued.
+            return mapping.map_or(Ok(()), |m| connectors::hub::HubSettings::parse(m).map(|_| ()));
+        }
         let mapping = mapping.map(Mapping::parse).transpose().map_err(|e| e.to_string())?;
         let format = mapping.as_ref().map(|m| m.format);
         match (kind, format) {
@@ -229,6 +235,7 @@ impl NewFeed {
             | (FeedKind::Csv, None | Some(Format::Csv))
             | (FeedKind::JsonApi, Some(Format::Json)) => Ok(()),
             (FeedKind::Rss, Some(_)) => Err("an RSS feed takes no mapping".into()),
+            (FeedKind::Hub, _) => Ok(()), // its settings were read above
             (FeedKind::JsonApi, None) => {
                 Err("a JSON_API feed needs a mapping saying where its records and fields are".into())
             }

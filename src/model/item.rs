@@ -56,6 +56,8 @@ pub struct Item {
     /// The item of another feed that told the same story first: listings and notifications leave
     /// this one out unless asked for duplicates.
     pub duplicate_of: Option<ItemId>,
+    /// Where it came from, when it was read from another hub.
+    pub provenance: Option<super::Provenance>,
 }
 
 named_enum! {

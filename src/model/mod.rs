@@ -10,6 +10,7 @@ mod viewer;
 mod webhook;
 
 pub use audit::{actor_name, AuditEntry, NewAuditEntry, OPERATOR};
+pub use connectors::model::Provenance;
 pub use connectors::{Category, ClassificationSource, CountryCode, CountryMention, CountryRole, Figure};
 pub use feed::{Feed, FeedKind, FeedState, FeedUpdate, FeedUrl, NewFeed, Visibility};
 pub use ids::{FeedId, ItemId, OrgId};

@@ -174,6 +174,40 @@ impl Fetcher {
         }
     }
 
+    /// POSTs a JSON `body` to `url` (a GraphQL request to another hub) through the SSRF guard,
+    /// without following redirects, within the fetch timeout; the status and the body, read up to
+    /// `fetch.max_body_bytes`, or why there was none, in words.
+    pub async fn post_json(
+        &self,
+        url: &url::Url,
+        headers: HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<(StatusCode, Vec<u8>), String> {
+        self.guard.check_url(url).map_err(|b| b.0)?;
+        let timeout = Duration::from_secs(self.settings.timeout_secs.max(1));
+        let sent = self
+            .poster
+            .post(url.clone())
+            .headers(headers)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::ACCEPT, "application/graphql-response+json, application/json")
+            .body(body)
+            .timeout(timeout)
+            .send()
+            .await;
+        let mut response = sent.map_err(|e| self.describe(e, Keep::Memory).to_string())?;
+        let status = response.status();
+        let cap = self.settings.max_body_bytes;
+        let mut out = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.describe(e, Keep::Memory).to_string())? {
+            if out.len() + chunk.len() > cap {
+                return Err(format!("the answer is larger than fetch.max_body_bytes ({cap} bytes)"));
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok((status, out))
+    }
+
     /// The SSRF guard, for checks made before a fetch (registration).
     pub fn guard(&self) -> Arc<Guard> {
         Arc::clone(&self.guard)

@@ -4,6 +4,7 @@
 
 mod dispatch;
 pub mod fetch;
+mod follow;
 pub mod guard;
 pub mod ingest;
 
@@ -48,12 +49,28 @@ pub struct Poller {
     metrics: Arc<Metrics>,
     wake: Arc<Notify>,
     reports: broadcast::Sender<PollReport>,
+    /// This hub's id: a HUB feed does not import what came from here.
+    hub_id: String,
 }
 
 impl Poller {
-    /// A poller over `store`.
-    pub fn new(store: Arc<dyn Store>, fetcher: Fetcher, settings: PollSettings, metrics: Arc<Metrics>) -> Poller {
-        Poller { store, fetcher, settings, metrics, wake: Arc::new(Notify::new()), reports: broadcast::channel(256).0 }
+    /// A poller over `store`, for the hub `hub_id`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        fetcher: Fetcher,
+        settings: PollSettings,
+        metrics: Arc<Metrics>,
+        hub_id: String,
+    ) -> Poller {
+        Poller {
+            store,
+            fetcher,
+            settings,
+            metrics,
+            wake: Arc::new(Notify::new()),
+            reports: broadcast::channel(256).0,
+            hub_id,
+        }
     }
 
     /// A handle that wakes the loop early (a feed was added).
@@ -180,6 +197,9 @@ impl Poller {
         &self,
         feed: &Feed,
     ) -> Result<(PollOutcome, IngestReport, DateTime<Utc>), (String, Option<Duration>)> {
+        if feed.kind == FeedKind::Hub {
+            return self.follow_hub(feed).await;
+        }
         let plain = |reason: String| (reason, None);
         let mapping = feed.mapping.as_deref().map(Mapping::parse).transpose().map_err(|e| plain(e.to_string()))?;
         let headers = request_headers(mapping.as_ref()).map_err(plain)?;
@@ -189,6 +209,7 @@ impl Poller {
             FeedKind::JsonApi => Connector::Json(Box::new(
                 mapping.ok_or_else(|| plain("a JSON_API feed needs a mapping; the feed has none".into()))?,
             )),
+            FeedKind::Hub => unreachable!("a HUB feed is followed above"),
         };
         let pagination = match &connector {
             Connector::Json(mapping) => mapping.pagination.clone(),

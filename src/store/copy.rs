@@ -151,6 +151,8 @@ const TABLES: [Table; 10] = [
             ("url_key", Text),
             ("text_key", Text),
             ("duplicate_of", Int),
+            ("provenance", Text),
+            ("source_visibility", Text),
         ],
     },
     Table {
@@ -482,6 +484,18 @@ async fn carry_counters(source: &SqlitePool, target: &PgPool) -> StoreResult<i64
         .bind(data_version)
         .execute(&mut *tx)
         .await?;
+    // The hub keeps its id (made from this number when not configured): hubs that follow it know
+    // it by that id.
+    let hub_number: Option<i64> =
+        sqlx::query_scalar("SELECT value FROM meta WHERE key = 'hub_number'").fetch_optional(source).await?;
+    if let Some(n) = hub_number {
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ('hub_number', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+        )
+        .bind(n)
+        .execute(&mut *tx)
+        .await?;
+    }
     let sequence: i64 =
         sqlx::query_scalar("SELECT value FROM meta WHERE key = 'change_sequence'").fetch_one(&mut *tx).await?;
     tx.commit().await?;

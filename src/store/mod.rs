@@ -499,6 +499,8 @@ pub trait Store: Send + Sync + 'static {
     async fn change_log(&self, after: i64, limit: usize, include_backfill: bool) -> StoreResult<ChangeLogPage>;
     /// The last committed sequence of the change log (0 when it is empty).
     async fn change_head(&self) -> StoreResult<i64>;
+    /// A random number made on first use and kept: the default hub id is made from it.
+    async fn hub_number(&self) -> StoreResult<i64>;
     /// The last sequence pruned from the change log (0 when nothing was): a cursor before it
     /// has expired.
     async fn change_horizon(&self) -> StoreResult<i64>;
@@ -540,4 +542,16 @@ pub(crate) fn lease_owner() -> String {
     let mut bytes = [0u8; 8];
     getrandom::getrandom(&mut bytes).expect("the system's random source");
     format!("{}-{:016x}", std::process::id(), u64::from_le_bytes(bytes))
+}
+
+/// A random positive number (for the hub number).
+pub(crate) fn random_i64() -> i64 {
+    let mut bytes = [0u8; 8];
+    getrandom::getrandom(&mut bytes).expect("the system's random source");
+    (u64::from_le_bytes(bytes) >> 1) as i64
+}
+
+/// The hub id made from a [`Store::hub_number`].
+pub fn hub_id_from(number: i64) -> String {
+    format!("hub-{number:016x}")
 }

@@ -197,6 +197,47 @@ pub fn countries_json(countries: &[CountryMention]) -> String {
     serde_json::to_string(&stored).unwrap_or_else(|_| "[]".into())
 }
 
+/// An item's provenance as stored (JSON), when it came from another hub.
+pub fn provenance_json(item: &connectors::NormalisedItem) -> Option<String> {
+    item.provenance.as_ref().map(|p| serde_json::to_string(p).unwrap_or_else(|_| "null".into()))
+}
+
+/// How visible an item was on the hub it was read from; an unknown word counts as the strictest.
+pub fn source_visibility(item: &connectors::NormalisedItem) -> Option<&'static str> {
+    let p = item.provenance.as_ref()?;
+    Some(p.visibility.parse::<crate::model::Visibility>().unwrap_or(crate::model::Visibility::Society).as_str())
+}
+
+/// The visibility an item is stored with: its feed's, or its source's where that is stricter (an
+/// item read from another hub never becomes more visible here than it was there).
+pub fn item_visibility(feed: crate::model::Visibility, item: &connectors::NormalisedItem) -> &'static str {
+    let source = source_visibility(item).and_then(|v| v.parse::<crate::model::Visibility>().ok());
+    source.map_or(feed, |s| stricter(feed, s)).as_str()
+}
+
+fn stricter(a: crate::model::Visibility, b: crate::model::Visibility) -> crate::model::Visibility {
+    use crate::model::Visibility::*;
+    let rank = |v| match v {
+        Public => 0,
+        Network => 1,
+        Society => 2,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
+/// SQL for the visibility of a feed's items when the feed's becomes `new` (a placeholder): the
+/// stricter of it and each item's source visibility.
+pub fn stricter_sql(new: &str) -> String {
+    format!(
+        "CASE WHEN source_visibility = 'SOCIETY' OR (source_visibility = 'NETWORK' AND {new} = 'PUBLIC') \
+         THEN source_visibility ELSE {new} END"
+    )
+}
+
 pub fn figures_json(figures: &[Figure]) -> String {
     let stored: Vec<StoredFigure> = figures
         .iter()
@@ -255,6 +296,7 @@ pub struct ItemRow {
     first_seen_at: i64,
     withdrawn_at: Option<i64>,
     duplicate_of: Option<String>,
+    provenance: Option<String>,
 }
 
 impl ItemRow {
@@ -310,6 +352,7 @@ impl TryFrom<ItemRow> for Item {
             first_seen_at: from_millis(r.first_seen_at),
             withdrawn_at: r.withdrawn_at.map(from_millis),
             duplicate_of: r.duplicate_of.map(ItemId),
+            provenance: r.provenance.as_deref().map(json).transpose()?,
         })
     }
 }

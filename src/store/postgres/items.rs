@@ -19,7 +19,7 @@ pub(super) const ITEM_COLUMNS: &str =
     "i.rowid, i.id, i.feed, i.organisation, i.visibility, i.title, i.summary, i.url, i.language, \
     i.direction, i.published_at, i.updated_at, i.sort_published, i.sort_updated, i.category, i.categories, \
     i.classification_source, i.terms, i.countries, i.route, i.figures, i.version, i.content_hash, i.first_seen_at, \
-    i.withdrawn_at, (SELECT p.id FROM items p WHERE p.rowid = i.duplicate_of AND \
+    i.withdrawn_at, i.provenance, (SELECT p.id FROM items p WHERE p.rowid = i.duplicate_of AND \
     p.withdrawn_at IS NULL AND (p.visibility = 'PUBLIC' OR (p.visibility = i.visibility AND \
     p.organisation = i.organisation))) AS duplicate_of";
 
@@ -444,7 +444,7 @@ async fn insert_items(
             "INSERT INTO items (rowid, id, feed, organisation, visibility, source_key, title, summary, url, language, \
              direction, published_at, updated_at, sort_published, sort_updated, category, categories, \
              classification_source, terms, countries, route, figures, version, content_hash, first_seen_at, url_key, \
-             text_key, search, facets) ",
+             text_key, search, facets, provenance, source_visibility) ",
         );
         qb.push_values(batch.iter(), |mut row, p| {
             let item = p.item;
@@ -454,7 +454,7 @@ async fn insert_items(
                 .push_bind(p.id.0.as_str())
                 .push_bind(feed.id.0)
                 .push_bind(feed.organisation.0.as_str())
-                .push_bind(feed.visibility.as_str())
+                .push_bind(rows::item_visibility(feed.visibility, item))
                 .push_bind(item.source_key.as_str())
                 .push_bind(item.title.as_str())
                 .push_bind(item.summary.as_str())
@@ -480,7 +480,9 @@ async fn insert_items(
                 .push("to_tsvector('tributary', ")
                 .push_bind_unseparated(search_text(item))
                 .push_unseparated(")")
-                .push_bind(facet_tokens(item));
+                .push_bind(facet_tokens(item))
+                .push_bind(rows::provenance_json(item))
+                .push_bind(rows::source_visibility(item));
         });
         qb.build().execute(&mut **tx).await?;
     }
@@ -559,9 +561,9 @@ async fn update_item(
          updated_at = $8, sort_published = coalesce($9, first_seen_at), sort_updated = $10, category = $11, \
          categories = $12, classification_source = $13, terms = $14, countries = $15, route = $16, figures = $17, \
          version = $18, content_hash = $19, withdrawn_at = NULL, url_key = $20, text_key = $21, \
-         search = to_tsvector('tributary', $22), facets = $23 WHERE id = $24",
+         search = to_tsvector('tributary', $22), facets = $23, provenance = $25, source_visibility = $26 WHERE id = $24",
     )
-    .bind(feed.visibility.as_str())
+    .bind(rows::item_visibility(feed.visibility, item))
     .bind(&item.title)
     .bind(&item.summary)
     .bind(&item.url)
@@ -585,6 +587,8 @@ async fn update_item(
     .bind(search_text(item))
     .bind(facet_tokens(item))
     .bind(&p.id.0)
+    .bind(rows::provenance_json(item))
+    .bind(rows::source_visibility(item))
     .execute(&mut **tx)
     .await?;
     Ok(())

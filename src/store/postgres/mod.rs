@@ -84,8 +84,14 @@ pub struct PgStore {
 }
 
 /// Sets the visibility of a feed's items, locking them in rowid order as every writer does.
-const VISIBILITY_OF_FEED_ITEMS: &str = "UPDATE items SET visibility = $1 WHERE rowid IN \
-     (SELECT rowid FROM items WHERE feed = $2 ORDER BY rowid FOR NO KEY UPDATE)";
+/// An item read from another hub keeps its source's visibility where that is stricter.
+static VISIBILITY_OF_FEED_ITEMS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "UPDATE items SET visibility = {} WHERE rowid IN \
+         (SELECT rowid FROM items WHERE feed = $2 ORDER BY rowid FOR NO KEY UPDATE)",
+        rows::stricter_sql("$1")
+    )
+});
 
 /// Remembers `v` as the data version when it is newer than the one seen.
 fn remember(data_version: &watch::Sender<i64>, v: i64) {
@@ -533,7 +539,7 @@ impl Store for PgStore {
         let feed: Feed = row.ok_or(StoreError::NotFound)?.try_into()?;
         if let Some(v) = u.visibility {
             self.count(1);
-            sqlx::query(VISIBILITY_OF_FEED_ITEMS).bind(v.as_str()).bind(id.0).execute(&mut *tx).await?;
+            sqlx::query(&VISIBILITY_OF_FEED_ITEMS).bind(v.as_str()).bind(id.0).execute(&mut *tx).await?;
         }
         self.commit_visible(tx).await?;
         Ok(feed)
@@ -685,7 +691,7 @@ impl Store for PgStore {
                         // Its withdrawn items, reachable through `item` and `changes`, take the
                         // new visibility too.
                         self.count(1);
-                        sqlx::query(VISIBILITY_OF_FEED_ITEMS)
+                        sqlx::query(&VISIBILITY_OF_FEED_ITEMS)
                             .bind(f.visibility.as_str())
                             .bind(row.id())
                             .execute(&mut *tx)
@@ -1026,6 +1032,15 @@ impl Store for PgStore {
 
     async fn change_log(&self, after: i64, limit: usize, include_backfill: bool) -> StoreResult<ChangeLogPage> {
         changes::change_log(self, after, limit, include_backfill).await
+    }
+
+    async fn hub_number(&self) -> StoreResult<i64> {
+        self.count(2);
+        sqlx::query("INSERT INTO meta (key, value) VALUES ('hub_number', $1) ON CONFLICT (key) DO NOTHING")
+            .bind(super::random_i64())
+            .execute(&self.pool)
+            .await?;
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = 'hub_number'").fetch_one(&self.pool).await?)
     }
 
     async fn change_head(&self) -> StoreResult<i64> {

@@ -19,7 +19,7 @@ pub(super) const ITEM_COLUMNS: &str =
     "i.rowid, i.id, i.feed, i.organisation, i.visibility, i.title, i.summary, i.url, i.language, \
     i.direction, i.published_at, i.updated_at, i.sort_published, i.sort_updated, i.category, i.categories, \
     i.classification_source, i.terms, i.countries, i.route, i.figures, i.version, i.content_hash, i.first_seen_at, \
-    i.withdrawn_at, (SELECT p.id FROM items p WHERE p.rowid = i.duplicate_of AND \
+    i.withdrawn_at, i.provenance, (SELECT p.id FROM items p WHERE p.rowid = i.duplicate_of AND \
     p.withdrawn_at IS NULL AND (p.visibility = 'PUBLIC' OR (p.visibility = i.visibility AND \
     p.organisation = i.organisation))) AS duplicate_of";
 
@@ -442,7 +442,7 @@ async fn insert_items(
             "INSERT INTO items (rowid, id, feed, organisation, visibility, source_key, title, summary, url, language, \
              direction, published_at, updated_at, sort_published, sort_updated, category, categories, \
              classification_source, terms, countries, route, figures, version, content_hash, first_seen_at, url_key, \
-             text_key) ",
+             text_key, provenance, source_visibility) ",
         );
         qb.push_values(batch.iter(), |mut row, p| {
             let item = p.item;
@@ -453,7 +453,7 @@ async fn insert_items(
                 .push_bind(p.id.0.as_str())
                 .push_bind(feed.id.0)
                 .push_bind(feed.organisation.0.as_str())
-                .push_bind(feed.visibility.as_str())
+                .push_bind(rows::item_visibility(feed.visibility, item))
                 .push_bind(item.source_key.as_str())
                 .push_bind(item.title.as_str())
                 .push_bind(item.summary.as_str())
@@ -475,7 +475,9 @@ async fn insert_items(
                 .push_bind(p.hash.as_str())
                 .push_bind(now)
                 .push_bind(item.url_key.as_deref())
-                .push_bind(item.text_key.as_deref());
+                .push_bind(item.text_key.as_deref())
+                .push_bind(rows::provenance_json(item))
+                .push_bind(rows::source_visibility(item));
         });
         qb.build().execute(&mut **tx).await?;
     }
@@ -558,9 +560,10 @@ async fn update_item(
         "UPDATE items SET visibility = ?, title = ?, summary = ?, url = ?, language = ?, direction = ?, published_at = ?, \
          updated_at = ?, sort_published = coalesce(?, first_seen_at), sort_updated = ?, category = ?, \
          categories = ?, classification_source = ?, terms = ?, countries = ?, route = ?, figures = ?, \
-         version = ?, content_hash = ?, withdrawn_at = NULL, url_key = ?, text_key = ? WHERE id = ?",
+         version = ?, content_hash = ?, withdrawn_at = NULL, url_key = ?, text_key = ?, provenance = ?, \
+         source_visibility = ? WHERE id = ?",
     )
-    .bind(feed.visibility.as_str())
+    .bind(rows::item_visibility(feed.visibility, item))
     .bind(&item.title)
     .bind(&item.summary)
     .bind(&item.url)
@@ -581,6 +584,8 @@ async fn update_item(
     .bind(&p.hash)
     .bind(item.url_key.as_deref())
     .bind(item.text_key.as_deref())
+    .bind(rows::provenance_json(item))
+    .bind(rows::source_visibility(item))
     .bind(&p.id.0)
     .execute(&mut **tx)
     .await?;

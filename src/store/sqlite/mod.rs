@@ -461,7 +461,7 @@ impl Store for SqliteStore {
         let feed: Feed = row.ok_or(StoreError::NotFound)?.try_into()?;
         if let Some(v) = u.visibility {
             self.count(1);
-            sqlx::query("UPDATE items SET visibility = ? WHERE feed = ?")
+            sqlx::query(&format!("UPDATE items SET visibility = {} WHERE feed = ?2", rows::stricter_sql("?1")))
                 .bind(v.as_str())
                 .bind(id.0)
                 .execute(&mut *tx)
@@ -615,11 +615,14 @@ impl Store for SqliteStore {
                         // Its withdrawn items, reachable through `item` and `changes`, take the
                         // new visibility too.
                         self.count(1);
-                        sqlx::query("UPDATE items SET visibility = ? WHERE feed = ?")
-                            .bind(f.visibility.as_str())
-                            .bind(row.id())
-                            .execute(&mut *tx)
-                            .await?;
+                        sqlx::query(&format!(
+                            "UPDATE items SET visibility = {} WHERE feed = ?2",
+                            rows::stricter_sql("?1")
+                        ))
+                        .bind(f.visibility.as_str())
+                        .bind(row.id())
+                        .execute(&mut *tx)
+                        .await?;
                         row
                     }
                     None => {
@@ -952,6 +955,16 @@ impl Store for SqliteStore {
 
     async fn change_log(&self, after: i64, limit: usize, include_backfill: bool) -> StoreResult<ChangeLogPage> {
         changes::change_log(self, after, limit, include_backfill).await
+    }
+
+    async fn hub_number(&self) -> StoreResult<i64> {
+        let _w = self.writer.lock().await;
+        self.count(2);
+        sqlx::query("INSERT OR IGNORE INTO meta (key, value) VALUES ('hub_number', ?)")
+            .bind(super::random_i64())
+            .execute(&self.pool)
+            .await?;
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = 'hub_number'").fetch_one(&self.pool).await?)
     }
 
     async fn change_head(&self) -> StoreResult<i64> {

@@ -1,0 +1,379 @@
+//! Another Tributary hub as a source (a HUB feed): its change log, read a page at a time through
+//! its GraphQL API, becomes items with their provenance. Pure: the poller sends [`QUERY`] and
+//! hands the answer to [`parse_page`].
+//!
+//! Loops are cut here: every hub has an id, an item carries the path of hubs it travelled
+//! through, and an item whose path holds this hub's id is not imported again, whatever the
+//! topology (A↔B, A→B→C→A).
+
+use serde::Deserialize;
+
+use crate::mapping::HeaderValue;
+use crate::model::{Category, Provenance};
+use crate::model::{Classification, ClassificationSource, CountryMention, CountryRole, Figure, NormalisedItem};
+use crate::text::{normalise, tokens};
+use crate::CountryCode;
+
+/// Changes asked for per request (the most a connection gives).
+pub const PAGE: i64 = 100;
+
+/// What a follower asks the hub it follows: that hub's id, and a page of its change log after
+/// the last cursor read, backfill and duplicates included (the follower decides for itself).
+pub const QUERY: &str = "query Follow($after: String, $first: Int!) {
+  hub { id }
+  changes(first: $first, after: $after, filter: { includeBackfill: true, includeDuplicates: true }) {
+    pageInfo { hasNextPage endCursor }
+    edges {
+      cursor
+      node {
+        kind
+        item {
+          id title summary url language publishedAt updatedAt visibility
+          classification { category categories source terms }
+          countries { country role }
+          route
+          figures { measure value unit hxlTag disaggregation }
+          organisation { id code }
+          provenance { originHub originOrganisation originId path }
+        }
+      }
+    }
+  }
+}";
+
+/// A HUB feed's settings, given as its mapping (TOML): the read token the other hub issued,
+/// written out or, better, named by an environment variable of this hub.
+///
+/// ```toml
+/// token = { env = "APMN_HUB_TOKEN" }
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubSettings {
+    pub token: Option<HeaderValue>,
+}
+
+impl HubSettings {
+    /// Reads a HUB feed's settings; none is an empty table.
+    pub fn parse(text: &str) -> Result<HubSettings, String> {
+        toml::from_str(text).map_err(|e| format!("the HUB feed's settings (TOML): {}", e.message()))
+    }
+}
+
+/// One page of the other hub's change log, read.
+#[derive(Debug, Default)]
+pub struct HubPage {
+    /// The other hub's id.
+    pub hub: String,
+    /// Items to store (a withdrawn one marked `deleted`), in change order.
+    pub items: Vec<NormalisedItem>,
+    /// Changes not imported because this hub is on the item's path (it came from here).
+    pub looped: usize,
+    /// Changes that could not be read, with why.
+    pub warnings: Vec<String>,
+    /// The cursor to ask after next time.
+    pub end_cursor: Option<String>,
+    pub has_next_page: bool,
+}
+
+/// An error the other hub answered with: its code (`CURSOR_EXPIRED`, `UNAUTHENTICATED`, …) and
+/// message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubError {
+    pub code: Option<String>,
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+struct Response {
+    data: Option<Data>,
+    #[serde(default)]
+    errors: Vec<GraphqlError>,
+}
+
+#[derive(Deserialize)]
+struct GraphqlError {
+    message: String,
+    #[serde(default)]
+    extensions: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct Data {
+    hub: HubId,
+    changes: Changes,
+}
+
+#[derive(Deserialize)]
+struct HubId {
+    id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Changes {
+    page_info: PageInfo,
+    edges: Vec<Edge>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PageInfo {
+    has_next_page: bool,
+    end_cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Edge {
+    node: Change,
+}
+
+#[derive(Deserialize)]
+struct Change {
+    kind: String,
+    item: Item,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Item {
+    id: String,
+    title: String,
+    summary: String,
+    url: Option<String>,
+    language: Option<String>,
+    published_at: Option<String>,
+    updated_at: Option<String>,
+    visibility: String,
+    classification: ItemClassification,
+    countries: Vec<ItemCountry>,
+    route: Option<String>,
+    figures: Vec<ItemFigure>,
+    organisation: ItemOrganisation,
+    provenance: Option<ItemProvenance>,
+}
+
+#[derive(Deserialize)]
+struct ItemClassification {
+    category: String,
+    categories: Vec<String>,
+    source: String,
+    terms: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct ItemCountry {
+    country: String,
+    role: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ItemFigure {
+    measure: String,
+    value: f64,
+    unit: Option<String>,
+    hxl_tag: Option<String>,
+    disaggregation: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct ItemOrganisation {
+    id: String,
+    code: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ItemProvenance {
+    origin_hub: String,
+    origin_organisation: String,
+    origin_id: String,
+    path: Vec<String>,
+}
+
+/// Reads the other hub's answer to [`QUERY`]. `this_hub` is this hub's id: items that travelled
+/// through it are left out. An answer with errors and no data is a [`HubError`].
+pub fn parse_page(body: &[u8], this_hub: &str) -> Result<HubPage, HubError> {
+    let response: Response = serde_json::from_slice(body).map_err(|e| HubError {
+        code: None,
+        message: format!("the other hub's answer is not the GraphQL response expected: {e}"),
+    })?;
+    let Some(data) = response.data else {
+        let first = response.errors.into_iter().next();
+        return Err(HubError {
+            code: first
+                .as_ref()
+                .and_then(|e| e.extensions.as_ref())
+                .and_then(|x| x.get("code"))
+                .and_then(|c| c.as_str())
+                .map(str::to_string),
+            message: first.map_or_else(|| "the other hub answered with neither data nor errors".into(), |e| e.message),
+        });
+    };
+    let mut page = HubPage {
+        hub: data.hub.id,
+        end_cursor: data.changes.page_info.end_cursor,
+        has_next_page: data.changes.page_info.has_next_page,
+        ..HubPage::default()
+    };
+    for edge in data.changes.edges {
+        let change = edge.node;
+        let provenance = provenance(&page.hub, &change.item);
+        if provenance.path.iter().any(|h| h == this_hub) {
+            page.looped += 1;
+            continue;
+        }
+        let source_key = format!("hub:{}:{}", provenance.origin_hub, provenance.origin_id);
+        if change.kind == "WITHDRAWN" {
+            page.items.push(NormalisedItem::deleted(source_key));
+            continue;
+        }
+        match item(change.item, source_key, provenance) {
+            Ok(item) => page.items.push(item),
+            Err(reason) => page.warnings.push(reason),
+        }
+    }
+    Ok(page)
+}
+
+/// The item's provenance here: as the other hub gives it, with that hub added to the path; an
+/// item the other hub imported itself starts its path there.
+fn provenance(from: &str, item: &Item) -> Provenance {
+    match &item.provenance {
+        Some(p) => {
+            let mut path = p.path.clone();
+            path.push(from.to_string());
+            Provenance {
+                origin_hub: p.origin_hub.clone(),
+                origin_organisation: p.origin_organisation.clone(),
+                origin_id: p.origin_id.clone(),
+                path,
+                visibility: item.visibility.clone(),
+            }
+        }
+        None => Provenance {
+            origin_hub: from.to_string(),
+            origin_organisation: item.organisation.code.clone().unwrap_or_else(|| item.organisation.id.clone()),
+            origin_id: item.id.clone(),
+            path: vec![from.to_string()],
+            visibility: item.visibility.clone(),
+        },
+    }
+}
+
+fn item(i: Item, source_key: String, provenance: Provenance) -> Result<NormalisedItem, String> {
+    let bad = |what: &str, e: String| format!("item {} ({}): {what}: {e}", i.id, i.title);
+    let date = |d: &Option<String>| d.as_deref().and_then(crate::dates::parse_lenient);
+    let categories: Vec<Category> = i
+        .classification
+        .categories
+        .iter()
+        .map(|c| c.parse())
+        .collect::<Result<_, _>>()
+        .map_err(|e| bad("category", e))?;
+    let category: Category = i.classification.category.parse().map_err(|e| bad("category", e))?;
+    let source: ClassificationSource = i.classification.source.parse().map_err(|e| bad("classification", e))?;
+    let countries = i
+        .countries
+        .iter()
+        .map(|c| Ok(CountryMention { code: CountryCode::parse(&c.country)?, role: c.role.parse::<CountryRole>()? }))
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|e| bad("country", e))?;
+    let title_norm = normalise(&i.title);
+    let summary_norm = normalise(&i.summary);
+    let title_toks: Vec<&str> = tokens(&title_norm).collect();
+    let summary_toks: Vec<&str> = tokens(&summary_norm).collect();
+    let text_key = crate::story::text_key_of_tokens(&title_toks, &summary_toks);
+    let url_key = i.url.as_deref().and_then(crate::story::url_key);
+    Ok(NormalisedItem {
+        source_key,
+        direction: crate::lang::direction(i.language.as_deref()),
+        language: i.language,
+        published_at: date(&i.published_at),
+        updated_at: date(&i.updated_at),
+        classification: Classification { category, categories, source, terms: i.classification.terms },
+        countries,
+        route: i.route,
+        figures: i
+            .figures
+            .into_iter()
+            .map(|f| Figure {
+                measure: f.measure,
+                value: f.value,
+                unit: f.unit,
+                hxl_tag: f.hxl_tag,
+                disaggregation: f.disaggregation,
+            })
+            .collect(),
+        search_text: format!("{title_norm} {summary_norm}"),
+        url_key,
+        text_key,
+        provenance: Some(provenance),
+        deleted: false,
+        title: i.title,
+        summary: i.summary,
+        url: i.url,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(items: &str) -> Vec<u8> {
+        format!(
+            r#"{{"data":{{"hub":{{"id":"hub-b"}},"changes":{{"pageInfo":{{"hasNextPage":false,"endCursor":"c2"}},"edges":[{items}]}}}}}}"#
+        )
+        .into_bytes()
+    }
+
+    fn edge(kind: &str, id: &str, provenance: &str) -> String {
+        format!(
+            r#"{{"cursor":"c1","node":{{"kind":"{kind}","item":{{"id":"{id}","title":"Crossings shift to the Atlantic route","summary":"Arrivals in the Canaries rose.","url":"https://example.org/a","language":"en","publishedAt":"2026-11-02T10:00:00+00:00","updatedAt":null,"visibility":"PUBLIC","classification":{{"category":"ROUTE_CHANGE","categories":["ROUTE_CHANGE"],"source":"RULE","terms":["crossings"]}},"countries":[{{"country":"ES","role":"DESTINATION"}}],"route":"Atlantic","figures":[],"organisation":{{"id":"org-es","code":"ES"}},"provenance":{provenance}}}}}}}"#
+        )
+    }
+
+    #[test]
+    fn an_item_of_the_other_hub_starts_its_path_there() {
+        let page = parse_page(&answer(&edge("CREATED", "item-1", "null")), "hub-c").unwrap();
+        assert_eq!(page.hub, "hub-b");
+        assert_eq!(page.end_cursor.as_deref(), Some("c2"));
+        let item = &page.items[0];
+        assert_eq!(item.source_key, "hub:hub-b:item-1");
+        let p = item.provenance.as_ref().unwrap();
+        assert_eq!(
+            (p.origin_hub.as_str(), p.origin_organisation.as_str(), p.path.clone()),
+            ("hub-b", "ES", vec!["hub-b".to_string()])
+        );
+        assert_eq!(item.classification.category, Category::RouteChange);
+        assert!(item.text_key.is_some());
+    }
+
+    #[test]
+    fn an_item_that_travelled_keeps_its_origin_and_never_comes_home() {
+        let travelled = r#"{"originHub":"hub-a","originOrganisation":"IT","originId":"item-a","path":["hub-a"]}"#;
+        let page = parse_page(&answer(&edge("UPDATED", "item-b", travelled)), "hub-c").unwrap();
+        let p = page.items[0].provenance.as_ref().unwrap();
+        assert_eq!(page.items[0].source_key, "hub:hub-a:item-a", "the same story by whatever way it came");
+        assert_eq!(p.path, vec!["hub-a".to_string(), "hub-b".to_string()]);
+
+        let home = parse_page(&answer(&edge("UPDATED", "item-b", travelled)), "hub-a").unwrap();
+        assert!(home.items.is_empty());
+        assert_eq!(home.looped, 1);
+        let own = parse_page(&answer(&edge("CREATED", "item-1", "null")), "hub-b").unwrap();
+        assert_eq!(own.looped, 1, "a hub following itself imports nothing");
+    }
+
+    #[test]
+    fn a_withdrawal_withdraws_and_an_error_answer_says_its_code() {
+        let page = parse_page(&answer(&edge("WITHDRAWN", "item-1", "null")), "hub-c").unwrap();
+        assert!(page.items[0].deleted);
+        assert_eq!(page.items[0].source_key, "hub:hub-b:item-1");
+        let expired =
+            br#"{"data":null,"errors":[{"message":"cursor expired","extensions":{"code":"CURSOR_EXPIRED"}}]}"#;
+        let e = parse_page(expired, "hub-c").unwrap_err();
+        assert_eq!(e.code.as_deref(), Some("CURSOR_EXPIRED"));
+        assert!(parse_page(b"<html>", "hub-c").unwrap_err().message.contains("not the GraphQL response"));
+    }
+}

@@ -1,0 +1,189 @@
+//! Hub peering: hubs that follow each other's change logs (HUB feeds). Three hubs in one process,
+//! each on its own port and database: B follows A, C follows B, and A follows C.
+
+mod helpers;
+
+use helpers::{rss, spawn_app_with, TestApp};
+use serde_json::{json, Value};
+use tributary::model::{Feed, FeedKind, FeedUrl, NewFeed, NewToken, OrgId, TokenRole, Visibility};
+
+/// Free ports for hubs that must allowlist each other before they start.
+fn reserve_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> =
+        (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    listeners.iter().map(|l| l.local_addr().unwrap().port()).collect()
+}
+
+/// Starts hubs with ids `ids` on reserved ports, each allowed to fetch from the others.
+async fn hubs(ids: &[&str]) -> Vec<TestApp> {
+    let ports = reserve_ports(ids.len());
+    let mut apps = Vec::new();
+    for (k, id) in ids.iter().enumerate() {
+        let ports = ports.clone();
+        let id = id.to_string();
+        apps.push(
+            spawn_app_with(move |s| {
+                s.listen = format!("127.0.0.1:{}", ports[k]).parse().unwrap();
+                s.hub.id = Some(id);
+                s.fetch.allow.extend(ports.iter().filter(|p| **p != ports[k]).map(|p| format!("127.0.0.1:{p}")));
+            })
+            .await,
+        );
+    }
+    apps
+}
+
+/// Registers, on `follower`, a HUB feed of `followed`'s GraphQL endpoint for the IFRC, with `settings`.
+async fn follow(follower: &TestApp, followed: &TestApp, settings: Option<String>) -> Feed {
+    follow_as(follower, "IFRC", followed, settings).await
+}
+
+/// As [`follow`], for organisation `org` (one organisation registers a URL once).
+async fn follow_as(follower: &TestApp, org: &str, followed: &TestApp, settings: Option<String>) -> Feed {
+    let url = FeedUrl::parse(&followed.url("/graphql")).unwrap();
+    let feed = NewFeed { kind: FeedKind::Hub, mapping: settings, ..NewFeed::new(OrgId(org.into()), url, 900) };
+    follower.store.add_feed(&feed).await.expect("HUB feed registered")
+}
+
+async fn poll(app: &TestApp, feed: &Feed) -> tributary::poller::PollReport {
+    let report = app
+        .poller
+        .poll(app.store.feeds_by_ids(&tributary::access::Scope::System, &[feed.id]).await.unwrap().pop().unwrap())
+        .await;
+    assert_eq!(report.error, None, "poll of feed {} failed", feed.id);
+    report
+}
+
+const ITEMS: &str =
+    "{ items(first: 10, filter: { includeDuplicates: true }) { nodes { id title summary version visibility
+    organisation { code } provenance { originHub originOrganisation originId path } } } }";
+
+async fn items(app: &TestApp) -> Vec<Value> {
+    app.data(ITEMS, json!({})).await["items"]["nodes"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn an_item_travels_a_ring_of_three_hubs_once_with_its_provenance_and_never_comes_back() {
+    let apps = hubs(&["hub-a", "hub-b", "hub-c"]).await;
+    let (a, b, c) = (&apps[0], &apps[1], &apps[2]);
+    assert_eq!(a.data("{ hub { id } }", json!({})).await["hub"]["id"], "hub-a");
+    let entry = |summary: &str| {
+        rss(&[("x-1", "Crossings shift to the Atlantic route", summary, "Mon, 02 Nov 2026 10:00:00 GMT")])
+    };
+    a.feeds.set("/x.xml", &entry("Arrivals in the Canaries rose."));
+    let source = a.add_feed("IT", "/x.xml").await;
+    let b_follows_a = follow(b, a, None).await;
+    let c_follows_b = follow(c, b, None).await;
+    let a_follows_c = follow(a, c, None).await;
+
+    a.poll_feed(source.id).await;
+    let origin = items(a).await;
+    assert_eq!(origin.len(), 1);
+    let origin_id = origin[0]["id"].clone();
+    assert_eq!(origin[0]["provenance"], Value::Null, "an item of its own hub has no provenance");
+
+    // Around the ring once: A → B → C, and C's copy does not come back into A.
+    assert_eq!(poll(b, &b_follows_a).await.ingest.created, 1);
+    assert_eq!(poll(c, &c_follows_b).await.ingest.created, 1);
+    assert_eq!(poll(a, &a_follows_c).await.ingest.created, 0, "nothing loops back into A");
+    let in_b = items(b).await;
+    assert_eq!(in_b.len(), 1, "once in B: {in_b:?}");
+    assert_eq!(
+        in_b[0]["provenance"],
+        json!({ "originHub": "hub-a", "originOrganisation": "IT", "originId": origin_id, "path": ["hub-a"] })
+    );
+    assert_eq!(in_b[0]["organisation"]["code"], "IFRC", "it belongs to the organisation that follows");
+    let in_c = items(c).await;
+    assert_eq!(in_c.len(), 1, "once in C: {in_c:?}");
+    assert_eq!(
+        in_c[0]["provenance"],
+        json!({ "originHub": "hub-a", "originOrganisation": "IT", "originId": origin_id, "path": ["hub-a", "hub-b"] })
+    );
+    assert_eq!(items(a).await.len(), 1);
+
+    // Its update reaches both, once each; A still holds only its own.
+    a.feeds.set("/x.xml", &entry("Arrivals in the Canaries doubled in October."));
+    assert_eq!(a.poll_feed(source.id).await.ingest.updated, 1);
+    assert_eq!(poll(b, &b_follows_a).await.ingest.updated, 1);
+    assert_eq!(poll(c, &c_follows_b).await.ingest.updated, 1);
+    assert_eq!(poll(a, &a_follows_c).await.ingest.created, 0);
+    for (hub, app) in [("B", b), ("C", c)] {
+        let got = items(app).await;
+        assert_eq!(got.len(), 1, "{hub}: {got:?}");
+        assert_eq!(got[0]["summary"], "Arrivals in the Canaries doubled in October.", "{hub}");
+        assert_eq!(got[0]["version"], 2, "{hub}");
+    }
+    let in_a = items(a).await;
+    assert_eq!(in_a.len(), 1);
+    assert_eq!(in_a[0]["id"], origin_id);
+
+    // A second poll with nothing new reads nothing again (the cursor is kept).
+    let again = poll(b, &b_follows_a).await.ingest;
+    assert_eq!((again.created, again.updated, again.withdrawn), (0, 0, 0));
+
+    // A withdrawal travels too: the source feed is deleted in A.
+    a.store.delete_feed(source.id).await.unwrap();
+    assert_eq!(poll(b, &b_follows_a).await.ingest.withdrawn, 1);
+    assert_eq!(poll(c, &c_follows_b).await.ingest.withdrawn, 1);
+    assert!(items(b).await.is_empty() && items(c).await.is_empty(), "withdrawn downstream");
+}
+
+#[tokio::test]
+async fn only_what_the_token_may_see_crosses_and_it_stays_as_strict_as_it_was() {
+    let apps = hubs(&["hub-apmn", "hub-americas"]).await;
+    let (upstream, follower) = (&apps[0], &apps[1]);
+    upstream.feeds.set(
+        "/open.xml",
+        &rss(&[("o-1", "Open: new border crossing hours", "Text.", "Mon, 02 Nov 2026 10:00:00 GMT")]),
+    );
+    upstream.feeds.set(
+        "/members.xml",
+        &rss(&[("m-1", "Members only: reception rules", "Text.", "Mon, 02 Nov 2026 11:00:00 GMT")]),
+    );
+    let open = upstream.add_feed("AU", "/open.xml").await;
+    let members = upstream.add_feed_with("AU", &upstream.feeds.url("/members.xml"), Visibility::Network).await;
+    upstream.poll_feed(open.id).await;
+    upstream.poll_feed(members.id).await;
+
+    // Without a token: PUBLIC items only.
+    let anonymous = follow(follower, upstream, None).await;
+    assert_eq!(poll(follower, &anonymous).await.ingest.created, 1);
+    let titles: Vec<Value> = items(follower).await.iter().map(|i| i["title"].clone()).collect();
+    assert_eq!(titles, vec![json!("Open: new border crossing hours")]);
+
+    // With a READER token of APMN, issued by the upstream hub and named by an environment variable:
+    // the NETWORK item crosses, and stays NETWORK although the follower's feed is PUBLIC.
+    upstream
+        .token(
+            "trb_peering_reader_apmn",
+            NewToken {
+                name: "Americas hub".into(),
+                role: TokenRole::Reader,
+                organisation: None,
+                networks: vec!["apmn".into()],
+            },
+        )
+        .await;
+    std::env::set_var("PEERING_TEST_APMN_TOKEN", "trb_peering_reader_apmn");
+    let with_token =
+        follow_as(follower, "ICRC", upstream, Some("token = { env = \"PEERING_TEST_APMN_TOKEN\" }".into())).await;
+    assert_eq!(poll(follower, &with_token).await.ingest.created, 2);
+    let admin = NewToken { name: "admin".into(), role: TokenRole::Admin, organisation: None, networks: vec![] };
+    follower.token("trb_peering_admin", admin).await;
+    let all = follower.data_as("trb_peering_admin", ITEMS, json!({})).await["items"]["nodes"].clone();
+    let members_only =
+        all.as_array().unwrap().iter().find(|i| i["title"] == "Members only: reception rules").expect("crossed");
+    assert_eq!(members_only["visibility"], "NETWORK", "as strict as upstream");
+    assert!(
+        !items(follower).await.iter().any(|i| i["title"] == "Members only: reception rules"),
+        "an anonymous reader of the follower does not see it"
+    );
+
+    // A token the upstream hub does not know: the feed fails with the upstream's reason.
+    let wrong = follow_as(follower, "MX", upstream, Some("token = \"trb_not_a_token\"".into())).await;
+    let feed =
+        follower.store.feeds_by_ids(&tributary::access::Scope::System, &[wrong.id]).await.unwrap().pop().unwrap();
+    let report = follower.poller.poll(feed).await;
+    let error = report.error.expect("a wrong token fails the feed");
+    assert!(error.contains("UNAUTHENTICATED"), "{error}");
+}
