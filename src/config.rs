@@ -193,6 +193,9 @@ pub struct PollSettings {
     pub chunk_size: usize,
     /// Seconds a claimed feed is leased to this poller before another may take it.
     pub lease_secs: i64,
+    /// Seconds between rechecks of the items a HUB feed holds (is each still visible on the other
+    /// hub, and how strictly); `0` rechecks at every poll.
+    pub hub_recheck_secs: u64,
 }
 
 /// How the hub fetches what societies registered.
@@ -274,6 +277,7 @@ impl Default for PollSettings {
             per_host_concurrency: 2,
             chunk_size: 2000,
             lease_secs: 300,
+            hub_recheck_secs: 3600,
         }
     }
 }

@@ -25,6 +25,7 @@ async fn hubs(ids: &[&str]) -> Vec<TestApp> {
             spawn_app_with(move |s| {
                 s.listen = format!("127.0.0.1:{}", ports[k]).parse().unwrap();
                 s.hub.id = Some(id);
+                s.poll.hub_recheck_secs = 0;
                 s.fetch.allow.extend(ports.iter().filter(|p| **p != ports[k]).map(|p| format!("127.0.0.1:{p}")));
             })
             .await,
@@ -178,6 +179,21 @@ async fn only_what_the_token_may_see_crosses_and_it_stays_as_strict_as_it_was() 
         !items(follower).await.iter().any(|i| i["title"] == "Members only: reception rules"),
         "an anonymous reader of the follower does not see it"
     );
+
+    // The open item becomes NETWORK upstream. The upstream's change log cannot tell an anonymous
+    // reader; the recheck at the next poll does: withdrawn where the token may no longer see it,
+    // stricter where it may.
+    let tightened = tributary::model::FeedUpdate { visibility: Some(Visibility::Network), ..Default::default() };
+    upstream.store.update_feed(open.id, &tightened).await.unwrap();
+    assert_eq!(poll(follower, &anonymous).await.ingest.withdrawn, 1);
+    let report = poll(follower, &with_token).await.ingest;
+    assert_eq!((report.updated, report.withdrawn), (1, 0));
+    assert!(items(follower).await.is_empty(), "no anonymous reader of the follower sees either item now");
+    let all = follower.data_as("trb_peering_admin", ITEMS, json!({})).await["items"]["nodes"].clone();
+    let open_now: Vec<&Value> =
+        all.as_array().unwrap().iter().filter(|i| i["title"] == "Open: new border crossing hours").collect();
+    assert_eq!(open_now.len(), 1, "the withdrawn copy is gone, the token's copy stays: {all}");
+    assert_eq!(open_now[0]["visibility"], "NETWORK");
 
     // A token the upstream hub does not know: the feed fails with the upstream's reason.
     let wrong = follow_as(follower, "MX", upstream, Some("token = \"trb_not_a_token\"".into())).await;

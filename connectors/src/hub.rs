@@ -17,29 +17,47 @@ use crate::CountryCode;
 /// Changes asked for per request (the most a connection gives).
 pub const PAGE: i64 = 100;
 
+/// The fields of an item a follower stores (a fragment both queries end with).
+macro_rules! item_fields {
+    () => {
+        "fragment Followed on Item {
+  id title summary url language publishedAt updatedAt visibility
+  classification { category categories source terms }
+  countries { country role }
+  route
+  figures { measure value unit hxlTag disaggregation }
+  organisation { id code }
+  provenance { originHub originOrganisation originId path }
+}
+"
+    };
+}
+
 /// What a follower asks the hub it follows: that hub's id, and a page of its change log after
 /// the last cursor read, backfill and duplicates included (the follower decides for itself).
-pub const QUERY: &str = "query Follow($after: String, $first: Int!) {
+pub const QUERY: &str = concat!(
+    "query Follow($after: String, $first: Int!) {
   hub { id }
   changes(first: $first, after: $after, filter: { includeBackfill: true, includeDuplicates: true }) {
     pageInfo { hasNextPage endCursor }
-    edges {
-      cursor
-      node {
-        kind
-        item {
-          id title summary url language publishedAt updatedAt visibility
-          classification { category categories source terms }
-          countries { country role }
-          route
-          figures { measure value unit hxlTag disaggregation }
-          organisation { id code }
-          provenance { originHub originOrganisation originId path }
-        }
-      }
-    }
+    edges { cursor node { kind item { ...Followed } } }
   }
-}";
+}
+",
+    item_fields!()
+);
+
+/// What a follower asks again of items it holds, by their ids on the hub it follows
+/// (`_entities`): those that hub no longer lets it see come back null, and those that became
+/// stricter come back with their new visibility.
+pub const RECHECK_QUERY: &str = concat!(
+    "query Recheck($representations: [_Any!]!) {
+  hub { id }
+  _entities(representations: $representations) { ... on Item { ...Followed } }
+}
+",
+    item_fields!()
+);
 
 /// A HUB feed's settings, given as its mapping (TOML): the read token the other hub issued,
 /// written out or, better, named by an environment variable of this hub.
@@ -85,8 +103,8 @@ pub struct HubError {
 }
 
 #[derive(Deserialize)]
-struct Response {
-    data: Option<Data>,
+struct Response<D> {
+    data: Option<D>,
     #[serde(default)]
     errors: Vec<GraphqlError>,
 }
@@ -102,6 +120,13 @@ struct GraphqlError {
 struct Data {
     hub: HubId,
     changes: Changes,
+}
+
+#[derive(Deserialize)]
+struct RecheckData {
+    hub: HubId,
+    #[serde(rename = "_entities")]
+    entities: Vec<Option<Item>>,
 }
 
 #[derive(Deserialize)]
@@ -195,22 +220,7 @@ struct ItemProvenance {
 /// Reads the other hub's answer to [`QUERY`]. `this_hub` is this hub's id: items that travelled
 /// through it are left out. An answer with errors and no data is a [`HubError`].
 pub fn parse_page(body: &[u8], this_hub: &str) -> Result<HubPage, HubError> {
-    let response: Response = serde_json::from_slice(body).map_err(|e| HubError {
-        code: None,
-        message: format!("the other hub's answer is not the GraphQL response expected: {e}"),
-    })?;
-    let Some(data) = response.data else {
-        let first = response.errors.into_iter().next();
-        return Err(HubError {
-            code: first
-                .as_ref()
-                .and_then(|e| e.extensions.as_ref())
-                .and_then(|x| x.get("code"))
-                .and_then(|c| c.as_str())
-                .map(str::to_string),
-            message: first.map_or_else(|| "the other hub answered with neither data nor errors".into(), |e| e.message),
-        });
-    };
+    let data: Data = data(body)?;
     let mut page = HubPage {
         hub: data.hub.id,
         end_cursor: data.changes.page_info.end_cursor,
@@ -237,6 +247,49 @@ pub fn parse_page(body: &[u8], this_hub: &str) -> Result<HubPage, HubError> {
     Ok(page)
 }
 
+/// Reads the other hub's answer to [`RECHECK_QUERY`] for items asked about in order: for each,
+/// the item as it is there now, or `None` when that hub no longer lets this one see it.
+pub fn parse_recheck(body: &[u8], this_hub: &str) -> Result<Vec<Option<NormalisedItem>>, HubError> {
+    let data: RecheckData = data(body)?;
+    let hub = data.hub.id;
+    let mut out = Vec::with_capacity(data.entities.len());
+    for entity in data.entities {
+        out.push(entity.and_then(|i| {
+            let provenance = provenance(&hub, &i);
+            if provenance.path.iter().any(|h| h == this_hub) {
+                return None;
+            }
+            let key = format!("hub:{}:{}", provenance.origin_hub, provenance.origin_id);
+            item(i, key, provenance).ok()
+        }));
+    }
+    Ok(out)
+}
+
+/// The `data` of a GraphQL response, or the first error's code and message.
+fn data<D: serde::de::DeserializeOwned>(body: &[u8]) -> Result<D, HubError> {
+    let response: Response<D> = serde_json::from_slice(body).map_err(|e| HubError {
+        code: None,
+        message: format!("the other hub's answer is not the GraphQL response expected: {e}"),
+    })?;
+    match response.data {
+        Some(data) => Ok(data),
+        None => {
+            let first = response.errors.into_iter().next();
+            Err(HubError {
+                code: first
+                    .as_ref()
+                    .and_then(|e| e.extensions.as_ref())
+                    .and_then(|x| x.get("code"))
+                    .and_then(|c| c.as_str())
+                    .map(str::to_string),
+                message: first
+                    .map_or_else(|| "the other hub answered with neither data nor errors".into(), |e| e.message),
+            })
+        }
+    }
+}
+
 /// The item's provenance here: as the other hub gives it, with that hub added to the path; an
 /// item the other hub imported itself starts its path there.
 fn provenance(from: &str, item: &Item) -> Provenance {
@@ -250,6 +303,7 @@ fn provenance(from: &str, item: &Item) -> Provenance {
                 origin_id: p.origin_id.clone(),
                 path,
                 visibility: item.visibility.clone(),
+                via: item.id.clone(),
             }
         }
         None => Provenance {
@@ -258,6 +312,7 @@ fn provenance(from: &str, item: &Item) -> Provenance {
             origin_id: item.id.clone(),
             path: vec![from.to_string()],
             visibility: item.visibility.clone(),
+            via: item.id.clone(),
         },
     }
 }

@@ -138,6 +138,9 @@ pub struct Provenance {
     /// Who may see it on the hub it was read from (`PUBLIC`, `NETWORK`, `SOCIETY`): it keeps
     /// the strictest visibility of its path.
     pub visibility: String,
+    /// Its id on the hub it was read from, by which the follower asks that hub about it again.
+    #[serde(default)]
+    pub via: String,
 }
 
 /// How an item was classified.

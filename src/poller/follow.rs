@@ -7,9 +7,10 @@ use connectors::hub::{self, HubSettings};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 
 use super::Poller;
+use crate::access::Scope;
 use crate::metrics::PollOutcome;
-use crate::model::Feed;
-use crate::store::{ChunkContext, IngestReport};
+use crate::model::{Feed, Item};
+use crate::store::{ChunkContext, IngestReport, ItemFilter, ItemOrder, PageRequest};
 
 /// Pages read in one poll at most; the rest waits for the next poll (which comes at once when
 /// there is more: see `next_check_at`).
@@ -87,6 +88,13 @@ impl Poller {
         if looped > 0 {
             tracing::debug!(feed = %feed.id, looped, "changes that came from this hub were not imported again");
         }
+        if self.recheck_due(feed) {
+            match self.recheck(feed, &headers).await {
+                Ok(rechecked) => report.add(rechecked),
+                // Nothing is withdrawn on a recheck that failed; the next one tries again.
+                Err(reason) => warnings.push(format!("the items already read could not be checked again: {reason}")),
+            }
+        }
         let mut record = self.record(feed, &Default::default(), None, None);
         if more {
             // The rest of a long log comes with the next poll, at once.
@@ -102,6 +110,83 @@ impl Poller {
         let outcome = if written > 0 { PollOutcome::Updated } else { PollOutcome::Unchanged };
         Ok((outcome, report, record.next_check_at))
     }
+}
+
+impl Poller {
+    /// Whether the feed's items are due for a recheck (`poll.hub_recheck_secs`); marks them done.
+    fn recheck_due(&self, feed: &Feed) -> bool {
+        let every = std::time::Duration::from_secs(self.settings.hub_recheck_secs);
+        let mut rechecked = self.rechecked.lock().expect("not poisoned");
+        let now = std::time::Instant::now();
+        let due = rechecked.get(&feed.id).is_none_or(|at| now.duration_since(*at) >= every);
+        if due {
+            rechecked.insert(feed.id, now);
+        }
+        due
+    }
+
+    /// Asks the other hub again about every item this feed holds, a page at a time: one it no
+    /// longer lets this hub see (made NETWORK or SOCIETY there, beyond the token) is withdrawn
+    /// here, one that became stricter is stored stricter. The change log cannot say so: the other
+    /// hub writes no change its reader may no longer see.
+    async fn recheck(&self, feed: &Feed, headers: &HeaderMap) -> Result<IngestReport, String> {
+        let mut report = IngestReport::default();
+        let filter = ItemFilter { feeds: vec![feed.id], include_duplicates: true, ..ItemFilter::default() };
+        let mut after = None;
+        loop {
+            let page = PageRequest { first: hub::PAGE as usize, after };
+            let held = self
+                .store
+                .items_page_uncounted(&Scope::System, &filter, ItemOrder::PublishedDesc, &page)
+                .await
+                .map_err(|e| e.to_string())?;
+            let asked: Vec<(&Item, &str)> = held
+                .edges
+                .iter()
+                .filter_map(|(_, i)| i.provenance.as_ref().filter(|p| !p.via.is_empty()).map(|p| (i, p.via.as_str())))
+                .collect();
+            if !asked.is_empty() {
+                let representations: Vec<serde_json::Value> =
+                    asked.iter().map(|(_, id)| serde_json::json!({ "__typename": "Item", "id": id })).collect();
+                let request = serde_json::json!({
+                    "query": hub::RECHECK_QUERY,
+                    "variables": { "representations": representations },
+                });
+                let body = serde_json::to_vec(&request).expect("a JSON value serialises");
+                let (status, answer) = self.fetcher.post_json(feed.url.as_url(), headers.clone(), body).await?;
+                let now = hub::parse_recheck(&answer, &self.hub_id).map_err(|e| {
+                    let code = e.code.map(|c| format!(" ({c})")).unwrap_or_default();
+                    format!("the other hub answered {status}{code}: {}", e.message)
+                })?;
+                if now.len() != asked.len() {
+                    return Err(format!("asked about {} items, the other hub answered for {}", asked.len(), now.len()));
+                }
+                let items: Vec<connectors::NormalisedItem> = asked
+                    .iter()
+                    .zip(now)
+                    .map(|((held, _), now)| match now {
+                        Some(item) => item,
+                        None => connectors::NormalisedItem::deleted(source_key(held)),
+                    })
+                    .collect();
+                let written = self.store.ingest_chunk(feed, &items, ChunkContext::default()).await.map_err(|e| {
+                    tracing::error!(feed = %feed.id, error = %e, "could not store a recheck");
+                    "the hub could not store the recheck (an internal error, logged on the hub)".to_string()
+                })?;
+                report.add(written);
+            }
+            if !held.has_next_page {
+                return Ok(report);
+            }
+            after = held.edges.last().map(|(cursor, _)| cursor.clone());
+        }
+    }
+}
+
+/// The source key a HUB feed stored an item under (its origin hub and its id there).
+fn source_key(item: &Item) -> String {
+    let p = item.provenance.as_ref().expect("an item of a HUB feed has its provenance");
+    format!("hub:{}:{}", p.origin_hub, p.origin_id)
 }
 
 /// `Authorization: Bearer …` with the read token, written out or read from the environment now.

@@ -51,6 +51,8 @@ pub struct Poller {
     reports: broadcast::Sender<PollReport>,
     /// This hub's id: a HUB feed does not import what came from here.
     hub_id: String,
+    /// When each HUB feed's items were last rechecked (by this process).
+    rechecked: std::sync::Mutex<std::collections::HashMap<crate::model::FeedId, std::time::Instant>>,
 }
 
 impl Poller {
@@ -70,6 +72,7 @@ impl Poller {
             wake: Arc::new(Notify::new()),
             reports: broadcast::channel(256).0,
             hub_id,
+            rechecked: Default::default(),
         }
     }
 
