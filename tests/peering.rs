@@ -203,3 +203,41 @@ async fn only_what_the_token_may_see_crosses_and_it_stays_as_strict_as_it_was() 
     let error = report.error.expect("a wrong token fails the feed");
     assert!(error.contains("UNAUTHENTICATED"), "{error}");
 }
+
+#[tokio::test]
+async fn a_hub_feed_is_registered_through_the_api_with_its_settings_checked() {
+    let apps = hubs(&["hub-perco", "hub-central-asia"]).await;
+    let (upstream, follower) = (&apps[0], &apps[1]);
+    let admin = NewToken { name: "admin".into(), role: TokenRole::Admin, organisation: None, networks: vec![] };
+    follower.token("trb_peering_register", admin).await;
+    let register = "mutation($input: RegisterFeedInput!) { registerFeed(input: $input) {
+        feed { id kind } userErrors { field message code } } }";
+    let url = upstream.url("/graphql");
+
+    let typo = json!({ "input": { "url": url, "organisation": "IFRC", "kind": "HUB", "mapping": "tokn = \"x\"" } });
+    let refused = follower.data_as("trb_peering_register", register, typo).await;
+    let error = &refused["registerFeed"]["userErrors"][0];
+    assert_eq!(error["code"], "BAD_USER_INPUT", "{refused}");
+    assert!(error["message"].as_str().unwrap().contains("tokn"), "{refused}");
+
+    let input = json!({ "input": { "url": url, "organisation": "IFRC", "kind": "HUB",
+        "mapping": "token = { env = \"PEERING_TEST_UNSET_TOKEN\" }" } });
+    let registered = follower.data_as("trb_peering_register", register, input).await;
+    assert_eq!(registered["registerFeed"]["userErrors"], json!([]), "{registered}");
+    assert_eq!(registered["registerFeed"]["feed"]["kind"], "HUB");
+
+    // Its first poll says what is missing, in words, and the feed is FAILING with it.
+    let feeds = follower
+        .store
+        .feeds_page(
+            &tributary::access::Scope::System,
+            &Default::default(),
+            &tributary::store::PageRequest { first: 10, after: None },
+        )
+        .await
+        .unwrap();
+    let feed = feeds.edges.into_iter().map(|(_, f)| f).find(|f| f.kind == FeedKind::Hub).unwrap();
+    let report = follower.poller.poll(feed).await;
+    let error = report.error.expect("the token's variable is not set");
+    assert!(error.contains("PEERING_TEST_UNSET_TOKEN"), "{error}");
+}
