@@ -214,6 +214,20 @@ async fn a_hub_feed_is_registered_through_the_api_with_its_settings_checked() {
         feed { id kind } userErrors { field message code } } }";
     let url = upstream.url("/graphql");
 
+    // A MEMBER may not: the token goes wherever the feed points, and `env` names the hub's own secrets.
+    let member = NewToken {
+        name: "it".into(),
+        role: TokenRole::Member,
+        organisation: Some(OrgId("IT".into())),
+        networks: vec![],
+    };
+    follower.token("trb_peering_member_it", member).await;
+    let secret =
+        json!({ "input": { "url": url, "kind": "HUB", "mapping": "token = { env = \"TRIBUTARY_DATABASE_URL\" }" } });
+    let refused = follower.data_as("trb_peering_member_it", register, secret).await;
+    assert!(refused["registerFeed"]["feed"].is_null(), "{refused}");
+    assert!(refused["registerFeed"]["userErrors"][0]["message"].as_str().unwrap().contains("ADMIN"), "{refused}");
+
     let typo = json!({ "input": { "url": url, "organisation": "IFRC", "kind": "HUB", "mapping": "tokn = \"x\"" } });
     let refused = follower.data_as("trb_peering_register", register, typo).await;
     let error = &refused["registerFeed"]["userErrors"][0];

@@ -21,7 +21,7 @@ pub const PAGE: i64 = 100;
 macro_rules! item_fields {
     () => {
         "fragment Followed on Item {
-  id title summary url language publishedAt updatedAt visibility
+  id title summary url language publishedAt updatedAt withdrawnAt visibility
   classification { category categories source terms }
   countries { country role }
   route
@@ -40,7 +40,7 @@ pub const QUERY: &str = concat!(
   hub { id }
   changes(first: $first, after: $after, filter: { includeBackfill: true, includeDuplicates: true }) {
     pageInfo { hasNextPage endCursor }
-    edges { cursor node { kind item { ...Followed } } }
+    edges { cursor node { kind backfill item { ...Followed } } }
   }
 }
 ",
@@ -83,8 +83,11 @@ impl HubSettings {
 pub struct HubPage {
     /// The other hub's id.
     pub hub: String,
-    /// Items to store (a withdrawn one marked `deleted`), in change order.
+    /// Items to store (a withdrawn one marked `deleted`), each once, in change order.
     pub items: Vec<NormalisedItem>,
+    /// For each of `items`, whether the other hub marked its change as backfill (a feed's first
+    /// import there).
+    pub backfill: Vec<bool>,
     /// Changes not imported because this hub is on the item's path (it came from here).
     pub looped: usize,
     /// Changes that could not be read, with why.
@@ -156,6 +159,8 @@ struct Edge {
 #[derive(Deserialize)]
 struct Change {
     kind: String,
+    #[serde(default)]
+    backfill: bool,
     item: Item,
 }
 
@@ -169,6 +174,7 @@ struct Item {
     language: Option<String>,
     published_at: Option<String>,
     updated_at: Option<String>,
+    withdrawn_at: Option<String>,
     visibility: String,
     classification: ItemClassification,
     countries: Vec<ItemCountry>,
@@ -218,7 +224,8 @@ struct ItemProvenance {
 }
 
 /// Reads the other hub's answer to [`QUERY`]. `this_hub` is this hub's id: items that travelled
-/// through it are left out. An answer with errors and no data is a [`HubError`].
+/// through it are left out. An answer with errors is a [`HubError`]. An item changed several times
+/// in the page is taken as its last change says.
 pub fn parse_page(body: &[u8], this_hub: &str) -> Result<HubPage, HubError> {
     let data: Data = data(body)?;
     let mut page = HubPage {
@@ -227,43 +234,86 @@ pub fn parse_page(body: &[u8], this_hub: &str) -> Result<HubPage, HubError> {
         has_next_page: data.changes.page_info.has_next_page,
         ..HubPage::default()
     };
+    // The last change of each item, in the order of those last changes.
+    let mut last: Vec<(String, Change)> = Vec::new();
     for edge in data.changes.edges {
         let change = edge.node;
         let provenance = provenance(&page.hub, &change.item);
-        if provenance.path.iter().any(|h| h == this_hub) {
+        if came_from(&provenance, this_hub) {
             page.looped += 1;
             continue;
         }
-        let source_key = format!("hub:{}:{}", provenance.origin_hub, provenance.origin_id);
-        if change.kind == "WITHDRAWN" {
-            page.items.push(NormalisedItem::deleted(source_key));
+        let key = source_key(&provenance);
+        last.retain(|(k, _)| *k != key);
+        last.push((key, change));
+    }
+    for (key, change) in last {
+        let backfill = change.backfill;
+        let provenance = provenance(&page.hub, &change.item);
+        // The item is read as it is now: withdrawn since, it is withdrawn here too.
+        if change.kind == "WITHDRAWN" || change.item.withdrawn_at.is_some() {
+            page.items.push(NormalisedItem::deleted(key));
+            page.backfill.push(backfill);
             continue;
         }
-        match item(change.item, source_key, provenance) {
-            Ok(item) => page.items.push(item),
+        match item(change.item, key, provenance) {
+            Ok(item) => {
+                page.items.push(item);
+                page.backfill.push(backfill);
+            }
             Err(reason) => page.warnings.push(reason),
         }
     }
     Ok(page)
 }
 
-/// Reads the other hub's answer to [`RECHECK_QUERY`] for items asked about in order: for each,
-/// the item as it is there now, or `None` when that hub no longer lets this one see it.
-pub fn parse_recheck(body: &[u8], this_hub: &str) -> Result<Vec<Option<NormalisedItem>>, HubError> {
+/// What the other hub says now of an item asked about again.
+#[derive(Debug)]
+pub enum Recheck {
+    /// The item as it is there now.
+    Now(Box<NormalisedItem>),
+    /// Withdrawn there, or no longer visible to this hub's token: to be withdrawn here.
+    Gone,
+    /// Answered, but not readable (a newer hub's vocabulary): left as it is here.
+    Unreadable(String),
+}
+
+/// Reads the other hub's answer to [`RECHECK_QUERY`] for items asked about, in order. Any error
+/// in the answer fails it whole: an entity that failed to load comes back null, and must not be
+/// taken for one this hub may no longer see.
+pub fn parse_recheck(body: &[u8], this_hub: &str) -> Result<Vec<Recheck>, HubError> {
     let data: RecheckData = data(body)?;
     let hub = data.hub.id;
     let mut out = Vec::with_capacity(data.entities.len());
     for entity in data.entities {
-        out.push(entity.and_then(|i| {
-            let provenance = provenance(&hub, &i);
-            if provenance.path.iter().any(|h| h == this_hub) {
-                return None;
+        out.push(match entity {
+            None => Recheck::Gone,
+            Some(i) if i.withdrawn_at.is_some() => Recheck::Gone,
+            Some(i) => {
+                let provenance = provenance(&hub, &i);
+                if came_from(&provenance, this_hub) {
+                    Recheck::Unreadable(format!("item {} came from this hub", i.id))
+                } else {
+                    let key = source_key(&provenance);
+                    match item(i, key, provenance) {
+                        Ok(item) => Recheck::Now(Box::new(item)),
+                        Err(reason) => Recheck::Unreadable(reason),
+                    }
+                }
             }
-            let key = format!("hub:{}:{}", provenance.origin_hub, provenance.origin_id);
-            item(i, key, provenance).ok()
-        }));
+        });
     }
     Ok(out)
+}
+
+/// Whether an item came from this hub: it started here, or passed through.
+fn came_from(provenance: &Provenance, this_hub: &str) -> bool {
+    provenance.origin_hub == this_hub || provenance.path.iter().any(|h| h == this_hub)
+}
+
+/// The source key an item is stored under: its origin hub and its id there.
+pub fn source_key(provenance: &Provenance) -> String {
+    format!("hub:{}:{}", provenance.origin_hub, provenance.origin_id)
 }
 
 /// The `data` of a GraphQL response, or the first error's code and message.
@@ -273,8 +323,8 @@ fn data<D: serde::de::DeserializeOwned>(body: &[u8]) -> Result<D, HubError> {
         message: format!("the other hub's answer is not the GraphQL response expected: {e}"),
     })?;
     match response.data {
-        Some(data) => Ok(data),
-        None => {
+        Some(data) if response.errors.is_empty() => Ok(data),
+        _ => {
             let first = response.errors.into_iter().next();
             Err(HubError {
                 code: first
@@ -418,6 +468,25 @@ mod tests {
         assert_eq!(home.looped, 1);
         let own = parse_page(&answer(&edge("CREATED", "item-1", "null")), "hub-b").unwrap();
         assert_eq!(own.looped, 1, "a hub following itself imports nothing");
+    }
+
+    #[test]
+    fn an_item_changed_twice_in_a_page_is_taken_as_its_last_change_says() {
+        let twice = format!("{},{}", edge("CREATED", "item-1", "null"), edge("WITHDRAWN", "item-1", "null"));
+        let page = parse_page(&answer(&twice), "hub-c").unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert!(page.items[0].deleted, "created, then withdrawn: withdrawn");
+        let back = format!("{},{}", edge("WITHDRAWN", "item-1", "null"), edge("UPDATED", "item-1", "null"));
+        let page = parse_page(&answer(&back), "hub-c").unwrap();
+        assert!(!page.items[0].deleted, "withdrawn, then published again: live");
+    }
+
+    #[test]
+    fn a_recheck_answer_with_any_error_withdraws_nothing() {
+        let partial = br#"{"data":{"hub":{"id":"hub-b"},"_entities":[null]},"errors":[{"message":"internal error","extensions":{"code":"INTERNAL"}}]}"#;
+        assert_eq!(parse_recheck(partial, "hub-c").unwrap_err().code.as_deref(), Some("INTERNAL"));
+        let gone = br#"{"data":{"hub":{"id":"hub-b"},"_entities":[null]}}"#;
+        assert!(matches!(parse_recheck(gone, "hub-c").unwrap()[..], [Recheck::Gone]));
     }
 
     #[test]

@@ -233,8 +233,12 @@ pub(super) async fn audit(ctx: &Context<'_>, action: &str, subject: String, deta
     }
 }
 
-/// Whether a mapping reads secrets from the hub's environment (`{ env = "NAME" }` headers).
-fn has_secret_headers(mapping: Option<&str>) -> bool {
+/// Whether a feed's mapping holds or names secrets: headers read from the hub's environment
+/// (`{ env = "NAME" }`), or a HUB feed's read token (written out or named).
+fn has_secret_headers(kind: model::FeedKind, mapping: Option<&str>) -> bool {
+    if kind == model::FeedKind::Hub {
+        return mapping.and_then(|m| connectors::hub::HubSettings::parse(m).ok()).is_some_and(|s| s.token.is_some());
+    }
     mapping
         .and_then(|m| connectors::mapping::Mapping::parse(m).ok())
         .is_some_and(|m| m.headers.values().any(|v| matches!(v, connectors::mapping::HeaderValue::Env(_))))
@@ -248,7 +252,7 @@ fn secrets_for_admins(actor: &Actor) -> Result<(), UserError> {
         Actor::Admin => Ok(()),
         Actor::Member(_) => Err(user_error(
             &["input", "mapping"],
-            "a mapping with secret headers (`{ env = … }`) sends the hub's own secrets: only an ADMIN token may register or move such a feed",
+            "a mapping with secret headers (`{ env = … }`), or a HUB feed's read token, sends secrets wherever the feed points: only an ADMIN token may register or move such a feed",
         )),
     }
 }
@@ -337,7 +341,7 @@ impl FeedMutation {
         if let Err(m) = feed.check() {
             return Ok(FeedPayload::refused(vec![user_error(&["input", "mapping"], m)]));
         }
-        if has_secret_headers(feed.mapping.as_deref()) {
+        if has_secret_headers(feed.kind, feed.mapping.as_deref()) {
             if let Err(e) = secrets_for_admins(&actor) {
                 return Ok(FeedPayload::refused(vec![e]));
             }
@@ -406,8 +410,8 @@ impl FeedMutation {
             update.poll_interval_secs = Some(i64::from(secs));
         }
         let secrets_after = match &update.kind_and_mapping {
-            Some((_, mapping)) => has_secret_headers(mapping.as_deref()),
-            None => has_secret_headers(current.mapping.as_deref()),
+            Some((kind, mapping)) => has_secret_headers(*kind, mapping.as_deref()),
+            None => has_secret_headers(current.kind, current.mapping.as_deref()),
         };
         if secrets_after && (update.url.is_some() || update.kind_and_mapping.is_some()) {
             if let Err(e) = secrets_for_admins(&actor) {

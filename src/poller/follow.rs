@@ -12,8 +12,9 @@ use crate::metrics::PollOutcome;
 use crate::model::{Feed, Item};
 use crate::store::{ChunkContext, IngestReport, ItemFilter, ItemOrder, PageRequest};
 
-/// Pages read in one poll at most; the rest waits for the next poll (which comes at once when
-/// there is more: see `next_check_at`).
+/// Pages read in one poll at most once the feed has caught up with the other hub; the rest waits
+/// for the next poll (which comes at once). A first import reads until it has caught up, so all
+/// of it is marked as backfill.
 const MAX_PAGES: usize = 100;
 
 type Failure = (String, Option<std::time::Duration>);
@@ -38,7 +39,10 @@ impl Poller {
         let mut looped = 0;
         let mut other_hub = None;
         let mut more = false;
-        for _ in 0..MAX_PAGES {
+        let first_import = feed.last_success_at.is_none();
+        let mut pages = 0;
+        while first_import || pages < MAX_PAGES {
+            pages += 1;
             let request = serde_json::json!({
                 "query": hub::QUERY,
                 "variables": { "after": cursor, "first": hub::PAGE },
@@ -72,10 +76,19 @@ impl Poller {
             other_hub = Some(page.hub.clone());
             looped += page.looped;
             warnings.extend(page.warnings);
-            if !page.items.is_empty() {
-                let chunk = ChunkContext { backfill: feed.last_success_at.is_none(), ..ChunkContext::default() };
-                let written = self.store.ingest_chunk(feed, &page.items, chunk).await.map_err(store_err)?;
-                report.add(written);
+            // Backfill here when it was backfill there, and all of a first import. Each item is
+            // in the page once, so the two chunks cannot reorder one item's changes.
+            let (backfill, live): (Vec<_>, Vec<_>) =
+                page.items.into_iter().zip(page.backfill).partition(|(_, b)| *b || first_import);
+            for (items, backfill) in [(backfill, true), (live, false)] {
+                let items: Vec<connectors::NormalisedItem> = items.into_iter().map(|(i, _)| i).collect();
+                if !items.is_empty() {
+                    let chunk = ChunkContext { backfill, ..ChunkContext::default() };
+                    report.add(self.store.ingest_chunk(feed, &items, chunk).await.map_err(store_err)?);
+                }
+            }
+            if page.has_next_page && (page.end_cursor.is_none() || page.end_cursor == cursor) {
+                return Err(plain("the other hub says there is more but its change log does not move on".into()));
             }
             if page.end_cursor.is_some() {
                 cursor = page.end_cursor;
@@ -164,9 +177,13 @@ impl Poller {
                 let items: Vec<connectors::NormalisedItem> = asked
                     .iter()
                     .zip(now)
-                    .map(|((held, _), now)| match now {
-                        Some(item) => item,
-                        None => connectors::NormalisedItem::deleted(source_key(held)),
+                    .filter_map(|((held, _), now)| match now {
+                        hub::Recheck::Now(item) => Some(*item),
+                        hub::Recheck::Gone => Some(connectors::NormalisedItem::deleted(source_key(held))),
+                        hub::Recheck::Unreadable(reason) => {
+                            tracing::warn!(feed = %feed.id, reason, "an item asked about again could not be read");
+                            None
+                        }
                     })
                     .collect();
                 let written = self.store.ingest_chunk(feed, &items, ChunkContext::default()).await.map_err(|e| {
@@ -185,8 +202,7 @@ impl Poller {
 
 /// The source key a HUB feed stored an item under (its origin hub and its id there).
 fn source_key(item: &Item) -> String {
-    let p = item.provenance.as_ref().expect("an item of a HUB feed has its provenance");
-    format!("hub:{}:{}", p.origin_hub, p.origin_id)
+    hub::source_key(item.provenance.as_ref().expect("an item of a HUB feed has its provenance"))
 }
 
 /// `Authorization: Bearer …` with the read token, written out or read from the environment now.
