@@ -255,3 +255,27 @@ async fn a_hub_feed_is_registered_through_the_api_with_its_settings_checked() {
     let error = report.error.expect("the token's variable is not set");
     assert!(error.contains("PEERING_TEST_UNSET_TOKEN"), "{error}");
 }
+
+#[tokio::test]
+async fn a_new_follower_gets_every_item_even_those_whose_changes_were_pruned() {
+    let apps = hubs(&["hub-old", "hub-new"]).await;
+    let (upstream, follower) = (&apps[0], &apps[1]);
+    upstream
+        .feeds
+        .set("/old.xml", &rss(&[("o-1", "An old study of return routes", "Text.", "Mon, 02 Mar 2026 10:00:00 GMT")]));
+    let old = upstream.add_feed("FR", "/old.xml").await;
+    upstream.poll_feed(old.id).await;
+    let pruned = upstream.store.prune_changes(chrono::Utc::now() + chrono::Duration::seconds(1)).await.unwrap();
+    assert!(pruned >= 1, "the upstream log holds nothing now");
+
+    let feed = follow(follower, upstream, None).await;
+    let report = poll(follower, &feed).await.ingest;
+    assert_eq!(report.created, 1);
+    let got = items(follower).await;
+    assert_eq!(got[0]["title"], "An old study of return routes");
+    assert_eq!(got[0]["provenance"]["originHub"], "hub-old");
+    // The snapshot's items are backfill: a subscriber's default filter does not see them.
+    let log = follower.data("{ changes(first: 10) { nodes { kind } } all: changes(first: 10, filter: { includeBackfill: true }) { nodes { kind backfill } } }", json!({})).await;
+    assert_eq!(log["changes"]["nodes"], json!([]));
+    assert_eq!(log["all"]["nodes"], json!([{ "kind": "CREATED", "backfill": true }]));
+}

@@ -47,6 +47,20 @@ pub const QUERY: &str = concat!(
     item_fields!()
 );
 
+/// What a new follower reads first: every item the other hub lets it see, oldest first, whatever
+/// that hub's change log still holds (it is pruned after `changes.retention_days`).
+pub const SNAPSHOT_QUERY: &str = concat!(
+    "query Snapshot($after: String, $first: Int!) {
+  hub { id }
+  items(first: $first, after: $after, filter: { includeDuplicates: true }, orderBy: PUBLISHED_ASC) {
+    pageInfo { hasNextPage endCursor }
+    nodes { ...Followed }
+  }
+}
+",
+    item_fields!()
+);
+
 /// What a follower asks again of items it holds, by their ids on the hub it follows
 /// (`_entities`): those that hub no longer lets it see come back null, and those that became
 /// stricter come back with their new visibility.
@@ -123,6 +137,19 @@ struct GraphqlError {
 struct Data {
     hub: HubId,
     changes: Changes,
+}
+
+#[derive(Deserialize)]
+struct SnapshotData {
+    hub: HubId,
+    items: SnapshotItems,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SnapshotItems {
+    page_info: PageInfo,
+    nodes: Vec<Item>,
 }
 
 #[derive(Deserialize)]
@@ -260,6 +287,33 @@ pub fn parse_page(body: &[u8], this_hub: &str) -> Result<HubPage, HubError> {
             Ok(item) => {
                 page.items.push(item);
                 page.backfill.push(backfill);
+            }
+            Err(reason) => page.warnings.push(reason),
+        }
+    }
+    Ok(page)
+}
+
+/// Reads the other hub's answer to [`SNAPSHOT_QUERY`]: a page of its items as they are now, each
+/// marked as backfill.
+pub fn parse_snapshot(body: &[u8], this_hub: &str) -> Result<HubPage, HubError> {
+    let data: SnapshotData = data(body)?;
+    let mut page = HubPage {
+        hub: data.hub.id,
+        end_cursor: data.items.page_info.end_cursor,
+        has_next_page: data.items.page_info.has_next_page,
+        ..HubPage::default()
+    };
+    for i in data.items.nodes {
+        let provenance = provenance(&page.hub, &i);
+        if came_from(&provenance, this_hub) {
+            page.looped += 1;
+            continue;
+        }
+        match item(i, source_key(&provenance), provenance) {
+            Ok(item) => {
+                page.items.push(item);
+                page.backfill.push(true);
             }
             Err(reason) => page.warnings.push(reason),
         }

@@ -40,6 +40,13 @@ impl Poller {
         let mut other_hub = None;
         let mut more = false;
         let first_import = feed.last_success_at.is_none();
+        if first_import && cursor.is_none() {
+            // Every item first, whatever the other hub's change log still holds; then its log
+            // from its oldest change (idempotent: what the snapshot stored is unchanged there).
+            let (written, snapshot_warnings) = self.snapshot(feed, &headers).await?;
+            report.add(written);
+            warnings.extend(snapshot_warnings);
+        }
         let mut pages = 0;
         while first_import || pages < MAX_PAGES {
             pages += 1;
@@ -126,6 +133,49 @@ impl Poller {
 }
 
 impl Poller {
+    /// Reads every item the other hub lets this one see, a page at a time, as backfill.
+    async fn snapshot(&self, feed: &Feed, headers: &HeaderMap) -> Result<(IngestReport, Vec<String>), Failure> {
+        let plain = |reason: String| (reason, None);
+        let mut report = IngestReport::default();
+        let mut warnings = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let request = serde_json::json!({
+                "query": hub::SNAPSHOT_QUERY,
+                "variables": { "after": after, "first": hub::PAGE },
+            });
+            let body = serde_json::to_vec(&request).expect("a JSON value serialises");
+            let (status, answer) =
+                self.fetcher.post_json(feed.url.as_url(), headers.clone(), body).await.map_err(plain)?;
+            let page = hub::parse_snapshot(&answer, &self.hub_id).map_err(|e| {
+                let code = e.code.map(|c| format!(" ({c})")).unwrap_or_default();
+                plain(format!("the other hub answered {status}{code}: {}", e.message))
+            })?;
+            if page.hub == self.hub_id {
+                return Err(plain(format!(
+                    "this is this hub itself (its id is {}): a hub cannot follow itself",
+                    page.hub
+                )));
+            }
+            warnings.extend(page.warnings);
+            if !page.items.is_empty() {
+                let chunk = ChunkContext { backfill: true, ..ChunkContext::default() };
+                let written = self.store.ingest_chunk(feed, &page.items, chunk).await.map_err(|e| {
+                    tracing::error!(feed = %feed.id, error = %e, "could not store what another hub sent");
+                    plain("the hub could not store the items (an internal error, logged on the hub)".to_string())
+                })?;
+                report.add(written);
+            }
+            if !page.has_next_page {
+                return Ok((report, warnings));
+            }
+            if page.end_cursor.is_none() || page.end_cursor == after {
+                return Err(plain("the other hub says it has more items but its pages do not move on".into()));
+            }
+            after = page.end_cursor;
+        }
+    }
+
     /// Whether the feed's items are due for a recheck (`poll.hub_recheck_secs`); marks them done.
     fn recheck_due(&self, feed: &Feed) -> bool {
         let every = std::time::Duration::from_secs(self.settings.hub_recheck_secs);
