@@ -233,6 +233,10 @@ pub struct ApiSettings {
     pub max_depth: usize,
     /// Highest complexity accepted.
     pub max_complexity: usize,
+    /// Most aliased fields in one operation (fragments counted where they are spread).
+    pub max_aliases: usize,
+    /// Most operations in one batched request (a JSON array of requests).
+    pub max_batch: usize,
     /// Largest request body in bytes.
     pub max_body_bytes: usize,
     /// Bytes of responses the cache keeps (0 turns it off).
@@ -306,6 +310,8 @@ impl Default for ApiSettings {
         ApiSettings {
             max_depth: 15,
             max_complexity: 5000,
+            max_aliases: 30,
+            max_batch: 10,
             max_body_bytes: 256 * 1024,
             cache_bytes: 8 * 1024 * 1024,
             timeout_secs: 10,

@@ -236,12 +236,7 @@ async fn graphql(
             );
         }
         if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                media,
-                "BAD_USER_INPUT",
-                "batched requests are not supported",
-            );
+            return execute_batch(&state, media, viewer, &key, &body).await;
         }
         match serde_json::from_slice::<async_graphql::Request>(&body) {
             Ok(r) => r,
@@ -305,6 +300,43 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Viewer, B
             Err(refuse(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "the hub could not check the token"))
         }
     }
+}
+
+/// A batch (a JSON array of requests), at most `api.max_batch` of them, run one after the other;
+/// each after the first counts against the rate limit too. The answer is the array of their
+/// responses, with status 200 (each response carries its own errors); batches are not cached.
+async fn execute_batch(state: &AppState, media: MediaType, viewer: Viewer, key: &str, body: &[u8]) -> Response {
+    let requests: Vec<async_graphql::Request> = match serde_json::from_slice(body) {
+        Ok(requests) => requests,
+        Err(e) => {
+            return error_response(StatusCode::BAD_REQUEST, media, "BAD_USER_INPUT", &format!("invalid batch: {e}"))
+        }
+    };
+    let max = state.settings.api.max_batch;
+    if requests.is_empty() {
+        return error_response(StatusCode::BAD_REQUEST, media, "BAD_USER_INPUT", "the batch is empty");
+    }
+    if requests.len() > max {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            media,
+            "BATCH_TOO_LARGE",
+            &format!("a batch holds at most {max} operations (api.max_batch); this one holds {}", requests.len()),
+        );
+    }
+    for _ in 1..requests.len() {
+        if let Err(wait) = state.limiter.check(key) {
+            return rate_limited(media, wait);
+        }
+    }
+    let timeout = Duration::from_secs(state.settings.api.timeout_secs);
+    let mut responses = Vec::with_capacity(requests.len());
+    for request in requests {
+        responses
+            .push(graphql::execute(&state.schema, Arc::clone(&state.store), viewer.clone(), request, timeout).await);
+    }
+    let body = serde_json::to_vec(&responses).unwrap_or_else(|_| b"[]".to_vec());
+    (StatusCode::OK, [(header::CONTENT_TYPE, media.header())], body).into_response()
 }
 
 async fn execute(state: &AppState, media: MediaType, viewer: Viewer, request: async_graphql::Request) -> Response {

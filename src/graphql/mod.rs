@@ -5,6 +5,7 @@ mod digest;
 mod error;
 mod federation;
 mod ids;
+mod limits;
 mod loaders;
 mod mutation;
 mod query;
@@ -123,6 +124,7 @@ pub fn build_schema(
         .data(fetcher)
         .limit_depth(api.max_depth)
         .limit_complexity(api.max_complexity)
+        .extension(limits::AliasLimit(api.max_aliases))
         .finish()
 }
 
