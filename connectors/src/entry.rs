@@ -34,12 +34,43 @@ pub(crate) struct Draft<'a> {
     pub figures: Vec<Figure>,
 }
 
+/// Longest title and summary kept, in bytes.
+const MAX_TITLE_BYTES: usize = 4 * 1024;
+const MAX_SUMMARY_BYTES: usize = 64 * 1024;
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+fn cut_at(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 impl Draft<'_> {
     /// The normalised item: language declared or detected, classification, countries, route and
     /// the search text.
     pub(crate) fn finish(self, context: &FeedContext, warnings: &mut Vec<String>) -> NormalisedItem {
-        let title = if self.title.is_empty() { truncate_chars(&self.summary, 120) } else { self.title };
-        let summary = self.summary;
+        let mut title = if self.title.is_empty() { truncate_chars(&self.summary, 120) } else { self.title };
+        let mut summary = self.summary;
+        // A title or summary of megabytes (a CSV cell, a runaway feed) is cut, and told: no reader
+        // needs more, and the store, the index and every subscriber would carry it.
+        if title.len() > MAX_TITLE_BYTES {
+            warnings.push(format!(
+                "the title of `{}` was {} bytes: cut to {MAX_TITLE_BYTES}",
+                self.source_key,
+                title.len()
+            ));
+            title = truncate_chars(cut_at(&title, MAX_TITLE_BYTES), 1000);
+        }
+        if summary.len() > MAX_SUMMARY_BYTES {
+            warnings.push(format!(
+                "the summary of `{}` was {} bytes: cut to {MAX_SUMMARY_BYTES}",
+                self.source_key,
+                summary.len()
+            ));
+            summary.truncate(cut_at(&summary, MAX_SUMMARY_BYTES).len());
+        }
         let text_for_detection = format!("{title}\n{summary}");
         let language = lang::resolve(self.declared_language, &text_for_detection, context.default_language.as_deref());
         let tag = language.map(|l| l.tag);

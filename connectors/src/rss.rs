@@ -54,6 +54,22 @@ pub fn parse_chunks(
     let parse =
         |source: &mut dyn std::io::Read| parser.parse(source).map_err(|e| ConnectorError::Invalid(e.to_string()));
 
+    // A document that says it is UTF-8 (or says nothing, and so is) but holds bytes that are not,
+    // a server mixing encodings, is read with those bytes replaced, and told.
+    let repaired;
+    let mut encoding_warning = None;
+    let bytes = match std::str::from_utf8(bytes) {
+        Err(_) if declares_utf8(bytes) => {
+            let text = String::from_utf8_lossy(bytes);
+            let replaced = text.matches(char::REPLACEMENT_CHARACTER).count();
+            encoding_warning = Some(format!(
+                "the document says it is UTF-8 but {replaced} byte sequence(s) are not: they were replaced with �"
+            ));
+            repaired = text.into_owned().into_bytes();
+            &repaired[..]
+        }
+        _ => bytes,
+    };
     let chunk_size = chunk_size.max(1);
     let first_chunk = crate::first_chunk_size(chunk_size);
     let mut chunker =
@@ -85,7 +101,7 @@ pub fn parse_chunks(
             }
         }
         None => {
-            let feed = parse(&mut &bytes[..]).map_err(|e| ConnectorError::Invalid(e.to_string()))?;
+            let feed = parse(&mut &bytes[..])?;
             take_metadata(&feed);
             chunker.add(&feed);
         }
@@ -100,6 +116,7 @@ pub fn parse_chunks(
             parsed.warnings.push(format!("unreadable date `{raw}`: the entry is kept without it"));
         }
     }
+    parsed.warnings.extend(encoding_warning);
     parsed.warnings.append(&mut chunker.warnings);
     parsed.skipped = chunker.skipped;
     parsed.keys = chunker.out.finish();
@@ -111,6 +128,25 @@ pub fn parse_chunks(
     }
     parsed.warnings_dropped = crate::cap_warnings(&mut parsed.warnings, 0);
     Ok(parsed)
+}
+
+/// Whether an XML document is UTF-8 by its own word: its declaration names UTF-8, or it has no
+/// encoding in its declaration (or no declaration), which XML reads as UTF-8.
+fn declares_utf8(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(200)];
+    let head = String::from_utf8_lossy(head).to_ascii_lowercase();
+    let Some(declaration) = head.trim_start_matches('\u{feff}').trim_start().strip_prefix("<?xml") else {
+        return true;
+    };
+    let declaration = declaration.split("?>").next().unwrap_or("");
+    match declaration.find("encoding") {
+        None => true,
+        Some(at) => {
+            let value = declaration[at + "encoding".len()..].trim_start().trim_start_matches('=').trim_start();
+            let value = value.trim_start_matches(['"', '\'']);
+            value.starts_with("utf-8") || value.starts_with("utf8")
+        }
+    }
 }
 
 /// Normalises entries and hands them to the sink in chunks, across the parses of one document.
@@ -226,6 +262,18 @@ mod tests {
 <item><title>Neither id nor link</title><pubDate>03 Nov 2026 10:00</pubDate></item>
 <item><title>Odd date</title><guid>c</guid><pubDate>the day after tomorrow</pubDate></item>
 </channel></rss>"#;
+
+    #[test]
+    fn bytes_that_are_not_utf8_in_a_utf8_document_are_replaced_and_told() {
+        let mixed = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><rss version=\"2.0\"><channel><title>Mixed</title>\
+            <item><guid>u-1</guid><title>Caf\xc3\xa9 and caf\xe9</title></item></channel></rss>";
+        let parsed = Connector::Rss.parse(mixed, &FeedContext::default()).unwrap();
+        assert_eq!(parsed.items[0].title, "Café and caf\u{fffd}");
+        assert!(parsed.warnings.iter().any(|w| w.contains("1 byte sequence(s)")), "{:?}", parsed.warnings);
+        // A document in another declared encoding is feed-rs's to read, not repaired.
+        assert!(!declares_utf8(b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><rss/>"));
+        assert!(declares_utf8(b"<rss version=\"2.0\"/>"));
+    }
 
     #[test]
     fn chunks_start_small_and_grow_and_keep_every_entry_in_order() {

@@ -337,10 +337,17 @@ impl Plan {
         }
         let language_cell = self.language_column.map(cell).filter(|l| !l.is_empty());
         let url = Some(render(&self.url)).filter(|u| !u.is_empty());
+        let summary = render(&self.summary);
+        if summary.len() > MAX_SUMMARY_CHARS && summary.chars().count() > MAX_SUMMARY_CHARS {
+            warnings.push(format!(
+                "the summary of `{source_key}` ({} bytes) was cut to {MAX_SUMMARY_CHARS} characters",
+                summary.len()
+            ));
+        }
         let draft = Draft {
             source_key,
             title: render(&self.title),
-            summary: truncate_chars(&render(&self.summary), MAX_SUMMARY_CHARS),
+            summary: truncate_chars(&summary, MAX_SUMMARY_CHARS),
             url,
             published_at,
             updated_at,

@@ -420,6 +420,18 @@ impl<R: Read> TableReader<R> {
     }
 }
 
+/// Longest cell kept, in bytes: a cell of megabytes is cut here, before templates copy it (an
+/// item's title and summary are cut further, and told, when the item is made).
+const MAX_CELL_BYTES: usize = 1 << 20;
+
+fn cut_cell(cell: &str) -> &str {
+    let mut end = cell.len().min(MAX_CELL_BYTES);
+    while !cell.is_char_boundary(end) {
+        end -= 1;
+    }
+    &cell[..end]
+}
+
 /// The next record that is not blank, with its 1-based line.
 fn next_record<R: Read>(records: &mut ::csv::StringRecordsIntoIter<R>) -> Result<Option<(u64, Vec<String>)>, CsvError> {
     for result in records.by_ref() {
@@ -428,7 +440,7 @@ fn next_record<R: Read>(records: &mut ::csv::StringRecordsIntoIter<R>) -> Result
             continue;
         }
         let line = record.position().map_or(0, |p| p.line());
-        return Ok(Some((line, record.iter().map(str::to_string).collect())));
+        return Ok(Some((line, record.iter().map(|cell| cut_cell(cell).to_string()).collect())));
     }
     Ok(None)
 }
