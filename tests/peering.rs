@@ -278,4 +278,21 @@ async fn a_new_follower_gets_every_item_even_those_whose_changes_were_pruned() {
     let log = follower.data("{ changes(first: 10) { nodes { kind } } all: changes(first: 10, filter: { includeBackfill: true }) { nodes { kind backfill } } }", json!({})).await;
     assert_eq!(log["changes"]["nodes"], json!([]));
     assert_eq!(log["all"]["nodes"], json!([{ "kind": "CREATED", "backfill": true }]));
+
+    // The follower's cursor falls behind a pruning: the items are read again, nothing is lost.
+    upstream
+        .feeds
+        .set("/next.xml", &rss(&[("n-0", "A report the follower reads", "Text.", "Mon, 02 Nov 2026 09:00:00 GMT")]));
+    let next = upstream.add_feed("FR", "/next.xml").await;
+    upstream.poll_feed(next.id).await;
+    assert_eq!(poll(follower, &feed).await.ingest.created, 1, "read through the log: the follower has a cursor now");
+    upstream.feeds.set("/new.xml", &rss(&[("n-1", "A new route report", "Text.", "Mon, 02 Nov 2026 10:00:00 GMT")]));
+    let new = upstream.add_feed("FR", "/new.xml").await;
+    upstream.poll_feed(new.id).await;
+    upstream.store.prune_changes(chrono::Utc::now() + chrono::Duration::seconds(1)).await.unwrap();
+    let report = poll(follower, &feed).await;
+    assert_eq!(report.ingest.created, 1, "the item created in the pruned gap arrives");
+    let stored = follower.store.feeds_by_ids(&tributary::access::Scope::System, &[feed.id]).await.unwrap();
+    assert!(stored[0].warnings.iter().any(|w| w.contains("read again")), "{:?}", stored[0].warnings);
+    assert_eq!(items(follower).await.len(), 3);
 }

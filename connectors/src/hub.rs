@@ -370,27 +370,21 @@ pub fn source_key(provenance: &Provenance) -> String {
     format!("hub:{}:{}", provenance.origin_hub, provenance.origin_id)
 }
 
-/// The `data` of a GraphQL response, or the first error's code and message.
+/// The `data` of a GraphQL response, or its first error's code and message (an answer with
+/// errors is never read as data: a field that failed may be missing or null).
 fn data<D: serde::de::DeserializeOwned>(body: &[u8]) -> Result<D, HubError> {
-    let response: Response<D> = serde_json::from_slice(body).map_err(|e| HubError {
+    let unexpected = |e: serde_json::Error| HubError {
         code: None,
         message: format!("the other hub's answer is not the GraphQL response expected: {e}"),
-    })?;
+    };
+    let response: Response<serde_json::Value> = serde_json::from_slice(body).map_err(unexpected)?;
+    if let Some(first) = response.errors.into_iter().next() {
+        let code = first.extensions.as_ref().and_then(|x| x.get("code")).and_then(|c| c.as_str()).map(str::to_string);
+        return Err(HubError { code, message: first.message });
+    }
     match response.data {
-        Some(data) if response.errors.is_empty() => Ok(data),
-        _ => {
-            let first = response.errors.into_iter().next();
-            Err(HubError {
-                code: first
-                    .as_ref()
-                    .and_then(|e| e.extensions.as_ref())
-                    .and_then(|x| x.get("code"))
-                    .and_then(|c| c.as_str())
-                    .map(str::to_string),
-                message: first
-                    .map_or_else(|| "the other hub answered with neither data nor errors".into(), |e| e.message),
-            })
-        }
+        Some(data) => serde_json::from_value(data).map_err(unexpected),
+        None => Err(HubError { code: None, message: "the other hub answered with neither data nor errors".into() }),
     }
 }
 

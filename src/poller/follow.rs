@@ -59,13 +59,18 @@ impl Poller {
                 self.fetcher.post_json(feed.url.as_url(), headers.clone(), body).await.map_err(plain)?;
             let page = match hub::parse_page(&answer, &self.hub_id) {
                 Ok(page) => page,
-                Err(e) if e.code.as_deref() == Some("CURSOR_EXPIRED") => {
-                    // The other hub pruned its log past our cursor: read it again from its
-                    // oldest change. Storing is idempotent, so nothing is written twice.
+                Err(e) if e.code.as_deref() == Some("CURSOR_EXPIRED") && cursor.is_some() => {
+                    // The other hub pruned its log past our cursor: what changed in the gap is
+                    // read again whole (its items), then its log from the oldest change. Storing
+                    // is idempotent, so nothing is written twice; what was withdrawn in the gap
+                    // goes at the next recheck.
                     warnings.push(format!(
-                        "the other hub no longer holds changes from where this hub stopped ({}); read again from its oldest",
+                        "the other hub no longer holds changes from where this hub stopped ({}); its items were read again",
                         e.message
                     ));
+                    let (written, snapshot_warnings) = self.snapshot(feed, &headers).await?;
+                    report.add(written);
+                    warnings.extend(snapshot_warnings);
                     cursor = None;
                     continue;
                 }
