@@ -50,13 +50,8 @@ impl Poller {
         let mut pages = 0;
         while first_import || pages < MAX_PAGES {
             pages += 1;
-            let request = serde_json::json!({
-                "query": hub::QUERY,
-                "variables": { "after": cursor, "first": hub::PAGE },
-            });
-            let body = serde_json::to_vec(&request).expect("a JSON value serialises");
-            let (status, answer) =
-                self.fetcher.post_json(feed.url.as_url(), headers.clone(), body).await.map_err(plain)?;
+            let variables = serde_json::json!({ "after": cursor, "first": hub::PAGE });
+            let (status, answer) = self.ask(feed, &headers, hub::QUERY, variables).await.map_err(plain)?;
             let page = match hub::parse_page(&answer, &self.hub_id) {
                 Ok(page) => page,
                 Err(e) if e.code.as_deref() == Some("CURSOR_EXPIRED") && cursor.is_some() => {
@@ -138,6 +133,19 @@ impl Poller {
 }
 
 impl Poller {
+    /// Sends `query` with `variables` to the other hub's endpoint; its status and answer.
+    async fn ask(
+        &self,
+        feed: &Feed,
+        headers: &HeaderMap,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> Result<(reqwest::StatusCode, Vec<u8>), String> {
+        let request = serde_json::json!({ "query": query, "variables": variables });
+        let body = serde_json::to_vec(&request).expect("a JSON value serialises");
+        self.fetcher.post_json(feed.url.as_url(), headers.clone(), body).await
+    }
+
     /// Reads every item the other hub lets this one see, a page at a time, as backfill.
     async fn snapshot(&self, feed: &Feed, headers: &HeaderMap) -> Result<(IngestReport, Vec<String>), Failure> {
         let plain = |reason: String| (reason, None);
@@ -145,13 +153,8 @@ impl Poller {
         let mut warnings = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let request = serde_json::json!({
-                "query": hub::SNAPSHOT_QUERY,
-                "variables": { "after": after, "first": hub::PAGE },
-            });
-            let body = serde_json::to_vec(&request).expect("a JSON value serialises");
-            let (status, answer) =
-                self.fetcher.post_json(feed.url.as_url(), headers.clone(), body).await.map_err(plain)?;
+            let variables = serde_json::json!({ "after": after, "first": hub::PAGE });
+            let (status, answer) = self.ask(feed, headers, hub::SNAPSHOT_QUERY, variables).await.map_err(plain)?;
             let page = hub::parse_snapshot(&answer, &self.hub_id).map_err(|e| {
                 let code = e.code.map(|c| format!(" ({c})")).unwrap_or_default();
                 plain(format!("the other hub answered {status}{code}: {}", e.message))
@@ -216,12 +219,8 @@ impl Poller {
             if !asked.is_empty() {
                 let representations: Vec<serde_json::Value> =
                     asked.iter().map(|(_, id)| serde_json::json!({ "__typename": "Item", "id": id })).collect();
-                let request = serde_json::json!({
-                    "query": hub::RECHECK_QUERY,
-                    "variables": { "representations": representations },
-                });
-                let body = serde_json::to_vec(&request).expect("a JSON value serialises");
-                let (status, answer) = self.fetcher.post_json(feed.url.as_url(), headers.clone(), body).await?;
+                let variables = serde_json::json!({ "representations": representations });
+                let (status, answer) = self.ask(feed, headers, hub::RECHECK_QUERY, variables).await?;
                 let now = hub::parse_recheck(&answer, &self.hub_id).map_err(|e| {
                     let code = e.code.map(|c| format!(" ({c})")).unwrap_or_default();
                     format!("the other hub answered {status}{code}: {}", e.message)
