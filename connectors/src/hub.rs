@@ -262,7 +262,7 @@ pub fn parse_page(body: &[u8], this_hub: &str) -> Result<HubPage, HubError> {
         ..HubPage::default()
     };
     // The last change of each item, in the order of those last changes.
-    let mut last: Vec<(String, Change)> = Vec::new();
+    let mut last: Vec<(String, Provenance, Change)> = Vec::new();
     for edge in data.changes.edges {
         let change = edge.node;
         let provenance = provenance(&page.hub, &change.item);
@@ -271,12 +271,11 @@ pub fn parse_page(body: &[u8], this_hub: &str) -> Result<HubPage, HubError> {
             continue;
         }
         let key = source_key(&provenance);
-        last.retain(|(k, _)| *k != key);
-        last.push((key, change));
+        last.retain(|(k, _, _)| *k != key);
+        last.push((key, provenance, change));
     }
-    for (key, change) in last {
+    for (key, provenance, change) in last {
         let backfill = change.backfill;
-        let provenance = provenance(&page.hub, &change.item);
         // The item is read as it is now: withdrawn since, it is withdrawn here too.
         if change.kind == "WITHDRAWN" || change.item.withdrawn_at.is_some() {
             page.items.push(NormalisedItem::deleted(key));
