@@ -43,6 +43,11 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
         tracing::info!(applied, "database migrations applied");
     }
     let report = store.seed(&Seed::bundled()?).await.context("seeding networks and societies")?;
+    match store.free_dead_leases().await {
+        Ok(0) => {}
+        Ok(freed) => tracing::info!(freed, "took back the leases of hub processes that stopped without releasing them"),
+        Err(e) => tracing::warn!(error = %e, "could not look for the leases of stopped hub processes; they run out"),
+    }
     if report.applied {
         tracing::info!(
             organisations = report.organisations,

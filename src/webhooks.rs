@@ -90,6 +90,9 @@ pub fn payload(change: &Change, item: &Item) -> serde_json::Value {
             "kind": change.kind.as_str(),
             "at": change.at.to_rfc3339(),
             "backfill": change.backfill,
+            // The item's version after this change; `item` is the item as it is when delivered
+            // (a later edit may already be in it, and comes as a change of its own).
+            "version": change.version,
             "item": {
                 "id": crate::graphql::global_id("Item", &item.id.0),
                 "title": item.title,

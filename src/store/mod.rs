@@ -410,6 +410,10 @@ pub trait Store: Send + Sync + 'static {
     /// Extends this store's lease on a feed it claimed to `until`, while a long fetch or import
     /// runs; false when the lease is no longer this store's (it ran out and another took it).
     async fn renew_lease(&self, feed: FeedId, until: DateTime<Utc>) -> StoreResult<bool>;
+    /// Takes back at once the feed and webhook leases of hub processes on this machine that are
+    /// no longer running (a hub killed or crashed: its leases would otherwise hold its feeds and
+    /// webhooks until they ran out). Returns how many leases were freed.
+    async fn free_dead_leases(&self) -> StoreResult<usize>;
     /// Records a fetch that found nothing new (304 or same body hash) and releases the lease.
     async fn record_unchanged(&self, feed: FeedId, record: &FetchRecord) -> StoreResult<()>;
     /// Records a failed fetch or parse with its reason and next retry, and releases the lease.
@@ -536,12 +540,32 @@ pub async fn connect(url: &str, options: &PgOptions) -> anyhow::Result<std::sync
     }
 }
 
-/// A name for one store's leases, unique among the processes sharing a database: the process id
-/// and 64 random bits.
+/// A name for one store's leases, unique among the processes sharing a database: the machine's
+/// name, the process id and 64 random bits (`host/pid-random`).
 pub(crate) fn lease_owner() -> String {
     let mut bytes = [0u8; 8];
     getrandom::getrandom(&mut bytes).expect("the system's random source");
-    format!("{}-{:016x}", std::process::id(), u64::from_le_bytes(bytes))
+    format!("{}/{}-{:016x}", host_name().unwrap_or_default(), std::process::id(), u64::from_le_bytes(bytes))
+}
+
+/// This machine's name, where the system tells it (Linux).
+fn host_name() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    Some(name.trim().to_string()).filter(|n| !n.is_empty())
+}
+
+/// Whether the lease holder `owner` (a [`lease_owner`] name) was a process of this machine that is
+/// no longer running. Anything else — another machine's process, this very process (a store
+/// opened twice), a name of an older form, a system that cannot tell — counts as alive, and its
+/// leases run out in their own time.
+pub(crate) fn lease_owner_is_dead(owner: &str) -> bool {
+    let Some((host, rest)) = owner.rsplit_once('/') else { return false };
+    let Some(pid) = rest.split_once('-').and_then(|(pid, _)| pid.parse::<u32>().ok()) else { return false };
+    let here = host_name();
+    here.is_some_and(|here| here == host)
+        && pid != std::process::id()
+        && std::path::Path::new("/proc/self").exists()
+        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// A random positive number (for the hub number).
@@ -554,4 +578,21 @@ pub(crate) fn random_i64() -> i64 {
 /// The hub id made from a [`Store::hub_number`].
 pub fn hub_id_from(number: i64) -> String {
     format!("hub-{number:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_stopped_process_of_this_machine_loses_its_leases() {
+        let Some(host) = host_name() else { return };
+        let mut child = std::process::Command::new("true").spawn().expect("`true` runs");
+        child.wait().unwrap();
+        assert!(lease_owner_is_dead(&format!("{host}/{}-00000000000000ab", child.id())), "a process that ended");
+        assert!(!lease_owner_is_dead(&lease_owner()), "this process");
+        assert!(!lease_owner_is_dead(&format!("{host}/1-00000000000000ab")), "a process still running");
+        assert!(!lease_owner_is_dead(&format!("{host}-elsewhere/{}-00000000000000ab", child.id())), "another machine");
+        assert!(!lease_owner_is_dead(&format!("{}-00000000000000ab", child.id())), "a name of the older form");
+    }
 }

@@ -130,6 +130,26 @@ impl FeedServer {
         .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
     }
 
+    /// Waits (for `limit` at most) until `check` holds, checking at once and again each time a
+    /// request or a POST arrives — for a state of the hub that follows from its polls and
+    /// deliveries.
+    pub async fn until<F, Fut>(&self, what: &str, limit: std::time::Duration, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let wait = async {
+            loop {
+                let arrived = self.posted.notified();
+                if check().await {
+                    return;
+                }
+                arrived.await;
+            }
+        };
+        tokio::time::timeout(limit, wait).await.unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+    }
+
     /// Serves `body` at `path` (RSS unless the body says otherwise), without validators.
     pub fn set(&self, path: &str, body: &str) {
         self.set_served(

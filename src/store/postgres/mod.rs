@@ -815,6 +815,25 @@ impl Store for PgStore {
         Ok(renewed > 0)
     }
 
+    async fn free_dead_leases(&self) -> StoreResult<usize> {
+        let owners: Vec<String> = sqlx::query_scalar(
+            "SELECT lease_owner FROM feeds WHERE lease_owner IS NOT NULL \
+             UNION SELECT lease_owner FROM webhooks WHERE lease_owner IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let dead: Vec<String> = owners.into_iter().filter(|o| super::lease_owner_is_dead(o)).collect();
+        if dead.is_empty() {
+            return Ok(0);
+        }
+        let mut freed = 0;
+        for table in ["feeds", "webhooks"] {
+            let sql = format!("UPDATE {table} SET lease_until = NULL, lease_owner = NULL WHERE lease_owner = ANY($1)");
+            freed += sqlx::query(&sql).bind(&dead).execute(&self.pool).await?.rows_affected() as usize;
+        }
+        Ok(freed)
+    }
+
     async fn next_due_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
         self.count(1);
         let next: Option<i64> = sqlx::query_scalar(
