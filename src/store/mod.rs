@@ -2,6 +2,7 @@
 //! the same contract tests (`tests/store_contract.rs`). No SQL leaves this module.
 
 mod copy;
+mod lease;
 mod postgres;
 mod rows;
 mod search;
@@ -22,6 +23,7 @@ use crate::seed::Seed;
 
 pub use crate::model::ChangeFilter;
 pub use copy::{copy, CopyReport, TableReport};
+pub(crate) use lease::{lease_owner, lease_owner_is_dead};
 pub use postgres::{PgOptions, PgStore};
 pub use search::{SearchError, SearchQuery};
 pub use sqlite::SqliteStore;
@@ -540,34 +542,6 @@ pub async fn connect(url: &str, options: &PgOptions) -> anyhow::Result<std::sync
     }
 }
 
-/// A name for one store's leases, unique among the processes sharing a database: the machine's
-/// name, the process id and 64 random bits (`host/pid-random`).
-pub(crate) fn lease_owner() -> String {
-    let mut bytes = [0u8; 8];
-    getrandom::getrandom(&mut bytes).expect("the system's random source");
-    format!("{}/{}-{:016x}", host_name().unwrap_or_default(), std::process::id(), u64::from_le_bytes(bytes))
-}
-
-/// This machine's name, where the system tells it (Linux).
-fn host_name() -> Option<String> {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
-    Some(name.trim().to_string()).filter(|n| !n.is_empty())
-}
-
-/// Whether the lease holder `owner` (a [`lease_owner`] name) was a process of this machine that is
-/// no longer running. Anything else — another machine's process, this very process (a store
-/// opened twice), a name of an older form, a system that cannot tell — counts as alive, and its
-/// leases run out in their own time.
-pub(crate) fn lease_owner_is_dead(owner: &str) -> bool {
-    let Some((host, rest)) = owner.rsplit_once('/') else { return false };
-    let Some(pid) = rest.split_once('-').and_then(|(pid, _)| pid.parse::<u32>().ok()) else { return false };
-    let here = host_name();
-    here.is_some_and(|here| here == host)
-        && pid != std::process::id()
-        && std::path::Path::new("/proc/self").exists()
-        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
-}
-
 /// A random positive number (for the hub number).
 pub(crate) fn random_i64() -> i64 {
     let mut bytes = [0u8; 8];
@@ -578,21 +552,4 @@ pub(crate) fn random_i64() -> i64 {
 /// The hub id made from a [`Store::hub_number`].
 pub fn hub_id_from(number: i64) -> String {
     format!("hub-{number:016x}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_a_stopped_process_of_this_machine_loses_its_leases() {
-        let Some(host) = host_name() else { return };
-        let mut child = std::process::Command::new("true").spawn().expect("`true` runs");
-        child.wait().unwrap();
-        assert!(lease_owner_is_dead(&format!("{host}/{}-00000000000000ab", child.id())), "a process that ended");
-        assert!(!lease_owner_is_dead(&lease_owner()), "this process");
-        assert!(!lease_owner_is_dead(&format!("{host}/1-00000000000000ab")), "a process still running");
-        assert!(!lease_owner_is_dead(&format!("{host}-elsewhere/{}-00000000000000ab", child.id())), "another machine");
-        assert!(!lease_owner_is_dead(&format!("{}-00000000000000ab", child.id())), "a name of the older form");
-    }
 }

@@ -87,6 +87,24 @@ impl FeedServer {
             .collect()
     }
 
+    /// How many POSTs arrived at paths starting with `prefix`, accepted or not.
+    pub fn post_count(&self, prefix: &str) -> usize {
+        let prefix = prefix.trim_start_matches('/');
+        self.state.lock().unwrap().posts.iter().filter(|(p, ..)| p.starts_with(prefix)).count()
+    }
+
+    /// The body of the last POST accepted at a path starting with `prefix`.
+    pub fn last_accepted_post(&self, prefix: &str) -> Option<axum::body::Bytes> {
+        let prefix = prefix.trim_start_matches('/');
+        let state = self.state.lock().unwrap();
+        state
+            .posts
+            .iter()
+            .rev()
+            .find(|(p, _, _, status)| p.starts_with(prefix) && status.is_success())
+            .map(|p| p.2.clone())
+    }
+
     /// Every POST received at paths starting with `prefix`, accepted or not.
     pub fn posts(&self, prefix: &str) -> Vec<(HeaderMap, axum::body::Bytes)> {
         let prefix = prefix.trim_start_matches('/');
