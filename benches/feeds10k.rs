@@ -180,6 +180,24 @@ fn usage() -> (f64, u64, u64) {
     (cpu, kb("VmRSS:") / 1024, kb("VmHWM:") / 1024)
 }
 
+/// CPU seconds (user + system) of the PostgreSQL server's processes on this machine (its
+/// connection backends live as long as the hub's pool, so a difference covers the hub's work).
+fn postgres_cpu() -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0.0 };
+    let mut ticks = 0.0;
+    for entry in entries.flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        let Some((head, rest)) = stat.rsplit_once(')') else { continue };
+        if !head.ends_with("(postgres") {
+            continue;
+        }
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let field = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+        ticks += field(14) + field(15);
+    }
+    ticks / 100.0
+}
+
 async fn run(plan: &Plan, database_url: &str) -> anyhow::Result<()> {
     let Plan { feeds, cycles, .. } = *plan;
     let exe = std::env::current_exe()?;
@@ -219,11 +237,12 @@ async fn run(plan: &Plan, database_url: &str) -> anyhow::Result<()> {
     println!("registered in {:.1} s", started.elapsed().as_secs_f64());
     let client = reqwest::Client::new();
     if let Some(seconds) = plan.continuous {
-        let result = continuous(&client, &address, poller, seconds, interval).await;
+        let result = continuous(&client, &address, poller, seconds, interval, backend != "sqlite").await;
         child.kill()?;
         return result;
     }
     let mut cpu_before = usage().0.max(cpu0);
+    let mut pg_before = postgres_cpu();
     for cycle in 1..=cycles {
         if cycle > 1 {
             client.post(format!("http://{address}/next")).send().await?;
@@ -236,14 +255,18 @@ async fn run(plan: &Plan, database_url: &str) -> anyhow::Result<()> {
         let (cpu, rss, peak) = usage();
         let updated = reports.iter().filter(|r| r.ingest.created + r.ingest.updated > 0).count();
         let failed = reports.iter().filter(|r| r.error.is_some()).count();
+        let pg = postgres_cpu();
+        let pg_cpu =
+            if backend == "sqlite" { String::new() } else { format!(", PostgreSQL CPU {:.1} s", pg - pg_before) };
         println!(
             "cycle {cycle}: {} feeds polled in {wall:.1} s ({:.0} feeds/s), {updated} with new entries, {failed} failed; \
-             hub CPU {:.1} s; resident {rss} MiB, peak {peak} MiB",
+             hub CPU {:.1} s{pg_cpu}; resident {rss} MiB, peak {peak} MiB",
             reports.len(),
             reports.len() as f64 / wall,
             cpu - cpu_before
         );
         cpu_before = cpu;
+        pg_before = pg;
     }
     child.kill()?;
     Ok(())
@@ -257,6 +280,7 @@ async fn continuous(
     poller: Arc<tributary::poller::Poller>,
     seconds: u64,
     interval: i64,
+    postgres: bool,
 ) -> anyhow::Result<()> {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let polling = tokio::spawn(poller.run(async {
@@ -265,8 +289,12 @@ async fn continuous(
     let started = Instant::now();
     let mut next_generation = std::time::Duration::from_secs(interval.max(1) as u64);
     let mut cpu_before = usage().0;
+    let mut pg_before = postgres_cpu();
     let mut minute = 0;
-    println!("minute  requests   200   304  gap p50  gap p99  gap max  hub CPU  resident  peak");
+    println!(
+        "minute  requests   200   304  gap p50  gap p99  gap max  hub CPU  {}resident  peak",
+        if postgres { "PG CPU  " } else { "" }
+    );
     while started.elapsed().as_secs() < seconds {
         minute += 1;
         let end = std::time::Duration::from_secs((minute * 60).min(seconds));
@@ -279,8 +307,10 @@ async fn continuous(
         let stats = client.get(format!("http://{address}/stats")).send().await?.text().await?;
         let s: Vec<&str> = stats.split_whitespace().collect();
         let (cpu, rss, peak) = usage();
+        let pg = postgres_cpu();
+        let pg_cpu = if postgres { format!("{:>4.1} s  ", pg - pg_before) } else { String::new() };
         println!(
-            "{minute:>6}  {:>8}  {:>4}  {:>4}  {:>6} s  {:>6} s  {:>6} s  {:>5.1} s  {rss:>4} MiB  {peak:>4} MiB",
+            "{minute:>6}  {:>8}  {:>4}  {:>4}  {:>6} s  {:>6} s  {:>6} s  {:>5.1} s  {pg_cpu}{rss:>4} MiB  {peak:>4} MiB",
             s[0],
             s[1],
             s[2],
@@ -290,6 +320,7 @@ async fn continuous(
             cpu - cpu_before
         );
         cpu_before = cpu;
+        pg_before = pg;
     }
     let _ = stop.send(());
     polling.await??;

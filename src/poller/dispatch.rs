@@ -44,15 +44,21 @@ impl Dispatch {
         self.concurrency.saturating_sub(self.tasks.len())
     }
 
+    /// Whether a claim now would be put off: a claim ranks every due feed, so while polls run it
+    /// waits for a quarter of the slots — a cycle of 10,000 feeds costs a claim per batch, not one
+    /// per feed (BENCHMARKS.md).
+    pub(super) fn waits_for_slots(&self) -> bool {
+        let free = self.free();
+        free == 0 || (free < (self.concurrency / 4).max(1) && !self.tasks.is_empty())
+    }
+
     /// Claims the feeds due at `now` that fit the free slots and their hosts' limits, and starts
     /// them; returns how many started.
     pub(super) async fn claim(&mut self, poller: &Arc<Poller>, now: DateTime<Utc>) -> StoreResult<usize> {
-        let free = self.free();
-        // A claim ranks every due feed, so while polls run it waits for a quarter of the slots:
-        // a cycle of 10,000 feeds costs a claim per batch, not one per feed (BENCHMARKS.md).
-        if free == 0 || (free < (self.concurrency / 4).max(1) && !self.tasks.is_empty()) {
+        if self.waits_for_slots() {
             return Ok(0);
         }
+        let free = self.free();
         let running: Vec<(String, usize)> = self.running.iter().map(|(h, n)| (h.clone(), *n)).collect();
         let limits = ClaimLimits { total: free, per_host: self.per_host, running: &running };
         let feeds = poller.store.claim_due_feeds(now, poller.settings.lease_secs, &limits).await?;

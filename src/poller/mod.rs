@@ -20,6 +20,10 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, Notify};
 
 use self::dispatch::Dispatch;
+
+/// The least time between two claims while nothing is due: feeds that come due one after another
+/// wait at most this long and are claimed together (BENCHMARKS.md, "10,000 feeds").
+const CLAIM_PAUSE: Duration = Duration::from_millis(500);
 use self::fetch::{Fetched, Fetcher, Keep, Validators};
 use crate::config::PollSettings;
 use crate::metrics::{Metrics, PollOutcome};
@@ -90,7 +94,15 @@ impl Poller {
     pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         tokio::pin!(shutdown);
         let mut dispatch = Dispatch::new(&self.settings);
-        loop {
+        'polling: loop {
+            if dispatch.waits_for_slots() {
+                // Claims are made for a quarter of the slots at once: wait for them to free.
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = dispatch.finished() => {}
+                }
+                continue;
+            }
             let free = dispatch.free();
             let started = match dispatch.claim(&self, Utc::now()).await {
                 Ok(n) => n,
@@ -100,11 +112,7 @@ impl Poller {
                 }
             };
             if started > 0 && started == free {
-                // Possibly more due: come back as soon as a slot frees.
-                tokio::select! {
-                    _ = &mut shutdown => break,
-                    _ = dispatch.finished() => {}
-                }
+                // Possibly more due: claim again once slots free.
                 continue;
             }
             let until_due = match self.store.next_due_at().await {
@@ -115,16 +123,31 @@ impl Poller {
                     Duration::from_secs(5)
                 }
             };
-            // A feed that is due but was not claimed waits for its host (a poll finishing wakes
-            // the loop) or for a lease held by another process (looked at again each second).
-            let wait =
-                if until_due.is_zero() { Duration::from_secs(1) } else { until_due.min(Duration::from_secs(30)) };
-            let busy = dispatch.is_busy();
-            tokio::select! {
-                _ = &mut shutdown => break,
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(wait) => {}
-                _ = dispatch.finished(), if busy => {}
+            if until_due.is_zero() {
+                // Due but not claimed: waiting for its host (a poll finishing frees a slot) or
+                // for a lease held by another process (looked at again each second).
+                let busy = dispatch.is_busy();
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = dispatch.finished(), if busy => {}
+                }
+                continue;
+            }
+            // Nothing due now. Sleep until the next feed is due, but no less than CLAIM_PAUSE:
+            // feeds coming due one after another are claimed in batches, not one claim (and one
+            // look at the schedule) each. Polls that finish meanwhile are collected.
+            let deadline = tokio::time::sleep(until_due.clamp(CLAIM_PAUSE, Duration::from_secs(30)));
+            tokio::pin!(deadline);
+            loop {
+                let busy = dispatch.is_busy();
+                tokio::select! {
+                    _ = &mut shutdown => break 'polling,
+                    _ = self.wake.notified() => break,
+                    _ = &mut deadline => break,
+                    _ = dispatch.finished(), if busy => {}
+                }
             }
         }
         dispatch.drain(Duration::from_secs(10)).await;
