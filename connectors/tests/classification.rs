@@ -12,8 +12,8 @@
 //! - `holdout8.jsonl` (250, split `holdout`): the held-out set, never looked at item by item;
 //! - `holdout9.jsonl` (250, split `holdout9`): a second held-out set, measured once with the
 //!   classifier as committed (ninth session) and kept out of training and tuning like `holdout`
-//!   until the next round of tuning, when both join the tuning sets and a new blind set is
-//!   written to measure that round.
+//!   until the next round of tuning, when both join the tuning sets and `holdout10.jsonl`
+//!   (written blind in the ninth session, committed unread, not read here yet) measures it.
 //!
 //! ```sh
 //! EVAL_SHOW_MISTAKES=1 cargo test -p connectors --test classification -- --nocapture
