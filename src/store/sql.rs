@@ -5,6 +5,10 @@ use sqlx::{Database, Encode, QueryBuilder, Type};
 
 use crate::access::Scope;
 
+/// Every holder of a feed or webhook lease (for [`super::Store::free_dead_leases`]).
+pub(super) const LEASE_OWNERS: &str = "SELECT lease_owner FROM feeds WHERE lease_owner IS NOT NULL \
+     UNION SELECT lease_owner FROM webhooks WHERE lease_owner IS NOT NULL";
+
 /// Appends the scope's visibility rule (see [`crate::access`]) for the feeds or items at `alias`,
 /// a table that has `visibility` and `organisation`.
 pub(super) fn push_scope<'a, DB: Database>(qb: &mut QueryBuilder<'a, DB>, scope: &Scope, alias: &str)

@@ -738,12 +738,7 @@ impl Store for SqliteStore {
     }
 
     async fn free_dead_leases(&self) -> StoreResult<usize> {
-        let owners: Vec<String> = sqlx::query_scalar(
-            "SELECT lease_owner FROM feeds WHERE lease_owner IS NOT NULL \
-             UNION SELECT lease_owner FROM webhooks WHERE lease_owner IS NOT NULL",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let owners: Vec<String> = sqlx::query_scalar(super::sql::LEASE_OWNERS).fetch_all(&self.pool).await?;
         let _w = self.writer.lock().await;
         let mut freed = 0;
         for owner in owners.iter().filter(|o| super::lease_owner_is_dead(o)) {
