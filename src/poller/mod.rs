@@ -20,15 +20,15 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, Notify};
 
 use self::dispatch::Dispatch;
-
-/// The least time between two claims while nothing is due: feeds that come due one after another
-/// wait at most this long and are claimed together (BENCHMARKS.md, "10,000 feeds").
-const CLAIM_PAUSE: Duration = Duration::from_millis(500);
 use self::fetch::{Fetched, Fetcher, Keep, Validators};
 use crate::config::PollSettings;
 use crate::metrics::{Metrics, PollOutcome};
 use crate::model::{Feed, FeedKind, FeedState, FeedUrl};
 use crate::store::{FetchRecord, IngestReport, Store};
+
+/// The least time between two claims while nothing is due: feeds that come due one after another
+/// wait at most this long and are claimed together (BENCHMARKS.md, "10,000 feeds").
+const CLAIM_PAUSE: Duration = Duration::from_millis(500);
 
 /// What one poll of one feed did.
 #[derive(Debug, Clone)]
