@@ -79,6 +79,19 @@ struct Told {
     version: i64,
 }
 
+impl Told {
+    /// A change as the API, the subscription and the webhook payload all write it:
+    /// `{ sequence kind version item { id } }`.
+    fn of(change: &Value) -> Told {
+        Told {
+            sequence: change["sequence"].as_i64().unwrap(),
+            kind: change["kind"].as_str().unwrap().to_string(),
+            item: change["item"]["id"].as_str().unwrap().to_string(),
+            version: change["version"].as_i64().unwrap(),
+        }
+    }
+}
+
 async fn kill_again_and_again(database_url: &str, dir: &Path) {
     let seed: u64 = std::env::var("CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(2026).max(1);
     eprintln!(
@@ -442,13 +455,7 @@ impl Subscriber {
                     Frame::Json(message) if message["type"] == "next" => {
                         let payload = &message["payload"];
                         assert!(payload.get("errors").is_none(), "the subscription failed: {payload}");
-                        let change = &payload["data"]["changes"];
-                        let change = Told {
-                            sequence: change["sequence"].as_i64().unwrap(),
-                            kind: change["kind"].as_str().unwrap().to_string(),
-                            item: change["item"]["id"].as_str().unwrap().to_string(),
-                            version: change["version"].as_i64().unwrap(),
-                        };
+                        let change = Told::of(&payload["data"]["changes"]);
                         let sequence = change.sequence;
                         told.lock().unwrap().push(change);
                         last.send_replace(sequence);
@@ -476,13 +483,7 @@ fn base64_url(text: &str) -> String {
 
 fn told_by_webhook(body: &[u8]) -> Told {
     let body: Value = serde_json::from_slice(body).expect("a JSON body");
-    let data = &body["data"];
-    Told {
-        sequence: data["sequence"].as_i64().unwrap(),
-        kind: data["kind"].as_str().unwrap().to_string(),
-        item: data["item"]["id"].as_str().unwrap().to_string(),
-        version: data["version"].as_i64().unwrap(),
-    }
+    Told::of(&body["data"])
 }
 
 async fn graphql(client: &reqwest::Client, address: SocketAddr, query: &str, variables: Value) -> Value {
@@ -499,25 +500,32 @@ async fn graphql(client: &reqwest::Client, address: SocketAddr, query: &str, var
     response["data"].clone()
 }
 
+/// Every node of a paged connection `field`, following its pages (`query` takes `$after`).
+async fn every_node(client: &reqwest::Client, address: SocketAddr, query: &str, field: &str) -> Vec<Value> {
+    let mut nodes = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let mut page = graphql(client, address, query, json!({ "after": after })).await;
+        let page = page[field].take();
+        nodes.extend(page["nodes"].as_array().unwrap().iter().cloned());
+        if page["pageInfo"]["hasNextPage"] != json!(true) {
+            return nodes;
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+}
+
 /// Every stored item: title → (id, version).
 async fn stored_items(client: &reqwest::Client, address: SocketAddr) -> BTreeMap<String, (String, i64)> {
     const ITEMS: &str = "query($after: String) { items(first: 100, after: $after) {
       pageInfo { hasNextPage endCursor } nodes { id title version } } }";
     let mut items = BTreeMap::new();
-    let mut after = Value::Null;
-    loop {
-        let page = graphql(client, address, ITEMS, json!({ "after": after })).await;
-        let page = &page["items"];
-        for node in page["nodes"].as_array().unwrap() {
-            let title = node["title"].as_str().unwrap().to_string();
-            let entry = (node["id"].as_str().unwrap().to_string(), node["version"].as_i64().unwrap());
-            assert!(items.insert(title.clone(), entry).is_none(), "{title} is stored twice");
-        }
-        if page["pageInfo"]["hasNextPage"] != json!(true) {
-            return items;
-        }
-        after = page["pageInfo"]["endCursor"].clone();
+    for node in every_node(client, address, ITEMS, "items").await {
+        let title = node["title"].as_str().unwrap().to_string();
+        let entry = (node["id"].as_str().unwrap().to_string(), node["version"].as_i64().unwrap());
+        assert!(items.insert(title.clone(), entry).is_none(), "{title} is stored twice");
     }
+    items
 }
 
 /// The whole change log, in order.
@@ -525,24 +533,7 @@ async fn change_log(client: &reqwest::Client, address: SocketAddr) -> Vec<Told> 
     const CHANGES: &str =
         "query($after: String) { changes(first: 100, after: $after, filter: { includeBackfill: true }) {
       pageInfo { hasNextPage endCursor } nodes { sequence kind version item { id } } } }";
-    let mut log = Vec::new();
-    let mut after = Value::Null;
-    loop {
-        let page = graphql(client, address, CHANGES, json!({ "after": after })).await;
-        let page = &page["changes"];
-        for node in page["nodes"].as_array().unwrap() {
-            log.push(Told {
-                sequence: node["sequence"].as_i64().unwrap(),
-                kind: node["kind"].as_str().unwrap().to_string(),
-                item: node["item"]["id"].as_str().unwrap().to_string(),
-                version: node["version"].as_i64().unwrap(),
-            });
-        }
-        if page["pageInfo"]["hasNextPage"] != json!(true) {
-            return log;
-        }
-        after = page["pageInfo"]["endCursor"].clone();
-    }
+    every_node(client, address, CHANGES, "changes").await.iter().map(Told::of).collect()
 }
 
 /// A small deterministic generator (xorshift), so a failing seed can be run again.
