@@ -188,6 +188,7 @@ const CATEGORIES: u8 = 1;
 const COMBOS: u8 = 2;
 const EXCLUSIONS: u8 = 4;
 const ROUTES: u8 = 8;
+const ANCHORS: u8 = 16;
 
 /// The first tokens of every matcher's terms, each with the bits of the matchers it starts a term
 /// of. One hash lookup and one trie walk per token tell which matchers need to look at it at all
@@ -239,6 +240,8 @@ struct CategoryFile {
     combo: Vec<ComboRule>,
     #[serde(default)]
     exclude: Vec<ExcludeRule>,
+    #[serde(default)]
+    anchor: Vec<ExcludeRule>,
 }
 
 /// Words that say an item only talks about a change (a proposal, a call for one, a meeting on
@@ -295,6 +298,10 @@ struct Rules {
     combos: Vec<(Category, u8)>,
     /// Exclusion terms, by the category they cancel.
     exclusions: Matcher<Category>,
+    /// Anchor terms, by the category they anchor, and the categories that have any: a text
+    /// without one of them gets such a category from the learned model only when it is sure.
+    anchors: Matcher<Category>,
+    anchored: Vec<Category>,
     routes: Matcher<usize>,
     route_names: Vec<String>,
     gate: Gate,
@@ -331,6 +338,15 @@ fn rules() -> &'static Rules {
             let category: Category = r.category.parse().expect("rules name known categories");
             r.terms.iter().filter_map(move |t| Term::compile(t).map(|term| (term, category)))
         });
+        let anchor_terms = cats.anchor.iter().flat_map(|r| {
+            let category: Category = r.category.parse().expect("rules name known categories");
+            r.terms.iter().filter_map(move |t| Term::compile(t).map(|term| (term, category)))
+        });
+        let mut anchored = Vec::new();
+        for r in &cats.anchor {
+            push_unique(&mut anchored, r.category.parse().expect("rules name known categories"));
+        }
+        let anchors = Matcher::new(anchor_terms.collect::<Vec<_>>());
         let categories = Matcher::new(category_terms.collect::<Vec<_>>());
         let combo_terms = Matcher::new(combo_terms.collect::<Vec<_>>());
         let exclusions = Matcher::new(exclusions.collect::<Vec<_>>());
@@ -339,12 +355,15 @@ fn rules() -> &'static Rules {
         gate.add(&categories, CATEGORIES);
         gate.add(&combo_terms, COMBOS);
         gate.add(&exclusions, EXCLUSIONS);
+        gate.add(&anchors, ANCHORS);
         gate.add(&route_matcher, ROUTES);
         Rules {
             categories,
             combo_terms,
             combos,
             exclusions,
+            anchors,
+            anchored,
             routes: route_matcher,
             route_names: routes.route.into_iter().map(|r| r.name).collect(),
             gate,
@@ -369,6 +388,33 @@ pub struct Input<'a> {
 /// rules, then the feed default; `categories` holds every category any of them found.
 pub fn classify(input: Input<'_>) -> Classification {
     classify_with(input, Some(learned::model()))
+}
+
+/// What the keyword rules alone say of each of the learned model's categories
+/// ([`learned::CATEGORIES`]), and whether the text is anchored for it: for choosing the model's
+/// thresholds.
+pub fn rules_say(input: Input<'_>) -> [(learned::Rules, bool); 2] {
+    let found = classify_with(input, None).categories;
+    let rules = rules();
+    let mut excluded = Vec::new();
+    let mut anchors = Vec::new();
+    for text in [input.title, input.summary] {
+        let norm = normalise(text);
+        let toks: Vec<&str> = tokens(&norm).collect();
+        let starts = rules.gate.starts(&toks);
+        excluded.extend(rules.exclusions.find(&toks, &starts, EXCLUSIONS).into_iter().map(|(_, c)| c));
+        anchors.extend(rules.anchors.find(&toks, &starts, ANCHORS).into_iter().map(|(_, c)| c));
+    }
+    learned::CATEGORIES.map(|c| {
+        let said = if found.contains(&c) {
+            learned::Rules::Found
+        } else if excluded.contains(&c) {
+            learned::Rules::Excluded
+        } else {
+            learned::Rules::Silent
+        };
+        (said, anchors.contains(&c) || !rules.anchored.contains(&c))
+    })
 }
 
 /// As [`classify`], with another learned model or none (the rules alone): for evaluating them.
@@ -465,9 +511,15 @@ fn classify_gated(
             }
         }
     }
+    let mut excluded: Vec<Category> = Vec::new();
+    let mut anchors: Vec<Category> = Vec::new();
     for (toks, starts) in [(title, title_starts), (summary, summary_starts)] {
         for (_, category) in rules.exclusions.find(toks, starts, EXCLUSIONS) {
             scores.remove(&category);
+            push_unique(&mut excluded, category);
+        }
+        for (_, category) in rules.anchors.find(toks, starts, ANCHORS) {
+            push_unique(&mut anchors, category);
         }
     }
     // The learned model decides route and regulatory changes (BENCHMARKS.md, "Classification"):
@@ -475,7 +527,15 @@ fn classify_gated(
     if let Some(model) = model {
         let verdict = model.judge(title, summary);
         for category in learned::CATEGORIES {
-            if !verdict.applies(category, scores.contains_key(&category)) {
+            let said = if scores.contains_key(&category) {
+                learned::Rules::Found
+            } else if excluded.contains(&category) {
+                learned::Rules::Excluded
+            } else {
+                learned::Rules::Silent
+            };
+            let anchored = anchors.contains(&category) || !rules.anchored.contains(&category);
+            if !verdict.applies(category, (said, anchored)) {
                 scores.remove(&category);
             } else if let std::collections::hash_map::Entry::Vacant(entry) = scores.entry(category) {
                 entry.insert(2);
@@ -696,7 +756,7 @@ mod tests {
         let rules = |title: &str, summary: &str| classify_with(Input { title, summary, ..Input::default() }, None);
 
         // A route change in words the rules do not know: the model's evidence is reported.
-        let (title, summary) = ("Fewer people land in Lampedusa, more in Calabria", "Coast guard figures for October.");
+        let (title, summary) = ("Fewer people land in Lampedusa, more in Crete", "Coast guard figures for October.");
         assert!(!rules(title, summary).categories.contains(&Category::RouteChange));
         let shifted = both(title, summary);
         assert_eq!(shifted.categories, [Category::RouteChange], "{shifted:?}");

@@ -1,31 +1,29 @@
 //! The classifier against labelled headlines and summaries in English, French, Spanish, Arabic
 //! and Russian, with hard negatives (places that are also words, blood drives, sports, "route" and
-//! "law" in other senses, calls for changes that have not happened). Nine sets in
-//! `tests/classification/`, each written blind by a helper session that saw none of the others,
-//! nor the rules or the model, and each measured once as the held-out set before joining the
-//! tuning sets (BENCHMARKS.md tells the order):
+//! "law" in other senses, calls for changes that have not happened, laws that are not about
+//! migration). Eleven sets in `tests/classification/`, each written blind by a helper session that
+//! saw none of the others, nor the rules or the model, and each measured once as the held-out set
+//! before joining the tuning sets (BENCHMARKS.md tells the order):
 //!
 //! - `eval.jsonl` (296 items, splits `tune` and `test`), `holdout.jsonl` (210, `holdout1`),
-//!   `holdout2.jsonl` (245), `holdout3.jsonl` to `holdout7.jsonl` (250 each): the tuning sets,
+//!   `holdout2.jsonl` (245), `holdout3.jsonl` to `holdout9.jsonl` (250 each): the tuning sets,
 //!   on which the learned model is trained (`rules/learned.tsv`, checked here to be what training
 //!   gives) and its thresholds chosen by leaving each set out;
-//! - `holdout8.jsonl` (250, split `holdout`): the held-out set, never looked at item by item;
-//! - `holdout9.jsonl` (250, split `holdout9`): a second held-out set, measured once with the
-//!   classifier as committed (ninth session) and kept out of training and tuning like `holdout`
-//!   until the next round of tuning, when both join the tuning sets and `holdout10.jsonl`
-//!   (written blind in the ninth session, committed unread, not read here yet) measures it.
+//! - `holdout10.jsonl` (250, split `holdout`): the held-out set, never looked at item by item.
 //!
 //! ```sh
-//! EVAL_SHOW_MISTAKES=1 cargo test -p connectors --test classification -- --nocapture
+//! cargo test -p connectors --test classification -- --nocapture            # scores
+//! cargo test -p connectors --test classification mistakes -- --ignored --nocapture
 //! TRAIN_CLASSIFIER=1 cargo test -p connectors --test classification   # retrain, rewrite the file
 //! ```
 //!
-//! prints the scores and the tuning sets' mistakes. BENCHMARKS.md reports the held-out scores.
+//! The second lists the tuning sets' mistakes, each set judged by a model trained without it.
+//! BENCHMARKS.md reports the held-out scores.
 
 use std::collections::BTreeMap;
 
-use connectors::classify::{classify, classify_with, Input};
-use connectors::learned::{self, Labelled, Model};
+use connectors::classify::{classify, classify_with, rules_say, Input};
+use connectors::learned::{self, Labelled, Model, Thresholds};
 use connectors::text::{normalise, tokens};
 use connectors::Category;
 use serde_json::Value;
@@ -39,7 +37,8 @@ struct Example {
     summary: String,
 }
 
-/// The tuning sets (splits `tune`, `test` and `holdout1`) and the held-out set (split `holdout`).
+/// The tuning sets (splits `tune`, `test`, `holdout1` to `holdout9`) and the held-out set (split
+/// `holdout`).
 fn examples() -> Vec<Example> {
     let mut all = parse(include_str!("classification/eval.jsonl"), None);
     all.extend(parse(include_str!("classification/holdout.jsonl"), Some("holdout1")));
@@ -49,8 +48,9 @@ fn examples() -> Vec<Example> {
     all.extend(parse(include_str!("classification/holdout5.jsonl"), Some("holdout5")));
     all.extend(parse(include_str!("classification/holdout6.jsonl"), Some("holdout6")));
     all.extend(parse(include_str!("classification/holdout7.jsonl"), Some("holdout7")));
-    all.extend(parse(include_str!("classification/holdout8.jsonl"), Some("holdout")));
+    all.extend(parse(include_str!("classification/holdout8.jsonl"), Some("holdout8")));
     all.extend(parse(include_str!("classification/holdout9.jsonl"), Some("holdout9")));
+    all.extend(parse(include_str!("classification/holdout10.jsonl"), Some("holdout")));
     all
 }
 
@@ -184,8 +184,9 @@ fn the_evaluation_set_covers_five_languages_and_the_hard_cases() {
                     | "holdout5"
                     | "holdout6"
                     | "holdout7"
-                    | "holdout"
+                    | "holdout8"
                     | "holdout9"
+                    | "holdout"
             ),
             "{}: split {}",
             e.id,
@@ -198,7 +199,7 @@ fn the_evaluation_set_covers_five_languages_and_the_hard_cases() {
     for category in [Category::RouteChange, Category::RegulatoryChange] {
         for split in [
             "tune", "test", "holdout1", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7",
-            "holdout", "holdout9",
+            "holdout8", "holdout9", "holdout",
         ] {
             let positives = examples.iter().filter(|e| e.split == split && e.gold.contains(&category)).count();
             assert!(positives >= 30, "{positives} {category} positives in the {split} half");
@@ -225,29 +226,9 @@ fn route_and_regulatory_changes_keep_their_held_out_scores() {
     println!("{}", report(&examples, "holdout5"));
     println!("{}", report(&examples, "holdout6"));
     println!("{}", report(&examples, "holdout7"));
-    println!("{}", report(&examples, "holdout"));
+    println!("{}", report(&examples, "holdout8"));
     println!("{}", report(&examples, "holdout9"));
-    if std::env::var_os("EVAL_SHOW_MISTAKES").is_some() {
-        // The tuning sets only: the held-out sets are never looked at item by item.
-        for e in examples.iter().filter(|e| !held_out(&e.split)) {
-            let predicted = predict(e);
-            for c in [Category::RouteChange, Category::RegulatoryChange] {
-                let (g, p) = (e.gold.contains(&c), predicted.contains(&c));
-                if g != p {
-                    let r = classify(Input { title: &e.title, summary: &e.summary, tags: &[], default: None });
-                    println!(
-                        "{} {} {}: {} | {} | terms {:?}",
-                        e.id,
-                        if g { "MISSED" } else { "WRONG" },
-                        c.as_str(),
-                        e.title,
-                        e.summary,
-                        r.terms
-                    );
-                }
-            }
-        }
-    }
+    println!("{}", report(&examples, "holdout"));
     // The two parts of the classifier on their own, on the held-out set, for comparison.
     let mut rules_alone = [Score::default(); 2];
     let mut model_alone = [Score::default(); 2];
@@ -258,7 +239,7 @@ fn route_and_regulatory_changes_keep_their_held_out_scores() {
         let verdict = learned::model().judge(&toks, &[]);
         for (k, c) in learned::CATEGORIES.iter().enumerate() {
             rules_alone[k].add(e.gold.contains(c), rules.categories.contains(c));
-            model_alone[k].add(e.gold.contains(c), verdict.applies(*c, false));
+            model_alone[k].add(e.gold.contains(c), verdict.applies(*c, (learned::Rules::Silent, true)));
         }
     }
     for (k, c) in learned::CATEGORIES.iter().enumerate() {
@@ -291,6 +272,64 @@ fn route_and_regulatory_changes_keep_their_held_out_scores() {
     }
 }
 
+/// Not a check: lists the tuning sets' mistakes for whoever tunes the rules (`cargo test -p
+/// connectors --test classification mistakes -- --ignored --nocapture`). The held-out set is never
+/// looked at item by item, so it is not listed.
+#[test]
+#[ignore = "a listing for tuning, not a check"]
+fn mistakes_on_the_tuning_sets() {
+    let examples = examples();
+    // Each set judged by a model trained without it: the model knows every tuning item by heart.
+    for (name, splits, _) in TUNING_SETS {
+        let model = model_without(&examples, splits);
+        for e in examples.iter().filter(|e| splits.contains(&e.split.as_str())) {
+            let r =
+                classify_with(Input { title: &e.title, summary: &e.summary, tags: &[], default: None }, Some(&model));
+            for c in [Category::RouteChange, Category::RegulatoryChange] {
+                let (g, p) = (e.gold.contains(&c), r.categories.contains(&c));
+                if g != p {
+                    println!(
+                        "{name} {} {} {}: {} | {} | terms {:?}",
+                        e.id,
+                        if g { "MISSED" } else { "WRONG" },
+                        c.as_str(),
+                        e.title,
+                        e.summary,
+                        r.terms
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The recall aimed at when choosing thresholds: the issue's 0.8 for a title with its summary, and
+/// 0.7 for a title alone (many feeds publish no summary, and a headline gives less to go on);
+/// precision is aimed at 0.9 both ways.
+const RECALL_AIMS: [f64; 2] = [0.8, 0.7];
+
+/// The tuning sets, each left out in turn: a name, its splits, and whether the keyword rules were
+/// written without seeing it (those sets alone choose the thresholds).
+const TUNING_SETS: [(&str, &[&str], bool); 10] = [
+    ("eval", &["tune", "test"], false),
+    ("holdout1", &["holdout1"], false),
+    ("holdout2", &["holdout2"], true),
+    ("holdout3", &["holdout3"], true),
+    ("holdout4", &["holdout4"], true),
+    ("holdout5", &["holdout5"], true),
+    ("holdout6", &["holdout6"], true),
+    ("holdout7", &["holdout7"], true),
+    ("holdout8", &["holdout8"], true),
+    ("holdout9", &["holdout9"], true),
+];
+
+/// The learned model trained on every tuning set but `splits`.
+fn model_without(examples: &[Example], splits: &[&str]) -> Model {
+    let train: Vec<Labelled> =
+        examples.iter().filter(|e| !held_out(&e.split) && !splits.contains(&e.split.as_str())).map(labelled).collect();
+    learned::train(&train, learned::DEFAULT_C)
+}
+
 fn labelled(e: &Example) -> Labelled {
     let text = normalise(&format!("{}\n{}", e.title, e.summary));
     Labelled {
@@ -301,7 +340,7 @@ fn labelled(e: &Example) -> Labelled {
 
 /// Whether a split is held out: never trained or tuned on, never looked at item by item.
 fn held_out(split: &str) -> bool {
-    matches!(split, "holdout" | "holdout9")
+    split == "holdout"
 }
 
 /// The sets the learned model is trained on: every set but the held-out ones.
@@ -326,36 +365,43 @@ fn the_learned_model_is_what_training_gives() {
 
 /// How the classifier does on text its model was not trained on, and where its thresholds come
 /// from. Each tuning set in turn is left out of training; the sets the keyword rules were not
-/// tuned on either (`holdout2` to `holdout7`) are scored as written and with titles alone (many
-/// feeds publish no summary), for every pair of thresholds (with the rules' agreement from 0.10,
-/// without it from 0.30, in steps of 0.05). For each category the pair chosen is the one whose
-/// worst case comes closest to the target: the smallest of precision / 0.9 and recall / 0.8, over
-/// the sets and both ways of reading them, is largest (of equals, the first in order).
+/// tuned on either (`holdout2` to `holdout9`) are scored as written and with titles alone (many
+/// feeds publish no summary), for every triple of thresholds (with the rules' agreement from 0.10,
+/// without it from 0.30, against an exclusion from the one without it up to 1.05, which is never;
+/// in steps of 0.05). For each category the triple chosen is the one whose worst case comes
+/// closest to the target: the smallest of precision / 0.9 and recall / 0.8, over the sets and both
+/// ways of reading them, is largest (of equals, the first in order).
 #[test]
 fn leave_one_set_out_chooses_the_thresholds() {
     let examples = examples();
-    let sets: [(&str, &[&str], bool); 8] = [
-        ("eval", &["tune", "test"], false),
-        ("holdout1", &["holdout1"], false),
-        ("holdout2", &["holdout2"], true),
-        ("holdout3", &["holdout3"], true),
-        ("holdout4", &["holdout4"], true),
-        ("holdout5", &["holdout5"], true),
-        ("holdout6", &["holdout6"], true),
-        ("holdout7", &["holdout7"], true),
-    ];
     let with_rules: Vec<f64> = (2..=14).map(|k| f64::from(k) * 0.05).collect();
     let alone: Vec<f64> = (6..=16).map(|k| f64::from(k) * 0.05).collect();
-    let pairs: Vec<(f64, f64)> = with_rules.iter().flat_map(|w| alone.iter().map(move |a| (*w, *a))).collect();
+    // Against an exclusion, and without an anchor: from the threshold without the rules up to
+    // 1.05, which is never.
+    let higher: Vec<f64> = (6..=21).map(|k| f64::from(k) * 0.05).collect();
+    let higher = &higher;
+    let pairs: Vec<Thresholds> = with_rules
+        .iter()
+        .flat_map(|w| alone.iter().map(move |a| (*w, *a)))
+        .flat_map(|(w, a)| {
+            let above = move |x: &&f64| **x >= a - 1e-9;
+            higher.iter().filter(above).flat_map(move |x| {
+                higher.iter().filter(above).map(move |u| Thresholds {
+                    with_rules: w,
+                    alone: a,
+                    excluded: *x,
+                    unanchored: *u,
+                })
+            })
+        })
+        .collect();
     // worst[k][pair]: the worst case's closeness to the target for category k.
     let mut worst = [vec![f64::INFINITY; pairs.len()], vec![f64::INFINITY; pairs.len()]];
     // scores[set][reading][pair][category], kept to print the chosen pairs' figures.
     let mut all_scores = Vec::new();
-    for (name, splits, rules_blind) in sets {
+    for (name, splits, rules_blind) in TUNING_SETS {
         let left_out = |e: &&Example| splits.contains(&e.split.as_str());
-        let train: Vec<Labelled> =
-            examples.iter().filter(|e| !held_out(&e.split) && !left_out(e)).map(labelled).collect();
-        let model = learned::train(&train, learned::DEFAULT_C);
+        let model = model_without(&examples, splits);
         let mut scores = [vec![[Score::default(); 2]; pairs.len()], vec![[Score::default(); 2]; pairs.len()]];
         for e in examples.iter().filter(left_out) {
             let l = labelled(e);
@@ -367,20 +413,19 @@ fn leave_one_set_out_chooses_the_thresholds() {
                 (model.judge(&title, &[]), Input { title: &e.title, summary: "", tags: &[], default: None }),
             ];
             for (r, (verdict, input)) in readings.iter().enumerate() {
-                let rules = classify_with(*input, None).categories;
+                let said = rules_say(*input);
                 for (k, c) in learned::CATEGORIES.iter().enumerate() {
-                    for (p, (w, a)) in pairs.iter().enumerate() {
-                        let threshold = if rules.contains(c) { *w } else { *a };
-                        scores[r][p][k].add(e.gold.contains(c), verdict.probability[k] >= threshold);
+                    for (p, t) in pairs.iter().enumerate() {
+                        scores[r][p][k].add(e.gold.contains(c), verdict.probability[k] >= t.for_rules(said[k]));
                     }
                 }
             }
         }
         if rules_blind {
-            for reading in &scores {
+            for (reading, recall_aim) in scores.iter().zip(RECALL_AIMS) {
                 for (p, s) in reading.iter().enumerate() {
                     for k in 0..2 {
-                        worst[k][p] = worst[k][p].min((s[k].precision() / 0.9).min(s[k].recall() / 0.8));
+                        worst[k][p] = worst[k][p].min((s[k].precision() / 0.9).min(s[k].recall() / recall_aim));
                     }
                 }
             }
@@ -391,10 +436,15 @@ fn leave_one_set_out_chooses_the_thresholds() {
     for (k, c) in learned::CATEGORIES.iter().enumerate() {
         let best =
             (0..pairs.len()).max_by_key(|p| (((worst[k][*p] * 1000.0).round() as i64), std::cmp::Reverse(*p))).unwrap();
-        let (w, a) = pairs[best];
+        let t = pairs[best];
         println!(
-            "{}: thresholds {w:.2} with the rules, {a:.2} without; worst case at {:.3} of the target",
+            "{}: thresholds {:.2} with the rules, {:.2} without, {:.2} against an exclusion, at least {:.2} \
+             without an anchor; worst case at {:.3} of the target",
             c.as_str(),
+            t.with_rules,
+            t.alone,
+            t.excluded,
+            t.unanchored,
             worst[k][best]
         );
         for (name, scores) in &all_scores {
@@ -408,11 +458,14 @@ fn leave_one_set_out_chooses_the_thresholds() {
             );
         }
         let chosen = learned::THRESHOLDS[k];
-        if (chosen.with_rules - w).abs() > 1e-9 || (chosen.alone - a).abs() > 1e-9 {
-            disagreements.push(format!(
-                "{}: learned::THRESHOLDS says {chosen:?}, leaving sets out says {w:.2} with the rules, {a:.2} without",
-                c.as_str()
-            ));
+        let differs = |a: f64, b: f64| (a - b).abs() > 1e-9;
+        if differs(chosen.with_rules, t.with_rules)
+            || differs(chosen.alone, t.alone)
+            || differs(chosen.excluded, t.excluded)
+            || differs(chosen.unanchored, t.unanchored)
+        {
+            disagreements
+                .push(format!("{}: learned::THRESHOLDS says {chosen:?}, leaving sets out says {t:?}", c.as_str()));
         }
     }
     assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
