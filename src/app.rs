@@ -133,7 +133,14 @@ impl App {
             .await
             .context("reading the change log")?;
         let state = AppState {
-            schema: graphql::build_schema(&settings.api, &settings.poll, for_api, Arc::clone(&changes), hub),
+            schema: graphql::build_schema(
+                &settings.api,
+                &settings.poll,
+                for_api,
+                Arc::clone(&changes),
+                hub,
+                graphql::PollWaker(poller.waker()),
+            ),
             changes,
             store,
             cache,

@@ -203,8 +203,8 @@ pub async fn changes(
     if let Some(response) = limited(&state, client) {
         return response;
     }
-    const KNOWN: [&str; 9] =
-        ["network", "society", "country", "category", "kind", "backfill", "before", "limit", "token"];
+    const KNOWN: [&str; 10] =
+        ["network", "society", "country", "category", "language", "kind", "backfill", "before", "limit", "token"];
     let params = match Params::parse(&uri, &KNOWN) {
         Ok(p) => p,
         Err(m) => return refuse(StatusCode::BAD_REQUEST, m),
@@ -259,11 +259,16 @@ fn change_filter(params: &Params) -> Result<ChangeFilter, String> {
         Some("true") => true,
         Some(other) => return Err(format!("`backfill` is true or false, not `{other}`")),
     };
+    let languages = params
+        .all("language")
+        .map(|l| connectors::lang::canonical_tag(l).ok_or_else(|| format!("`{l}` is not a language tag")))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(ChangeFilter {
         networks: params.all("network").map(str::to_string).collect(),
         societies: codes("society")?,
         countries: codes("country")?,
         categories,
+        languages,
         kinds,
         include_backfill,
         since: None,

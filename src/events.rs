@@ -162,6 +162,14 @@ pub fn matches(filter: &ChangeFilter, event: &Event) -> bool {
         && (filter.societies.is_empty() || filter.societies.iter().any(|c| c.as_str() == item.organisation.0))
         && (filter.countries.is_empty() || item.countries.iter().any(|m| filter.countries.contains(&m.code)))
         && (filter.categories.is_empty() || item.categories.iter().any(|c| filter.categories.contains(c)))
+        && (filter.languages.is_empty()
+            || item.language.as_deref().is_some_and(|l| language_matches(&filter.languages, l)))
+}
+
+/// Whether the tag `language` is one of `wanted` or a variant of one (`fr-CA` of `fr`), as the
+/// store's language filter reads it.
+fn language_matches(wanted: &[String], language: &str) -> bool {
+    wanted.iter().any(|w| language == w || language.strip_prefix(w.as_str()).is_some_and(|rest| rest.starts_with('-')))
 }
 
 /// Why a subscription stopped.

@@ -60,6 +60,7 @@ pub fn router(state: AppState) -> Router {
     if state.demo.is_some() {
         router = router.route("/demo/feeds/{name}", get(demo_feed));
     }
+    let router = router.merge(crate::web::routes());
     router
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
         .layer(axum::extract::DefaultBodyLimit::max(state.settings.api.max_body_bytes))
@@ -71,7 +72,8 @@ async fn record_latency(State(state): State<AppState>, request: HttpRequest, nex
     let route = match request.uri().path() {
         p @ ("/graphql" | "/graphql/ws" | "/graphiql" | "/healthz" | "/readyz" | "/metrics") => p.to_string(),
         p if p.starts_with("/demo/") => "/demo".to_string(),
-        p @ ("/feeds/changes.atom" | "/feeds/digest.atom") => p.to_string(),
+        p @ ("/feeds/changes.atom" | "/feeds/digest.atom" | "/" | "/register") => p.to_string(),
+        p if p.starts_with("/assets/") => "/assets".to_string(),
         _ => "other".to_string(),
     };
     let started = Instant::now();

@@ -16,6 +16,8 @@
 //! - [`graphql`]: schema, queries, subscriptions, dataloaders, limits and error codes.
 //! - [`http`]: the axum router: `/graphql`, `/graphql/ws`, `/graphiql`, `/healthz`, `/readyz`,
 //!   `/metrics`.
+//! - [`web`]: the two web pages, the live dashboard (`/`) and feed registration (`/register`),
+//!   in five languages, built into the binary.
 //! - [`webhooks`]: durable, signed webhook deliveries, the change log being their outbox.
 //! - [`websocket`]: GraphQL over WebSocket (`graphql-transport-ws`, legacy `graphql-ws`) with
 //!   keep-alive pings, bounded buffers and slow clients cut off.
@@ -70,5 +72,6 @@ pub mod ratelimit;
 pub mod reclassify;
 pub mod seed;
 pub mod store;
+pub mod web;
 pub mod webhooks;
 pub mod websocket;

@@ -4,7 +4,7 @@
 
 mod helpers;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use helpers::{rss, spawn_app};
@@ -14,30 +14,14 @@ use tributary::model::{NewToken, OrgId, TokenRole, Visibility};
 /// The npm project in `tests/federation/`, installed (`npm ci`) into the target directory once.
 fn composition_dir() -> PathBuf {
     static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    DIR.get_or_init(install_composition).clone()
-}
-
-fn install_composition() -> PathBuf {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("federation");
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("federation-node");
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut changed = false;
-    for file in ["package.json", "package-lock.json", "compose.mjs", "appeals.graphql"] {
-        let wanted = std::fs::read(source.join(file)).unwrap();
-        if std::fs::read(dir.join(file)).ok().as_ref() != Some(&wanted) {
-            std::fs::write(dir.join(file), wanted).unwrap();
-            changed |= file.starts_with("package");
-        }
-    }
-    if changed || !dir.join("node_modules").join("@apollo").join("composition").exists() {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(&dir)
-            .status()
-            .expect("npm runs (Node.js and npm are needed for this test)");
-        assert!(status.success(), "could not install @apollo/composition from npm into {}", dir.display());
-    }
-    dir
+    DIR.get_or_init(|| {
+        helpers::npm_project(
+            "federation",
+            &["package.json", "package-lock.json", "compose.mjs", "appeals.graphql"],
+            "@apollo/composition",
+        )
+    })
+    .clone()
 }
 
 /// Runs the composition of `subgraphs` (name, SDL); its output, and whether it composed.

@@ -115,6 +115,55 @@ async fn a_subscriber_that_reconnects_with_its_last_cursor_gets_exactly_what_it_
 }
 
 #[tokio::test]
+async fn latest_changes_page_back_newest_first_and_the_subscription_goes_on_from_resume_after() {
+    let app = spawn_app().await;
+    let feed = imported_feed(&app, "FR", "fr.xml", Visibility::Public).await;
+    let mut items = vec![("old-1", "An old story")];
+    for (guid, title) in [("a", "Story A"), ("b", "Story B"), ("c", "Story C"), ("d", "Story D")] {
+        items.push((guid, title));
+        publish(&app, &feed, "fr.xml", &items).await;
+    }
+    const LATEST: &str = "query($before: String) { latestChanges(first: 2, before: $before) {
+        resumeAfter olderBefore nodes { cursor sequence item { title } } } }";
+    let page = |before: Value| {
+        let app = &app;
+        async move { app.data(LATEST, json!({ "before": before })).await["latestChanges"].clone() }
+    };
+    let titles = |page: &Value| -> Vec<String> {
+        page["nodes"].as_array().unwrap().iter().map(|c| title(c).to_string()).collect()
+    };
+
+    // Newest first, two at a time, backfill left out as in every change filter by default.
+    let first = page(Value::Null).await;
+    assert_eq!(titles(&first), ["Story D", "Story C"]);
+    let second = page(first["olderBefore"].clone()).await;
+    assert_eq!(titles(&second), ["Story B", "Story A"]);
+    let third = page(second["olderBefore"].clone()).await;
+    assert_eq!(titles(&third), Vec::<String>::new());
+    assert_eq!(third["olderBefore"], Value::Null);
+    assert_eq!(first["resumeAfter"], first["nodes"][0]["cursor"], "the head, here the newest change");
+
+    // Following from `resumeAfter`: the next change and nothing listed already.
+    let mut client = WsClient::connect(&app, Protocol::TransportWs, json!({})).await;
+    client.subscribe("1", CHANGES, json!({ "after": first["resumeAfter"] })).await;
+    subscribed(&app, 1).await;
+    items.push(("e", "Story E"));
+    publish(&app, &feed, "fr.xml", &items).await;
+    let e = client.next_change("1").await;
+    assert_eq!(title(&e), "Story E");
+    assert_eq!(e["sequence"].as_i64().unwrap(), first["nodes"][0]["sequence"].as_i64().unwrap() + 1);
+
+    // A change committed after `resumeAfter` was read but that the filter skips moves nothing:
+    // the head is where the log stands, whatever the filter.
+    let regulatory =
+        app.data("{ latestChanges(first: 5, filter: { categories: [REGULATORY_CHANGE] }) { resumeAfter nodes { sequence } } }", json!({})).await;
+    assert_eq!(regulatory["latestChanges"]["nodes"], json!([]));
+    assert_eq!(regulatory["latestChanges"]["resumeAfter"], e["cursor"]);
+    let bad = app.graphql("{ latestChanges(first: 101) { resumeAfter } }", json!({})).await;
+    assert_eq!(bad["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{bad}");
+}
+
+#[tokio::test]
 async fn a_subscriber_filtered_to_regulatory_changes_for_one_country_receives_nothing_else() {
     let app = spawn_app().await;
     let feed = imported_feed(&app, "MY", "my.xml", Visibility::Public).await;
@@ -364,6 +413,8 @@ async fn live_filters_pick_exactly_what_the_changes_query_picks() {
         json!({ "networks": ["perco", "apmn"] }),
         json!({ "kinds": ["UPDATED"] }),
         json!({ "categories": ["REGULATORY_CHANGE"], "countries": ["MY"], "networks": ["perco"] }),
+        json!({ "languages": ["en"] }),
+        json!({ "languages": ["es", "en"], "kinds": ["CREATED", "UPDATED"] }),
         json!({}),
     ];
     let mut client = WsClient::connect(&app, Protocol::TransportWs, json!({})).await;

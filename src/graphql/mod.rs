@@ -105,19 +105,40 @@ pub struct HubIdentity {
     pub name: String,
 }
 
+/// Wakes this hub's poller when a feed was registered, moved or resumed, so its first poll starts
+/// now rather than at the poller's next look at the schedule (up to 30 s later).
+#[derive(Clone)]
+pub struct PollWaker(pub Arc<tokio::sync::Notify>);
+
+impl PollWaker {
+    /// A feed is due now.
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// Wakes the poller, when the schema has one.
+fn wake_poller(ctx: &async_graphql::Context<'_>) {
+    if let Some(waker) = ctx.data_opt::<PollWaker>() {
+        waker.wake();
+    }
+}
+
 /// Builds the schema with the configured depth and complexity limits; mutations read the poll
-/// settings (intervals), the SSRF guard (registered URLs) and the fetcher (`validateFeed`) from
-/// its data, subscriptions the change fan-out, `hub` this hub's identity.
+/// settings (intervals), the SSRF guard (registered URLs), the fetcher (`validateFeed`) and the
+/// poller's waker from its data, subscriptions the change fan-out, `hub` this hub's identity.
 pub fn build_schema(
     api: &ApiSettings,
     poll: &PollSettings,
     fetcher: Fetcher,
     changes: Arc<crate::events::ChangeFeed>,
     hub: HubIdentity,
+    waker: PollWaker,
 ) -> TributarySchema {
     Schema::build(Query::default(), Mutation::default(), Subscription)
         .enable_federation()
         .data(hub)
+        .data(waker)
         .data(poll.clone())
         .data(changes)
         .data(fetcher.guard())

@@ -351,6 +351,7 @@ impl FeedMutation {
                 let detail =
                     format!("{} {} for {} ({})", feed.kind, feed.url.as_str(), feed.organisation, feed.visibility);
                 audit(ctx, "registerFeed", format!("feed {}", feed.id), detail).await;
+                super::wake_poller(ctx);
                 Ok(FeedPayload { feed: Some(Feed(feed)), user_errors: Vec::new() })
             }
             Err(StoreError::Conflict(m)) => Ok(FeedPayload::refused(vec![user_error(&["input", "url"], m)])),
@@ -427,6 +428,7 @@ impl FeedMutation {
         match r.store.update_feed(id, &update).await {
             Ok(feed) => {
                 audit(ctx, "updateFeed", format!("feed {}", feed.id), feed.url.as_str().to_string()).await;
+                super::wake_poller(ctx);
                 Ok(FeedPayload { feed: Some(Feed(feed)), user_errors: Vec::new() })
             }
             Err(StoreError::Conflict(m)) => Ok(FeedPayload::refused(vec![user_error(&["input", "url"], m)])),
@@ -519,6 +521,9 @@ impl FeedMutation {
                 Err(e) => return Err(store_error(e)),
             }
         }
+        if !feeds.is_empty() {
+            super::wake_poller(ctx);
+        }
         Ok(ImportOpmlPayload { feeds, user_errors: errors })
     }
 
@@ -537,6 +542,7 @@ impl FeedMutation {
         let feed = managed_feed(ctx, &actor, &id).await?;
         let feed = request(ctx).store.set_feed_paused(feed, false).await.map_err(store_error)?;
         audit(ctx, "resumeFeed", format!("feed {}", feed.id), feed.url.as_str().to_string()).await;
+        super::wake_poller(ctx);
         Ok(FeedPayload { feed: Some(Feed(feed)), user_errors: Vec::new() })
     }
 

@@ -66,6 +66,8 @@ pub struct ChangeFilter {
     countries: Option<Vec<CountryCode>>,
     /// Categories (route and regulatory changes are what most dashboards follow).
     categories: Option<Vec<scalars::Category>>,
+    /// Languages of the items (BCP 47; `fr` also matches `fr-CA`).
+    languages: Option<Vec<String>>,
     /// Change kinds.
     kinds: Option<Vec<scalars::ChangeKind>>,
     /// Include changes from feeds' first imports.
@@ -75,6 +77,18 @@ pub struct ChangeFilter {
     /// there).
     #[graphql(default = false)]
     include_duplicates: bool,
+}
+
+/// The newest changes, newest first, and where to follow on from.
+#[derive(async_graphql::SimpleObject)]
+pub struct LatestChanges {
+    /// The changes, newest first.
+    nodes: Vec<Change>,
+    /// The cursor to start the `changes` subscription after (`after:`): the change log's head
+    /// when this was read.
+    resume_after: String,
+    /// The cursor to pass as `before` for the next older changes; null when there are none.
+    older_before: Option<String>,
 }
 
 /// Filters on feeds.
@@ -151,19 +165,28 @@ fn categories(list: Option<Vec<scalars::Category>>) -> Vec<model::Category> {
 }
 
 impl ChangeFilter {
-    /// The store's form of the filter.
-    pub(super) fn into_store(self) -> store::ChangeFilter {
-        store::ChangeFilter {
+    /// The store's form of the filter; BAD_USER_INPUT for a language that is not a tag.
+    pub(super) fn into_store(self) -> async_graphql::Result<store::ChangeFilter> {
+        Ok(store::ChangeFilter {
             networks: self.networks.unwrap_or_default(),
             societies: codes(self.societies),
             countries: codes(self.countries),
             categories: categories(self.categories),
+            languages: language_tags(self.languages)?,
             kinds: self.kinds.unwrap_or_default().into_iter().map(Into::into).collect(),
             include_backfill: self.include_backfill,
             since: None,
             include_duplicates: self.include_duplicates,
-        }
+        })
     }
+}
+
+/// Language tags in their canonical form; BAD_USER_INPUT for one that is not a tag.
+fn language_tags(tags: Option<Vec<String>>) -> async_graphql::Result<Vec<String>> {
+    tags.unwrap_or_default()
+        .iter()
+        .map(|l| connectors::lang::canonical_tag(l).ok_or_else(|| bad_input(format!("`{l}` is not a language tag"))))
+        .collect()
 }
 
 impl ItemFilter {
@@ -172,14 +195,7 @@ impl ItemFilter {
             Some(text) if !text.is_empty() => Some(SearchQuery::parse(text).map_err(|e| bad_input(e.to_string()))?),
             _ => None,
         };
-        let languages = self
-            .languages
-            .unwrap_or_default()
-            .iter()
-            .map(|l| {
-                connectors::lang::canonical_tag(l).ok_or_else(|| bad_input(format!("`{l}` is not a language tag")))
-            })
-            .collect::<async_graphql::Result<_>>()?;
+        let languages = language_tags(self.languages)?;
         Ok(store::ItemFilter {
             networks: self.networks.unwrap_or_default(),
             organisations: org_ids(self.organisations)?,
@@ -405,7 +421,7 @@ impl ReadQuery {
     ) -> async_graphql::Result<ChangeConnection> {
         let r = request(ctx);
         let page = page_request(first, after, "changes")?;
-        let filter = filter.unwrap_or_default().into_store();
+        let filter = filter.unwrap_or_default().into_store()?;
         let result = r.store.changes_page(&r.scope, &filter, &page).await.map_err(store_err)?;
         let mut connection = Connection::with_additional_fields(
             page.after.is_some(),
@@ -417,6 +433,52 @@ impl ReadQuery {
             Edge::new(cursor.clone(), Change::new(change, cursor))
         }));
         Ok(connection)
+    }
+
+    /// The newest changes matching `filter`, newest first: at most `first` (up to 100), older
+    /// than the cursor `before` when given. For a page that shows the latest changes and then
+    /// follows new ones: `resumeAfter` is where to start the `changes` subscription (the log's
+    /// head when this was read, so a change committed meanwhile is sent there, not missed, and
+    /// none listed here is sent again).
+    async fn latest_changes(
+        &self,
+        ctx: &Context<'_>,
+        first: i32,
+        before: Option<String>,
+        filter: Option<ChangeFilter>,
+    ) -> async_graphql::Result<LatestChanges> {
+        if !(0..=MAX_PAGE).contains(&first) {
+            return Err(bad_input(format!("`first` must be between 0 and {MAX_PAGE}")));
+        }
+        let r = request(ctx);
+        let filter = filter.unwrap_or_default().into_store()?;
+        // The head first, then the changes up to it: read the other way round, a change committed
+        // between the two reads would be in neither.
+        let head = r.store.change_head().await.map_err(store_err)?;
+        let before = match before {
+            Some(cursor) => decode_cursor("changes", &cursor)
+                .and_then(|raw| raw.parse::<i64>().ok())
+                .ok_or_else(|| bad_input("`before` is not a cursor of the change log"))?,
+            None => head + 1,
+        };
+        let limit = first as usize;
+        let changes =
+            r.store.latest_changes(&r.scope, &filter, Some(before.min(head + 1)), limit).await.map_err(store_err)?;
+        let older_before = match changes.last() {
+            Some(last) if changes.len() == limit => Some(super::encode_change_cursor(last.sequence)),
+            _ => None,
+        };
+        Ok(LatestChanges {
+            nodes: changes
+                .into_iter()
+                .map(|c| {
+                    let cursor = super::encode_change_cursor(c.sequence);
+                    Change::new(c, cursor)
+                })
+                .collect(),
+            resume_after: super::encode_change_cursor(head),
+            older_before,
+        })
     }
 
     /// What changed in a network from `since` until now: counts by category and country and the

@@ -50,7 +50,7 @@ impl Subscription {
             scope: r.scope.clone(),
             secret_hash: ctx.data_opt::<Session>().map(|s| s.secret_hash.clone()),
             recheck: ctx.data_opt::<Session>().map(|s| s.recheck).unwrap_or_default(),
-            filter: filter.unwrap_or_default().into_store(),
+            filter: filter.unwrap_or_default().into_store()?,
             after,
         };
         Ok(events::follow(feed, follower).map(|event| match event {

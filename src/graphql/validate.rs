@@ -38,6 +38,8 @@ pub struct PreviewItem {
     pub url: Option<String>,
     /// Its language (BCP 47), declared or detected.
     pub language: Option<String>,
+    /// Writing direction of the text: `ltr` or `rtl` (for an HTML `dir` attribute).
+    pub direction: String,
     pub published_at: Option<DateTime<Utc>>,
     /// Its categories, primary first.
     pub categories: Vec<super::scalars::Category>,
@@ -184,6 +186,7 @@ fn preview(item: &NormalisedItem) -> PreviewItem {
         summary: item.summary.clone(),
         url: item.url.clone(),
         language: item.language.clone(),
+        direction: item.direction.to_string(),
         published_at: item.published_at,
         categories: item.classification.categories.iter().map(|c| (*c).into()).collect(),
         countries: item.countries.iter().map(|c| c.code.to_string()).collect(),

@@ -33,6 +33,7 @@ pub struct WebhookFilter {
     societies: Vec<CountryCode>,
     countries: Vec<CountryCode>,
     categories: Vec<scalars::Category>,
+    languages: Vec<String>,
     kinds: Vec<scalars::ChangeKind>,
     include_backfill: bool,
 }
@@ -72,6 +73,7 @@ impl Webhook {
             societies: f.societies.iter().copied().map(CountryCode).collect(),
             countries: f.countries.iter().copied().map(CountryCode).collect(),
             categories: f.categories.iter().map(|c| (*c).into()).collect(),
+            languages: f.languages.clone(),
             kinds: f.kinds.iter().map(|k| (*k).into()).collect(),
             include_backfill: f.include_backfill,
         }
@@ -269,7 +271,7 @@ impl WebhookMutation {
             },
             token: token.id,
             url,
-            filter: input.filter.unwrap_or_default().into_store(),
+            filter: input.filter.unwrap_or_default().into_store()?,
             secret: model::new_webhook_secret(),
         };
         let webhook = request(ctx).store.create_webhook(&new).await.map_err(store_error)?;
@@ -297,7 +299,7 @@ impl WebhookMutation {
                 Err(e) => return Ok(WebhookPayload { webhook: None, user_errors: vec![e] }),
             }
         }
-        update.filter = input.filter.map(ChangeFilter::into_store);
+        update.filter = input.filter.map(ChangeFilter::into_store).transpose()?;
         let webhook = request(ctx).store.update_webhook(webhook.id, &update).await.map_err(store_error)?;
         let detail = match input.enabled {
             Some(true) => "turned on",

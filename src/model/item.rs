@@ -134,6 +134,8 @@ pub struct ChangeFilter {
     pub countries: Vec<CountryCode>,
     /// Categories.
     pub categories: Vec<Category>,
+    /// Item languages (BCP 47; `fr` also matches `fr-CA`).
+    pub languages: Vec<String>,
     /// Change kinds.
     pub kinds: Vec<ChangeKind>,
     /// Include changes from feeds' first imports.
@@ -152,6 +154,7 @@ impl ChangeFilter {
             "societies": self.societies.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
             "countries": self.countries.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
             "categories": self.categories.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+            "languages": self.languages,
             "kinds": self.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
             "includeBackfill": self.include_backfill,
             "includeDuplicates": self.include_duplicates,
@@ -174,6 +177,7 @@ impl ChangeFilter {
             societies: parse_all("societies")?,
             countries: parse_all("countries")?,
             categories: strings("categories").iter().map(|c| c.parse()).collect::<Result<_, _>>()?,
+            languages: strings("languages"),
             kinds: strings("kinds").iter().map(|k| k.parse()).collect::<Result<_, _>>()?,
             include_backfill: value["includeBackfill"].as_bool().unwrap_or(false),
             since: None,

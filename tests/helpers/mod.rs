@@ -531,6 +531,32 @@ impl TestApp {
     }
 }
 
+/// The npm project in `tests/{name}/` (its `files`, `package.json` and `package-lock.json` among
+/// them) copied into the target directory and installed there with `npm ci` when its lock file
+/// changed or `module` (a path under `node_modules`) is missing; returns the directory.
+pub fn npm_project(name: &str, files: &[&str], module: &str) -> std::path::PathBuf {
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(name);
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-node"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut changed = false;
+    for file in files {
+        let wanted = std::fs::read(source.join(file)).unwrap();
+        if std::fs::read(dir.join(file)).ok().as_ref() != Some(&wanted) {
+            std::fs::write(dir.join(file), wanted).unwrap();
+            changed |= file.starts_with("package");
+        }
+    }
+    if changed || !dir.join("node_modules").join(module).exists() {
+        let status = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&dir)
+            .status()
+            .expect("npm runs (Node.js and npm are needed for this test)");
+        assert!(status.success(), "could not install {module} from npm into {}", dir.display());
+    }
+    dir
+}
+
 /// An RSS document with the given `(guid, title, description, pubDate)` items.
 pub fn rss(items: &[(&str, &str, &str, &str)]) -> String {
     let mut out = String::from("<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Test feed</title>");

@@ -22,6 +22,7 @@ fn push_change_filter(qb: &mut QueryBuilder<'_, Postgres>, scope: &Scope, filter
         societies: filter.societies.clone(),
         countries: filter.countries.clone(),
         categories: filter.categories.clone(),
+        languages: filter.languages.clone(),
         include_duplicates: filter.include_duplicates,
         ..ItemFilter::default()
     };
