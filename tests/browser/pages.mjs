@@ -36,13 +36,29 @@ const browser = await chromium.launch({
 });
 const problems = [];
 
-/** A page in a fresh context (its own sessionStorage), with the token set when given. */
-async function open(path, { token, width = 1100, height = 900 } = {}) {
+/**
+ * A page in a fresh context (its own sessionStorage), with the token set when given. With
+ * `sockets`, its WebSocket connections pass through the test, which can drop them
+ * (`sockets.drop()`) and hold reconnections back until `sockets.release()`.
+ */
+async function open(path, { token, width = 1100, height = 900, sockets } = {}) {
   const context = await browser.newContext({ viewport: { width, height } });
   if (token) {
     await context.addInitScript((secret) => sessionStorage.setItem('tributary.token', secret), token);
   }
   const page = await context.newPage();
+  if (sockets) {
+    await page.routeWebSocket(/\/graphql\/ws$/, (ws) => {
+      if (sockets.held) {
+        sockets.refused += 1;
+        sockets.onRefused();
+        ws.close();
+        return;
+      }
+      sockets.open = { ws, server: ws.connectToServer() };
+      sockets.connections += 1;
+    });
+  }
   page.on('pageerror', (e) => problems.push(`${path}: ${e.message}`));
   page.on('console', (m) => { if (m.type() === 'error') problems.push(`${path}: console: ${m.text()}`); });
   await page.goto(BASE + path);
@@ -52,9 +68,78 @@ async function open(path, { token, width = 1100, height = 900 } = {}) {
 const live = (page) => page.locator('#live-status[data-state="live"]').waitFor();
 const itemTitled = (page, title) => page.locator('#changes .item-title', { hasText: title });
 
+/** WebSocket connections the test controls (see `open`). */
+function sockets() {
+  let onRefused;
+  const refusal = new Promise((resolve) => { onRefused = resolve; });
+  return {
+    open: null,
+    held: false,
+    refused: 0,
+    connections: 0,
+    /** Settles when a reconnection was first held back. */
+    refusal,
+    onRefused,
+    async drop() {
+      this.held = true;
+      await this.open.ws.close();
+      await this.open.server.close();
+    },
+    release() {
+      this.held = false;
+    },
+  };
+}
+
+/** GraphQL over HTTP as the member, from the test. */
+async function gql(query, variables) {
+  const response = await fetch(BASE + '/graphql', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: 'Bearer ' + TOKEN },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = await response.json();
+  if (body.errors) throw new Error(JSON.stringify(body.errors));
+  return body.data;
+}
+
+/**
+ * Visible text whose contrast with what is behind it is under 4.5:1 (WCAG AA for body text),
+ * as "text (ratio)".
+ */
+function lowContrast(page) {
+  return page.evaluate(() => {
+    const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+    const luminance = ([r, g, b]) => {
+      const lin = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+      return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+    };
+    const background = (el) => {
+      for (let e = el; e; e = e.parentElement) {
+        const c = rgb(getComputedStyle(e).backgroundColor);
+        if (c.length === 3 || (c.length === 4 && c[3] > 0)) return c.slice(0, 3);
+      }
+      return [255, 255, 255];
+    };
+    const low = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const el = node.parentElement;
+      if (!node.textContent.trim() || !el.getClientRects().length) continue;
+      const style = getComputedStyle(el);
+      if (style.visibility === 'hidden' || el.closest('[hidden]') || el.closest('.skip')) continue;
+      const [a, b] = [luminance(rgb(style.color).slice(0, 3)), luminance(background(el))];
+      const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+      if (ratio < 4.5) low.push(`${node.textContent.trim().slice(0, 30)} (${ratio.toFixed(2)})`);
+    }
+    return low;
+  });
+}
+
 try {
   // An anonymous dashboard and a member's, side by side.
-  const anonymous = await open('/?lang=en');
+  const anonymousSockets = sockets();
+  const anonymous = await open('/?lang=en', { sockets: anonymousSockets });
   await live(anonymous);
   await anonymous.evaluate(() => { window.sameDocument = true; });
   const member = await open('/?lang=en', { token: TOKEN });
@@ -69,6 +154,13 @@ try {
       .filter((e) => e.labels.length === 0).map((e) => e.id));
     check(unlabelled.length === 0, `every dashboard field has a label (${unlabelled.join(', ') || 'all labelled'})`);
   }
+
+  const first = await open('/?lang=en');
+  await first.keyboard.press('Tab');
+  check(await first.evaluate(() => document.activeElement.className) === 'skip', 'the first Tab reaches the skip link');
+  await first.keyboard.press('Enter');
+  await first.waitForURL(/#main$/);
+  check(true, 'which leads to the content');
 
   // A focal point registers a feed through /register.
   const register = await open('/register?lang=en');
@@ -110,6 +202,22 @@ try {
   check(await anonymous.evaluate(() => window.sameDocument === true), 'the new item arrived live, without a reload');
   check(await itemTitled(anonymous, NETWORK_TITLE).count() === 0, 'the anonymous dashboard still shows no NETWORK item');
 
+  // The connection drops; while the dashboard cannot reconnect, the item is reclassified by hand.
+  // Reconnected, it resumes from its last cursor: the UPDATED change arrives, still without a reload.
+  await anonymousSockets.drop();
+  await anonymous.locator('#live-status[data-state="reconnecting"]').waitFor();
+  check(true, 'a dropped connection is shown');
+  const itemId = await anonymous.locator('#changes > li', { hasText: FEED_TITLE }).first().getAttribute('data-item');
+  await gql('mutation($id: ID!) { classifyItem(input: { id: $id, category: NEEDS }) { userErrors { message } } }', { id: itemId });
+  await anonymousSockets.refusal;
+  anonymousSockets.release();
+  const updated = anonymous.locator('#changes > li', { hasText: FEED_TITLE }).filter({ has: anonymous.locator('.badge.kind', { hasText: 'Updated' }) });
+  await updated.waitFor({ timeout: 60000 });
+  check(anonymousSockets.connections === 2, `the dashboard reconnected (${anonymousSockets.connections} connections, ${anonymousSockets.refused} refused)`);
+  check(await updated.locator('.badge.NEEDS').count() === 1, 'and received the change made while it was away');
+  check(await anonymous.locator('#changes > li', { hasText: FEED_TITLE }).count() === 2, 'once, beside the item\'s first change');
+  check(await anonymous.evaluate(() => window.sameDocument === true), 'still without a reload');
+
   // Pause and resume from the list.
   const registered = register.locator('#feeds > li', { hasText: FEED_URL });
   await registered.locator('button', { hasText: 'Pause' }).click();
@@ -127,9 +235,14 @@ try {
   const brand = await arabic.locator('.brand').boundingBox();
   check(brand.x > 1100 / 2, `the name sits on the right (x = ${Math.round(brand.x)})`);
   check(/[\u0600-\u06FF]/.test(await arabic.locator('h1').textContent()), 'the heading is in Arabic');
-  const english = itemTitled(arabic, FEED_TITLE);
+  const english = itemTitled(arabic, FEED_TITLE).first();
   await english.waitFor();
   check(await english.getAttribute('dir') === 'ltr', 'an English item in the Arabic page keeps dir="ltr"');
+
+  for (const [name, page] of [['dashboard', anonymous], ['registration page', register], ['Arabic dashboard', arabic]]) {
+    const low = await lowContrast(page);
+    check(low.length === 0, `all text on the ${name} has a contrast of at least 4.5:1 (${low.join('; ') || 'none lower'})`);
+  }
 
   check(problems.length === 0, `no script errors in the pages (${problems.join('; ') || 'none'})`);
 } catch (e) {
