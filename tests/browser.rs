@@ -67,6 +67,13 @@ async fn a_focal_point_registers_a_feed_and_the_dashboard_beside_it_shows_the_it
         )]),
     );
 
+    // A CSV file with HXL tags, read with the `hxl` preset.
+    app.feeds.set(
+        "sites.csv",
+        "Site id,Country,Date,Event,IDPs\n#meta+id,#country+code,#date,#event+name+i_en,#affected+idps\n\
+         s-1,SO,2026-10-01,Flooding displaces families at Baidoa,1200\n",
+    );
+
     let dir = helpers::npm_project("browser", &["package.json", "package-lock.json", "pages.mjs"], "playwright-core");
     let mut command = Command::new("node");
     command
@@ -78,6 +85,8 @@ async fn a_focal_point_registers_a_feed_and_the_dashboard_beside_it_shows_the_it
         .env("FEED_TITLE", FEED_TITLE)
         .env("NETWORK_TITLE", NETWORK_TITLE)
         .env("FAILING_URL", app.feeds.url("gone.xml"))
+        .env("CSV_URL", app.feeds.url("sites.csv"))
+        .env("CSV_TITLE", "Flooding displaces families at Baidoa")
         .env("CHROMIUM", &chromium);
     let output =
         tokio::task::spawn_blocking(move || command.output().expect("node runs (Node.js is needed)")).await.unwrap();

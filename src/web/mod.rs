@@ -226,6 +226,12 @@ fn render(page: Page, language: usize, words: &HashMap<String, String>, version:
             "version" => out.push_str(version),
             "path" => out.push_str(page.path()),
             "languages" => out.push_str(&switcher(page, language)),
+            // Preset names are identifiers (`hxl`, `iom-dtm`), the same in every language.
+            "presets" => out.extend(
+                connectors::mapping::PRESETS
+                    .iter()
+                    .map(|(name, _)| format!(r#"<option value="{name}">{name}</option>"#)),
+            ),
             "nav.current.dashboard" => out.push_str(if page == Page::Dashboard { "page" } else { "false" }),
             "nav.current.register" => out.push_str(if page == Page::Register { "page" } else { "false" }),
             // A JSON string inside <script type="application/json">: `<` escaped so that no `</script>`

@@ -6,6 +6,7 @@
 //   FEED_TITLE     the title of an entry of that feed
 //   NETWORK_TITLE  the title of a stored NETWORK item of the same society
 //   FAILING_URL    the URL of a feed of that society that fails
+//   CSV_URL        a CSV file with HXL tags, and CSV_TITLE the event of its first row
 //   CHROMIUM       optional: the browser (default /usr/bin/chromium)
 // Prints `ok - …` for each check; exits 1 at the first that fails.
 import { chromium } from 'playwright-core';
@@ -21,6 +22,8 @@ const FEED_URL = env('FEED_URL');
 const FEED_TITLE = env('FEED_TITLE');
 const NETWORK_TITLE = env('NETWORK_TITLE');
 const FAILING_URL = env('FAILING_URL');
+const CSV_URL = env('CSV_URL');
+const CSV_TITLE = env('CSV_TITLE');
 const LANGUAGES = ['en', 'fr', 'es', 'ar', 'ru'];
 
 const started = Date.now();
@@ -217,6 +220,15 @@ try {
   check(await updated.locator('.badge.NEEDS').count() === 1, 'and received the change made while it was away');
   check(await anonymous.locator('#changes > li', { hasText: FEED_TITLE }).count() === 2, 'once, beside the item\'s first change');
   check(await anonymous.evaluate(() => window.sameDocument === true), 'still without a reload');
+
+  // A CSV file, checked with a ready mapping.
+  await register.locator('#mapping-panel summary').click();
+  await register.selectOption('#kind', 'CSV');
+  await register.selectOption('#preset', 'hxl');
+  await register.fill('#url', CSV_URL);
+  await register.locator('#check').click();
+  await register.locator('#preview > li', { hasText: CSV_TITLE }).waitFor();
+  check((await register.locator('#found-kind').textContent()) === 'CSV file', 'a CSV file is checked with a ready mapping');
 
   // Pause and resume from the list.
   const registered = register.locator('#feeds > li', { hasText: FEED_URL });

@@ -116,7 +116,8 @@
   function render(change, fresh) {
     const item = change.item;
     const summary = item.summary.length > 320 ? item.summary.slice(0, 317) + '…' : item.summary;
-    const title = item.url ? el('a', { href: item.url, rel: 'noopener noreferrer' }, item.title) : item.title;
+    // Only web links: a feed's `javascript:` URL must not become a link (the CSP would block it too).
+    const title = /^https?:\/\//i.test(item.url || '') ? el('a', { href: item.url, rel: 'noopener noreferrer' }, item.title) : item.title;
     const meta = el('p', { class: 'meta' },
       el('span', { class: 'badge kind', text: t('kind.' + change.kind) }),
       el('time', { datetime: change.at, text: date(change.at) }),

@@ -60,18 +60,32 @@
     return userErrors.map((e) => e.message).join(' · ');
   }
 
+  /** The address with what the mapping panel says (kind, preset, mapping), as both mutations take it. */
+  function source(url) {
+    const input = { url };
+    const kind = document.getElementById('kind').value;
+    const preset = document.getElementById('preset').value;
+    const mapping = document.getElementById('mapping').value.trim();
+    if (kind) input.kind = kind;
+    if (preset) input.preset = preset;
+    else if (mapping) input.mapping = mapping;
+    return input;
+  }
+
   async function check(url) {
     checkError.hidden = true;
     result.textContent = '';
     busy(checkButton, 'reg.checking', true);
     try {
-      const v = (await gql(CHECK, { input: { url } })).validateFeed;
+      const input = source(url);
+      const v = (await gql(CHECK, { input })).validateFeed;
       if (v.userErrors.length) {
         found.hidden = true;
         problem(checkError, messages(v.userErrors));
         return;
       }
-      checked = { url, kind: v.kind };
+      // Registered as checked: the detected kind unless one was chosen.
+      checked = Object.assign({ kind: v.kind || undefined }, input);
       show(v);
     } catch (e) {
       found.hidden = true;
@@ -132,8 +146,8 @@
   registerForm.addEventListener('submit', async (event) => {
     event.preventDefault();
     if (!checked) return;
-    const input = { url: checked.url, visibility: visibility.value };
-    if (checked.kind) input.kind = checked.kind;
+    const input = Object.assign({}, checked, { visibility: visibility.value });
+    if (!input.kind) delete input.kind;
     if (defaultCategory.value) input.defaultCategory = defaultCategory.value;
     busy(registerButton, 'reg.registering', true);
     try {
