@@ -47,6 +47,18 @@ fn cut_at(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
+/// Whether a link may be shown as one: http or https, or relative (no scheme). A `javascript:`,
+/// `data:` or `file:` link in a feed would run or open something in a reader's browser.
+fn is_web_link(url: &str) -> bool {
+    let scheme_end = url.find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')));
+    match scheme_end {
+        Some(end) if end > 0 && url[end..].starts_with(':') && url.as_bytes()[0].is_ascii_alphabetic() => {
+            matches!(url[..end].to_ascii_lowercase().as_str(), "http" | "https")
+        }
+        _ => true,
+    }
+}
+
 impl Draft<'_> {
     /// The normalised item: language declared or detected, classification, countries, route and
     /// the search text.
@@ -90,7 +102,15 @@ impl Draft<'_> {
         }
         let all_toks: Vec<&str> = title_toks.iter().chain(&summary_toks).copied().collect();
         let countries = countries_of(self.countries, &title, &all_toks, &self.tags, context, warnings);
-        let url_key = self.url.as_deref().and_then(crate::story::url_key);
+        let url = self.url.filter(|url| {
+            let web = is_web_link(url);
+            if !web {
+                warnings
+                    .push(format!("the link of `{}` is not a web address (http or https): left out", self.source_key));
+            }
+            web
+        });
+        let url_key = url.as_deref().and_then(crate::story::url_key);
         let text_key = crate::story::text_key_of_tokens(&title_toks, &summary_toks);
 
         NormalisedItem {
@@ -99,7 +119,7 @@ impl Draft<'_> {
             language: tag,
             title,
             summary,
-            url: self.url,
+            url,
             published_at: self.published_at,
             updated_at: self.updated_at,
             classification,

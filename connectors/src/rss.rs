@@ -276,6 +276,25 @@ mod tests {
     }
 
     #[test]
+    fn links_that_are_not_web_addresses_are_left_out_and_told() {
+        let doc = br#"<rss version="2.0"><channel><title>Links</title>
+            <item><guid>a</guid><title>Script</title><link>JavaScript:alert(1)</link></item>
+            <item><guid>b</guid><title>Data</title><link>data:text/html,x</link></item>
+            <item><guid>c</guid><title>Web</title><link>HTTPS://example.org/c</link></item>
+            <item><guid>d</guid><title>Relative</title><link>/news/d</link></item>
+            </channel></rss>"#;
+        let parsed = Connector::Rss.parse(doc, &FeedContext::default()).unwrap();
+        let urls: Vec<Option<&str>> = parsed.items.iter().map(|i| i.url.as_deref()).collect();
+        assert_eq!(urls, [None, None, Some("https://example.org/c"), Some("/news/d")]);
+        assert_eq!(
+            parsed.warnings.iter().filter(|w| w.contains("not a web address")).count(),
+            2,
+            "{:?}",
+            parsed.warnings
+        );
+    }
+
+    #[test]
     fn chunks_start_small_and_grow_and_keep_every_entry_in_order() {
         let entries: String =
             (0..60).map(|i| format!("<item><guid>e-{i}</guid><title>Entry {i}</title></item>")).collect();

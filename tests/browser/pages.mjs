@@ -150,6 +150,7 @@ try {
   await itemTitled(member, NETWORK_TITLE).waitFor();
   check(true, 'a member dashboard shows the society\'s NETWORK item');
   check(await itemTitled(anonymous, NETWORK_TITLE).count() === 0, 'the anonymous dashboard does not show it');
+  check(await anonymous.locator('#changes-empty').isVisible(), 'it says nothing matches yet');
 
   // Every field has a label, and the first Tab reaches the skip link.
   for (const page of [anonymous]) {

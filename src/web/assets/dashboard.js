@@ -33,7 +33,7 @@
   };
 
   for (const c of Hub.CATEGORIES) fields.category.append(el('option', { value: c, text: t('category.' + c) }));
-  for (const l of Hub.LANGUAGES) fields.language.append(el('option', { value: l, text: languageName(l), lang: l }));
+  for (const l of Hub.LANGUAGES) fields.language.append(el('option', { value: l, text: languageName(l) }));
 
   // The filters live in the address, so a view can be bookmarked or sent.
   const params = new URLSearchParams(location.search);
@@ -42,10 +42,15 @@
   fields.language.value = params.get('language') || '';
   fields.backfill.checked = params.get('backfill') !== '0';
 
+  const notice = document.getElementById('live-notice');
+  const announce = document.getElementById('announce');
+
   let live = null;
   let shown = new Set();
   let older = null;
+  // Each load (and each reset) starts a generation; answers to an older one are dropped.
   let generation = 0;
+  let loaded = null;
 
   function chosen() {
     return {
@@ -100,11 +105,13 @@
   }
 
   function setStatus(state, message) {
-    status.dataset.state = state;
     if (state === 'expired') {
-      status.textContent = t('dash.status.expired');
+      // Kept until the next load: the status line moves on as the connection comes back.
+      notice.textContent = t('dash.status.expired');
+      notice.hidden = false;
       return;
     }
+    status.dataset.state = state === 'refused' ? 'stopped' : state;
     status.textContent = state === 'stopped' ? t('dash.status.stopped', { message }) : t('dash.status.' + state);
   }
 
@@ -128,23 +135,48 @@
     const badges = el('ul', { class: 'badges' },
       item.classification.categories.map((c) => el('li', { class: 'badge ' + c, text: t('category.' + c) })),
       item.countries.map((m) => el('li', { class: 'badge', text: countryName(m.country) })));
-    return el('li', { class: 'change' + (fresh ? ' fresh' : ''), 'data-sequence': change.sequence, 'data-item': item.id },
+    return el('li', { class: 'change' + (fresh ? ' fresh' : ''), 'data-sequence': change.sequence, 'data-cursor': change.cursor, 'data-item': item.id },
       meta, textOf(item, 'p', 'item-title', title), summary ? textOf(item, 'p', 'item-summary', summary) : null, badges);
   }
 
+  /**
+   * Shows a change: a live one at the top (the oldest row goes past KEEP rows), an older one at
+   * the bottom (none past KEEP: the page is not an archive; Atom and the API page further).
+   */
   function add(change, where) {
     if (shown.has(change.sequence)) return;
+    if (where === 'bottom' && list.children.length >= KEEP) return;
     shown.add(change.sequence);
     const node = render(change, where === 'top');
-    if (where === 'top') list.prepend(node);
-    else list.append(node);
-    while (list.children.length > KEEP) {
+    if (where === 'top') {
+      list.prepend(node);
+      announce.textContent = t('kind.' + change.kind) + ': ' + change.item.title;
+    } else {
+      list.append(node);
+    }
+    if (list.children.length > KEEP) {
       shown.delete(Number(list.lastElementChild.dataset.sequence));
       list.lastElementChild.remove();
+    }
+    if (list.children.length >= KEEP) {
       older = null;
       more.hidden = true;
     }
     empty.hidden = true;
+  }
+
+  /** Stops following and empties the list at once (a new filter, or another token). */
+  function reset() {
+    generation += 1;
+    if (live) live.stop();
+    live = null;
+    loaded = null;
+    list.replaceChildren();
+    shown = new Set();
+    older = null;
+    empty.hidden = true;
+    more.hidden = true;
+    notice.hidden = true;
   }
 
   async function load() {
@@ -157,12 +189,9 @@
       return;
     }
     remember(f);
-    const mine = ++generation;
-    if (live) live.stop();
-    list.replaceChildren();
-    shown = new Set();
-    empty.hidden = true;
-    more.hidden = true;
+    reset();
+    const mine = generation;
+    status.dataset.state = 'loading';
     status.textContent = t('dash.loading');
     week(f.network);
     const filter = changeFilter(f);
@@ -170,13 +199,13 @@
     try {
       page = (await gql(LATEST, { filter })).latestChanges;
     } catch (e) {
-      if (mine !== generation) return;
-      setStatus('stopped', e.message);
+      if (mine === generation) setStatus('stopped', e.message);
       return;
     }
     if (mine !== generation) return;
+    loaded = { filter, generation: mine };
     for (const change of page.nodes) add(change, 'bottom');
-    older = page.olderBefore;
+    older = list.children.length >= KEEP ? null : page.olderBefore;
     more.hidden = !older;
     empty.hidden = page.nodes.length > 0;
     live = new Hub.Live({
@@ -190,22 +219,35 @@
   }
 
   more.addEventListener('click', async () => {
-    if (!older) return;
+    if (!older || !loaded) return;
+    const { filter, generation: mine } = loaded;
     more.disabled = true;
     try {
-      const page = (await gql(LATEST, { filter: changeFilter(chosen()), before: older })).latestChanges;
+      const page = (await gql(LATEST, { filter, before: older })).latestChanges;
+      if (mine !== generation) return;
       for (const change of page.nodes) add(change, 'bottom');
-      older = page.olderBefore;
+      older = list.children.length >= KEEP ? null : page.olderBefore;
       more.hidden = !older;
     } catch (e) {
-      setStatus('stopped', e.message);
+      if (mine === generation) {
+        filterError.textContent = e.message;
+        filterError.hidden = false;
+      }
     } finally {
       more.disabled = false;
     }
+    // The button may have gone: keep the keyboard where the reader was.
+    const last = list.lastElementChild;
+    if (more.hidden && last) {
+      last.setAttribute('tabindex', '-1');
+      last.focus();
+    }
   });
 
+  let weekGeneration = 0;
   async function week(network) {
     const box = document.getElementById('week');
+    const mine = ++weekGeneration;
     if (!network) {
       box.replaceChildren(el('p', { class: 'hint', text: t('dash.week_pick') }));
       return;
@@ -213,6 +255,7 @@
     const since = new Date(Date.now() - 7 * 24 * 3600 * 1000).toISOString();
     try {
       const d = (await gql(WEEK, { network, since })).digest;
+      if (mine !== weekGeneration) return;
       const counts = (rows, label) => rows.length
         ? el('ul', { class: 'counts' }, rows.map((r) => el('li', {}, el('span', { text: label(r) }), el('span', { text: number(r.count) }))))
         : el('p', { class: 'hint', text: t('dash.none') });
@@ -223,18 +266,16 @@
         el('h3', { text: t('dash.by_country') }),
         counts(d.byCountry.slice(0, 10), (r) => countryName(r.country)));
     } catch (e) {
-      box.replaceChildren(el('p', { class: 'error', text: e.message }));
+      if (mine === weekGeneration) box.replaceChildren(el('p', { class: 'error', text: e.message }));
     }
   }
 
+  // Filters apply with the button (or Enter), not on every change: a keyboard user stepping
+  // through a list would otherwise reload and reconnect at each step.
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     load();
   });
-  fields.network.addEventListener('change', () => load());
-  fields.category.addEventListener('change', () => load());
-  fields.language.addEventListener('change', () => load());
-  fields.backfill.addEventListener('change', () => load());
 
   async function networks() {
     try {
@@ -247,5 +288,5 @@
   }
 
   // The token decides what may be seen: start again whenever it changes.
-  networks().then(() => Hub.setupToken(() => load()));
+  networks().then(() => Hub.setupToken(() => load(), reset));
 })();

@@ -91,9 +91,11 @@ const Hub = (() => {
 
   /**
    * Wires the header's token form. `changed(viewer)` runs with the viewer at start and whenever
-   * the token is set or forgotten; a token the hub refuses is said so and forgotten.
+   * the token is set or forgotten; `changing()`, when given, runs at once when it is, before the
+   * hub is asked (so nothing the old token may see stays on screen meanwhile). A token the hub
+   * refuses is said so and forgotten.
    */
-  function setupToken(changed) {
+  function setupToken(changed, changing) {
     const form = document.getElementById('token-form');
     const input = document.getElementById('token-input');
     const status = document.getElementById('token-status');
@@ -105,7 +107,8 @@ const Hub = (() => {
       try {
         who = await viewer();
       } catch (e) {
-        if (!token()) throw e;
+        // Only a refused token is forgotten: a network error or a busy hub says nothing about it.
+        if (!token() || e.code !== 'UNAUTHENTICATED') throw e;
         setToken('');
         error.textContent = t('token.invalid', { message: e.message });
         error.hidden = false;
@@ -122,11 +125,13 @@ const Hub = (() => {
     }
     form.addEventListener('submit', (event) => {
       event.preventDefault();
+      if (changing) changing();
       setToken(input.value.trim());
       input.value = '';
       refresh().catch(showFailure);
     });
     document.getElementById('token-forget').addEventListener('click', () => {
+      if (changing) changing();
       setToken('');
       refresh().catch(showFailure);
     });
@@ -144,6 +149,11 @@ const Hub = (() => {
    * without `after`; `onChange(change)` receives each change once, in order; `onStatus(state,
    * message)` hears `connecting`, `live`, `reconnecting`, `expired` and `stopped`.
    */
+  /** Close codes with which the hub refuses a connection's token. */
+  const REFUSED = [4400, 4401, 4403];
+  /** Error codes a retry would only repeat. */
+  const FINAL = ['BAD_USER_INPUT', 'FORBIDDEN', 'UNAUTHENTICATED', 'GRAPHQL_VALIDATION_FAILED', 'GRAPHQL_PARSE_FAILED'];
+
   class Live {
     constructor({ query, variables, after, onChange, onStatus }) {
       Object.assign(this, { query, variables, cursor: after || null, onChange, onStatus });
@@ -175,9 +185,15 @@ const Hub = (() => {
         socket.send(JSON.stringify({ type: 'connection_init', payload: secret ? { Authorization: 'Bearer ' + secret } : {} }));
       });
       socket.addEventListener('message', (event) => this.receive(socket, JSON.parse(event.data)));
-      socket.addEventListener('close', () => {
+      socket.addEventListener('close', (event) => {
         if (this.socket !== socket || this.stopped) return;
         this.socket = null;
+        if (REFUSED.includes(event.code)) {
+          // The hub refused the token (revoked while we were away): retrying cannot help.
+          this.stopped = true;
+          this.onStatus('refused');
+          return;
+        }
         this.onStatus('reconnecting');
         this.timer = setTimeout(() => this.connect(), this.delay);
         this.delay = Math.min(this.delay * 2, 30000);
@@ -225,11 +241,13 @@ const Hub = (() => {
         // The log was pruned past our cursor: go on from the oldest change it still holds, and say so.
         this.cursor = error.extensions.oldestCursor;
         this.onStatus('expired');
-        socket.close();
-        return;
+      } else if (FINAL.includes(code)) {
+        // What we asked for is wrong or not allowed: asking again would get the same answer.
+        this.stopped = true;
+        this.onStatus('stopped', errors.map((e) => e.message).join(' · '));
       }
-      this.stopped = true;
-      this.onStatus('stopped', errors.map((e) => e.message).join(' · '));
+      // Anything else (the hub shutting down, a database hiccup) ends this connection only: the
+      // close handler reconnects and resumes after the last cursor.
       socket.close();
     }
   }

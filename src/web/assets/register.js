@@ -38,6 +38,9 @@
 
   let who = null;
   let checked = null;
+  // Answers to an older check, or to a list asked for with another token, are dropped.
+  let checks = 0;
+  let listings = 0;
 
   const canRegister = () => who && (who.role === 'MEMBER' || who.role === 'ADMIN');
 
@@ -73,12 +76,14 @@
   }
 
   async function check(url) {
+    const mine = ++checks;
     checkError.hidden = true;
     result.textContent = '';
     busy(checkButton, 'reg.checking', true);
     try {
       const input = source(url);
       const v = (await gql(CHECK, { input })).validateFeed;
+      if (mine !== checks) return;
       if (v.userErrors.length) {
         found.hidden = true;
         problem(checkError, messages(v.userErrors));
@@ -88,12 +93,22 @@
       checked = Object.assign({ kind: v.kind || undefined }, input);
       show(v);
     } catch (e) {
+      if (mine !== checks) return;
       found.hidden = true;
       problem(checkError, e.code === 'UNAUTHENTICATED' || e.code === 'FORBIDDEN' ? t('reg.token_needed') : e.message);
     } finally {
-      busy(checkButton, 'reg.checking', false);
+      if (mine === checks) busy(checkButton, 'reg.checking', false);
     }
   }
+
+  /** What was checked no longer stands once the address or the mapping changes. */
+  function unchecked() {
+    checks += 1;
+    checked = null;
+    found.hidden = true;
+    busy(checkButton, 'reg.checking', false);
+  }
+  for (const id of ['url', 'kind', 'preset', 'mapping']) document.getElementById(id).addEventListener('input', unchecked);
 
   function show(v) {
     document.getElementById('found-kind').textContent = v.kind ? t('feedkind.' + v.kind) : t('reg.kind_none');
@@ -164,6 +179,7 @@
   });
 
   async function feeds() {
+    const mine = ++listings;
     document.getElementById('feeds-signin').hidden = canRegister();
     if (!canRegister()) {
       feedsList.replaceChildren();
@@ -172,9 +188,10 @@
     const filter = who.organisation ? { organisations: [who.organisation.id] } : {};
     try {
       const nodes = (await gql(FEEDS, { filter })).feeds.nodes;
+      if (mine !== listings) return;
       feedsList.replaceChildren(...(nodes.length ? nodes.map(feedItem) : [el('li', { text: t('reg.no_feeds') })]));
     } catch (e) {
-      feedsMessage.textContent = e.message;
+      if (mine === listings) feedsMessage.textContent = e.message;
     }
   }
 
@@ -188,19 +205,28 @@
       } catch (e) {
         feedsMessage.textContent = e.message;
       }
-      feeds();
+      // The list is drawn again: the keyboard goes to the message that says what happened.
+      await feeds();
+      feedsMessage.focus();
+    };
+    const titleId = 'feed-title-' + feed.id.replace(/[^A-Za-z0-9_-]/g, '');
+    const action = (text, onClick) => {
+      const b = button('quiet', text, onClick);
+      b.setAttribute('aria-describedby', titleId);
+      return b;
     };
     const edit = el('form', { class: 'stack', hidden: true },
       el('label', { for: 'move-' + feed.id, text: t('reg.new_url') }),
       el('input', { id: 'move-' + feed.id, type: 'url', required: true, value: feed.url, spellcheck: 'false' }),
       el('span', { class: 'actions' }, el('button', { type: 'submit', text: t('reg.save') }),
-        button('quiet', t('reg.cancel'), () => { edit.hidden = true; })));
+        button('quiet', t('reg.cancel'), () => { edit.hidden = true; fixButton().focus(); })));
+    const fixButton = () => item.querySelector('.actions button:nth-child(2)');
     edit.addEventListener('submit', (event) => {
       event.preventDefault();
       act('move', { input: { id: feed.id, url: edit.querySelector('input').value.trim() } }, 'reg.saved')();
     });
     item.append(
-      el('p', { class: 'item-title', dir: 'auto' }, feed.title || feed.url),
+      el('p', { class: 'item-title', dir: 'auto', id: titleId }, feed.title || feed.url),
       el('p', { class: 'url', dir: 'ltr', text: feed.url }),
       el('p', { class: 'meta' },
         el('span', { class: 'badge state-' + feed.state, text: t('state.' + feed.state) }),
@@ -210,10 +236,10 @@
       feed.state === 'FAILING' && feed.nextRetryAt ? el('p', { class: 'meta', text: t('reg.next_retry', { date: date(feed.nextRetryAt) }) }) : null,
       el('div', { class: 'actions' },
         feed.state === 'PAUSED'
-          ? button('quiet', t('reg.resume'), act('resume', { id: feed.id }, 'reg.saved'))
-          : button('quiet', t('reg.pause'), act('pause', { id: feed.id }, 'reg.saved')),
-        button('quiet', t('reg.fix'), () => { edit.hidden = false; edit.querySelector('input').focus(); }),
-        button('quiet', t('reg.delete'), act('delete', { id: feed.id }, 'reg.deleted'))),
+          ? action(t('reg.resume'), act('resume', { id: feed.id }, 'reg.saved'))
+          : action(t('reg.pause'), act('pause', { id: feed.id }, 'reg.saved')),
+        action(t('reg.fix'), () => { edit.hidden = false; edit.querySelector('input').focus(); }),
+        action(t('reg.delete'), act('delete', { id: feed.id }, 'reg.deleted'))),
       edit);
     return item;
   }
@@ -222,5 +248,11 @@
     who = viewer;
     document.getElementById('need-token').hidden = canRegister();
     feeds();
+  }, () => {
+    // Another token: nothing checked or listed with the old one stays.
+    who = null;
+    listings += 1;
+    feedsList.replaceChildren();
+    unchecked();
   });
 })();
