@@ -75,6 +75,9 @@ const Hub = (() => {
   function countryName(code) {
     try { return regionNames.of(code) || code; } catch (e) { return code; }
   }
+  const lists = new Intl.ListFormat(lang, { style: 'long', type: 'conjunction' });
+  /** A list in the page's language ("Italy and France", "Italie et France"). */
+  const list = (items) => lists.format(items);
   function languageName(tag) {
     try { return languageNames.of(tag) || tag; } catch (e) { return tag; }
   }
@@ -252,6 +255,6 @@ const Hub = (() => {
     }
   }
 
-  return { t, gql, el, date, number, countryName, languageName, token, setToken, viewer, setupToken, Live,
+  return { t, gql, el, date, number, list, countryName, languageName, token, setToken, viewer, setupToken, Live,
     GraphQLError, CATEGORIES, LANGUAGES, lang };
 })();

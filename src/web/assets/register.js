@@ -141,7 +141,7 @@
       el('dl', { class: 'facts' },
         el('dt', { text: t('reg.item_language') }), el('dd', { text: item.language ? languageName(item.language) : '—' }),
         el('dt', { text: t('reg.item_countries') }),
-        el('dd', { text: item.countries.length ? item.countries.map(countryName).join(', ') : t('reg.no_countries') }),
+        el('dd', { text: item.countries.length ? Hub.list(item.countries.map(countryName)) : t('reg.no_countries') }),
         el('dt', { text: t('reg.item_categories') }),
         el('dd', {}, el('ul', { class: 'badges' }, item.categories.map((c) => el('li', { class: 'badge ' + c, text: t('category.' + c) }))))),
       item.publishedAt ? el('p', { class: 'meta', text: t('dash.published', { date: date(item.publishedAt) }) }) : null);
