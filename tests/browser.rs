@@ -67,6 +67,21 @@ async fn a_focal_point_registers_a_feed_and_the_dashboard_beside_it_shows_the_it
         )]),
     );
 
+    // The society's web page, which advertises the feed.
+    app.feeds.set_served(
+        "society.html",
+        helpers::Served {
+            body: format!(
+                r#"<!doctype html><html><head><title>Italian Red Cross</title><link rel="alternate"
+                type="application/rss+xml" title="Migration news" href="{}"></head><body>News</body></html>"#,
+                app.feeds.url("public.xml")
+            ),
+            content_type: "text/html; charset=utf-8",
+            etag: None,
+            status: StatusCode::OK,
+            location: None,
+        },
+    );
     // A CSV file with HXL tags, read with the `hxl` preset.
     app.feeds.set(
         "sites.csv",
@@ -86,6 +101,7 @@ async fn a_focal_point_registers_a_feed_and_the_dashboard_beside_it_shows_the_it
         .env("NETWORK_TITLE", NETWORK_TITLE)
         .env("FAILING_URL", app.feeds.url("gone.xml"))
         .env("CSV_URL", app.feeds.url("sites.csv"))
+        .env("PAGE_URL", app.feeds.url("society.html"))
         .env("CSV_TITLE", "Flooding displaces families at Baidoa")
         .env("CHROMIUM", &chromium);
     let output =

@@ -64,11 +64,20 @@ impl Page {
         }
     }
 
+    /// Its script under `/assets/` (without `.js`), and the key of its title.
+    fn name_and_title(self) -> (&'static str, &'static str) {
+        match self {
+            Page::Dashboard => ("dashboard", "dash.title"),
+            Page::Register => ("register", "reg.title"),
+        }
+    }
+
     const ALL: [Page; 2] = [Page::Dashboard, Page::Register];
 }
 
-/// The header every page starts with: name, navigation, language switcher, token form.
-const HEADER: &str = include_str!("pages/header.html");
+/// The start of every page: the head (title, styles, the page's script) and the header (name,
+/// navigation, language switcher, token form).
+const TOP: &str = include_str!("pages/top.html");
 
 /// A file under `/assets/`.
 struct Asset {
@@ -210,10 +219,13 @@ fn asset_version() -> String {
 }
 
 /// Fills a page's template: `{{key}}` with the language's words (HTML-escaped), and the few
-/// names the code provides (`lang`, `dir`, `version`, `path`, `header`, `languages`, `i18n`).
+/// names the code provides (`top`, `lang`, `dir`, `version`, `page.name`, `page.title`,
+/// `languages`, `presets`, `i18n`).
 fn render(page: Page, language: usize, words: &HashMap<String, String>, version: &str) -> Result<String, String> {
     let (code, _, dir) = LANGUAGES[language];
-    let template = page.template().replace("{{header}}", HEADER);
+    let (name, title) = page.name_and_title();
+    let template = page.template().replace("{{top}}", TOP);
+    let word = |key: &str| words.get(key).map(|w| escape(w)).ok_or_else(|| format!("no words for `{key}`"));
     let mut out = String::with_capacity(template.len() * 2);
     let mut rest = template.as_str();
     while let Some(start) = rest.find("{{") {
@@ -224,7 +236,8 @@ fn render(page: Page, language: usize, words: &HashMap<String, String>, version:
             "lang" => out.push_str(code),
             "dir" => out.push_str(dir),
             "version" => out.push_str(version),
-            "path" => out.push_str(page.path()),
+            "page.name" => out.push_str(name),
+            "page.title" => out.push_str(&word(title)?),
             "languages" => out.push_str(&switcher(page, language)),
             // Preset names are identifiers (`hxl`, `iom-dtm`), the same in every language.
             "presets" => out.extend(
@@ -237,7 +250,7 @@ fn render(page: Page, language: usize, words: &HashMap<String, String>, version:
             // A JSON string inside <script type="application/json">: `<` escaped so that no `</script>`
             // can end it early.
             "i18n" => out.push_str(&serde_json::to_string(words).map_err(|e| e.to_string())?.replace('<', "\\u003c")),
-            _ => out.push_str(&escape(words.get(key).ok_or_else(|| format!("no words for `{key}`"))?)),
+            _ => out.push_str(&word(key)?),
         }
         rest = &rest[end + 2..];
     }

@@ -7,6 +7,7 @@
 //   NETWORK_TITLE  the title of a stored NETWORK item of the same society
 //   FAILING_URL    the URL of a feed of that society that fails
 //   CSV_URL        a CSV file with HXL tags, and CSV_TITLE the event of its first row
+//   PAGE_URL       the society's web page, which advertises FEED_URL
 //   CHROMIUM       optional: the browser (default /usr/bin/chromium)
 // Prints `ok - …` for each check; exits 1 at the first that fails.
 import { chromium } from 'playwright-core';
@@ -23,6 +24,7 @@ const FEED_TITLE = env('FEED_TITLE');
 const NETWORK_TITLE = env('NETWORK_TITLE');
 const FAILING_URL = env('FAILING_URL');
 const CSV_URL = env('CSV_URL');
+const PAGE_URL = env('PAGE_URL');
 const CSV_TITLE = env('CSV_TITLE');
 const LANGUAGES = ['en', 'fr', 'es', 'ar', 'ru'];
 
@@ -183,9 +185,16 @@ try {
     .filter((e) => e.labels.length === 0).map((e) => e.id));
   check(unlabelled.length === 0, `every registration field has a label (${unlabelled.join(', ') || 'all labelled'})`);
 
-  await register.fill('#url', FEED_URL);
+  // The society's web page first: it is not a feed, but it names one.
+  await register.fill('#url', PAGE_URL);
   await register.locator('#check').click();
-  await register.locator('#found').waitFor();
+  const advertised = register.locator('#alternates > li', { hasText: FEED_URL });
+  await advertised.waitFor();
+  check(await register.locator('#found-kind').textContent() === 'This page is not a feed.', 'a web page is said not to be a feed');
+  check(await register.locator('#register-form').isHidden(), 'and cannot be registered');
+  await advertised.locator('button').click();
+  await register.locator('#found-kind', { hasText: 'RSS' }).waitFor();
+  check(await register.inputValue('#url') === FEED_URL, 'the feed it advertises is taken with one click');
   check((await register.locator('#found-kind').textContent()).includes('RSS'), 'the preview says the kind');
   const preview = register.locator('#preview > li', { hasText: FEED_TITLE });
   await preview.waitFor();

@@ -71,12 +71,18 @@
     return filter;
   }
 
-  function remember(f) {
+  /** The filters as query parameters: the page's own and (without `backfill`) the Atom feed's. */
+  function parameters(f) {
     const query = new URLSearchParams();
     if (f.network) query.set('network', f.network);
     if (f.category) query.set('category', f.category);
     if (f.country) query.set('country', f.country);
     if (f.language) query.set('language', f.language);
+    return query;
+  }
+
+  function remember(f) {
+    const query = parameters(f);
     if (!f.backfill) query.set('backfill', '0');
     const search = query.toString();
     history.replaceState(null, '', search ? '?' + search : location.pathname);
@@ -90,12 +96,7 @@
   }
 
   function atomLinks(f) {
-    const query = new URLSearchParams();
-    if (f.network) query.set('network', f.network);
-    if (f.category) query.set('category', f.category);
-    if (f.country) query.set('country', f.country);
-    if (f.language) query.set('language', f.language);
-    const search = query.toString();
+    const search = parameters(f).toString();
     document.getElementById('atom-changes').href = '/feeds/changes.atom' + (search ? '?' + search : '');
     document.getElementById('atom-digest-item').hidden = !f.network;
     if (f.network) {
