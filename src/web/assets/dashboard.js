@@ -45,6 +45,7 @@
   const notice = document.getElementById('live-notice');
   const announce = document.getElementById('announce');
 
+  let networksListed = false;
   let live = null;
   let shown = new Set();
   let older = null;
@@ -54,7 +55,8 @@
 
   function chosen() {
     return {
-      network: fields.network.value,
+      // Until the networks are listed, the one the address names.
+      network: networksListed ? fields.network.value : params.get('network') || '',
       category: fields.category.value,
       country: fields.country.value.trim().toUpperCase(),
       language: fields.language.value,
@@ -204,7 +206,7 @@
       return;
     }
     if (mine !== generation) return;
-    loaded = { filter, generation: mine };
+    loaded = { filter, generation: mine, network: f.network };
     for (const change of page.nodes) add(change, 'bottom');
     older = list.children.length >= KEEP ? null : page.olderBefore;
     more.hidden = !older;
@@ -282,12 +284,15 @@
     try {
       const data = await gql('{ networks { slug shortName name } }');
       for (const n of data.networks) fields.network.append(el('option', { value: n.slug, text: n.shortName, title: n.name }));
-      fields.network.value = params.get('network') || '';
+      fields.network.value = (loaded && loaded.network) || params.get('network') || '';
+      networksListed = true;
     } catch (e) {
       setStatus('stopped', e.message);
     }
   }
 
   // The token decides what may be seen: start again whenever it changes.
-  networks().then(() => Hub.setupToken(() => load(), reset));
+  // Both at once: on a slow connection every round trip shows.
+  networks();
+  Hub.setupToken(() => load(), reset);
 })();
