@@ -405,16 +405,29 @@ pub fn rules_say(input: Input<'_>) -> [(learned::Rules, bool); 2] {
         excluded.extend(rules.exclusions.find(&toks, &starts, EXCLUSIONS).into_iter().map(|(_, c)| c));
         anchors.extend(rules.anchors.find(&toks, &starts, ANCHORS).into_iter().map(|(_, c)| c));
     }
-    learned::CATEGORIES.map(|c| {
-        let said = if found.contains(&c) {
-            learned::Rules::Found
-        } else if excluded.contains(&c) {
-            learned::Rules::Excluded
-        } else {
-            learned::Rules::Silent
-        };
-        (said, anchors.contains(&c) || !rules.anchored.contains(&c))
-    })
+    learned::CATEGORIES.map(|c| rules_said(c, &found, &excluded, &anchors, &rules.anchored))
+}
+
+/// What the rules say of `category`, given the categories they found (`found`), those an
+/// exclusion term spoke of, and those an anchor term anchored; and whether the text is anchored
+/// for it (`anchored` lists the categories that have anchor terms at all).
+fn rules_said(
+    category: Category,
+    found: &[Category],
+    excluded: &[Category],
+    anchors: &[Category],
+    anchored: &[Category],
+) -> (learned::Rules, bool) {
+    let said = if found.contains(&category) {
+        learned::Rules::Found
+    } else if excluded.contains(&category) {
+        learned::Rules::Excluded
+    } else if found.iter().any(|c| *c != category && *c != Category::Other) {
+        learned::Rules::Elsewhere
+    } else {
+        learned::Rules::Silent
+    };
+    (said, anchors.contains(&category) || !anchored.contains(&category))
 }
 
 /// As [`classify`], with another learned model or none (the rules alone): for evaluating them.
@@ -526,16 +539,11 @@ fn classify_gated(
     // the rules' terms explain its decision when they match, its own evidence when they do not.
     if let Some(model) = model {
         let verdict = model.judge(title, summary);
-        for category in learned::CATEGORIES {
-            let said = if scores.contains_key(&category) {
-                learned::Rules::Found
-            } else if excluded.contains(&category) {
-                learned::Rules::Excluded
-            } else {
-                learned::Rules::Silent
-            };
-            let anchored = anchors.contains(&category) || !rules.anchored.contains(&category);
-            if !verdict.applies(category, (said, anchored)) {
+        // What the rules alone say, read before the model adds anything.
+        let found: Vec<Category> = scores.keys().copied().collect();
+        let said = learned::CATEGORIES.map(|c| rules_said(c, &found, &excluded, &anchors, &rules.anchored));
+        for (category, said) in learned::CATEGORIES.into_iter().zip(said) {
+            if !verdict.applies(category, said) {
                 scores.remove(&category);
             } else if let std::collections::hash_map::Entry::Vacant(entry) = scores.entry(category) {
                 entry.insert(2);

@@ -27,15 +27,16 @@ pub const CATEGORIES: [Category; 2] = [Category::RouteChange, Category::Regulato
 const PREFIX_CHARS: usize = 5;
 
 /// The probability from which a category applies, per category: when the keyword rules find it
-/// too, when they find nothing, and when they find talk of it rather than the thing (an
-/// exclusion term: a proposal, a call, a vote put off); and at least `unanchored` when the text
+/// too, when they find nothing, when they find talk of it rather than the thing (an exclusion
+/// term: a proposal, a call, a vote put off), and when they find another category instead; and
+/// at least `unanchored` when the text
 /// holds none of the category's anchor terms (for a regulatory change: nothing about migration).
 /// Chosen by leaving each labelled set out of training in turn and taking the thresholds whose
 /// worst set scores best against the target (BENCHMARKS.md, "Classification";
 /// `tests/classification.rs`).
 pub const THRESHOLDS: [Thresholds; 2] = [
-    Thresholds { with_rules: 0.1, alone: 0.7, excluded: 0.7, unanchored: 0.7 },
-    Thresholds { with_rules: 0.25, alone: 0.4, excluded: 0.85, unanchored: 0.55 },
+    Thresholds { with_rules: 0.5, alone: 0.6, excluded: 0.7, elsewhere: 0.6, unanchored: 0.6 },
+    Thresholds { with_rules: 0.4, alone: 0.3, excluded: 0.4, elsewhere: 0.6, unanchored: 0.55 },
 ];
 
 /// A category's thresholds.
@@ -47,6 +48,9 @@ pub struct Thresholds {
     pub alone: f64,
     /// When an exclusion term says the text only talks of it.
     pub excluded: f64,
+    /// When the rules find another category instead (a border reopened, a deportation carried
+    /// out, a survey published) and nothing of this one.
+    pub elsewhere: f64,
     /// The least, whatever the rules say, when the text holds none of its anchor terms.
     pub unanchored: f64,
 }
@@ -58,6 +62,7 @@ impl Thresholds {
             Rules::Found => self.with_rules,
             Rules::Silent => self.alone,
             Rules::Excluded => self.excluded,
+            Rules::Elsewhere => self.elsewhere,
         };
         if anchored {
             said
@@ -72,10 +77,12 @@ impl Thresholds {
 pub enum Rules {
     /// Its terms match, and no exclusion does.
     Found,
-    /// Neither its terms nor its exclusions match.
+    /// Nothing matches: neither its terms, nor its exclusions, nor another category's terms.
     Silent,
     /// An exclusion term matches: the text talks of the category rather than reporting one.
     Excluded,
+    /// Neither matches, but the rules find another category.
+    Elsewhere,
 }
 
 /// The smallest inverse document frequency of a feature reported as evidence.
