@@ -220,12 +220,12 @@ fn the_evaluation_set_covers_five_languages_and_the_hard_cases() {
     }
 }
 
-/// Floors under the scores measured once on the held-out set (`holdout10.jsonl`) with the
+/// Floors under the scores measured once on the held-out set (`holdout11.jsonl`) with the
 /// classifier as committed before it was measured (BENCHMARKS.md, "Classification"), so a change
 /// that makes them worse fails here. The target is precision 0.9 and recall 0.8 for both;
-/// on this set route changes reach 0.884 / 0.974 and regulatory changes 0.792 / 0.950.
+/// on this set route changes reach 0.973 / 0.857 and regulatory changes 0.841 / 0.902.
 const FLOORS: [(Category, f64, f64); 2] =
-    [(Category::RouteChange, 0.88, 0.97), (Category::RegulatoryChange, 0.79, 0.95)];
+    [(Category::RouteChange, 0.97, 0.85), (Category::RegulatoryChange, 0.84, 0.90)];
 
 #[test]
 fn route_and_regulatory_changes_keep_their_held_out_scores() {
