@@ -266,6 +266,28 @@ try {
     check(low.length === 0, `all text on the ${name} has a contrast of at least 4.5:1 (${low.join('; ') || 'none lower'})`);
   }
 
+  // The feed moves: its address is changed from the list.
+  const moved = FEED_URL + '?moved=1';
+  let current = FEED_URL;
+  const row = () => register.locator('#feeds > li', { hasText: current });
+  await row().locator('button', { hasText: 'Change the address' }).click();
+  await row().locator('input[type="url"]').fill(moved);
+  await row().locator('button', { hasText: 'Save' }).click();
+  current = moved;
+  await register.locator('#feeds > li .url', { hasText: moved }).waitFor();
+  check(true, 'the feed\'s address is changed from the list');
+  await register.waitForFunction(() => document.activeElement.id === 'feeds-message');
+  check((await register.locator('#feeds-message').textContent()) === 'Saved.', 'and the keyboard lands on what happened');
+
+  // Deleted from the list: its items are withdrawn, and the dashboard is told at once.
+  register.once('dialog', (dialog) => dialog.accept());
+  await row().locator('button', { hasText: 'Delete' }).click();
+  await register.locator('#feeds-message', { hasText: 'deleted' }).waitFor();
+  check(await register.locator('#feeds > li .url', { hasText: moved }).count() === 0, 'the feed is deleted from the list, after a confirmation');
+  const withdrawn = anonymous.locator('#changes > li', { hasText: FEED_TITLE }).filter({ has: anonymous.locator('.badge.kind', { hasText: 'Withdrawn' }) });
+  await withdrawn.waitFor();
+  check(true, 'its item\'s withdrawal reaches the dashboard live');
+
   check(problems.length === 0, `no script errors in the pages (${problems.join('; ') || 'none'})`);
 } catch (e) {
   console.log(`not ok - ${e.message}`);

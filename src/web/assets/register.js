@@ -199,6 +199,7 @@
     const item = el('li', { 'data-feed': feed.id });
     const act = (name, variables, done) => async () => {
       if (name === 'delete' && !window.confirm(t('reg.confirm_delete'))) return;
+      feedsMessage.textContent = '';
       try {
         const payload = Object.values(await gql(ACTIONS[name], variables))[0];
         feedsMessage.textContent = payload.userErrors.length ? messages(payload.userErrors) : t(done);
