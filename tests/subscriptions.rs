@@ -444,7 +444,7 @@ async fn live_filters_pick_exactly_what_the_changes_query_picks() {
     .await;
     // A marker every filter picks: a PERCO society's update of a regulatory and route change
     // concerning Malaysia and Mexico.
-    let marker = "Malaysia and Mexico close their borders by decree";
+    let marker = "Malaysia and Mexico close border crossings to migrants under a new decree";
     publish(&app, &fr, "fr.xml", &[old, ("f1", "Border closure at Ventimiglia, Italy, extended"), ("z", marker)]).await;
     publish(&app, &fr, "fr.xml", &[old, ("z", &format!("{marker}, amended"))]).await;
 
