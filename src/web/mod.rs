@@ -123,11 +123,10 @@ pub struct LanguageQuery {
 fn page(page: Page, query: &LanguageQuery, headers: &HeaderMap) -> Response {
     let chosen = query.lang.as_deref().and_then(language_index);
     let language = chosen.or_else(|| cookie_language(headers)).unwrap_or_else(|| accepted_language(headers));
-    let body = rendered().pages[&(page, language)].clone();
-    let mut response = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response();
+    let mut response = rendered().pages[&(page, language)].respond("text/html; charset=utf-8", headers);
     let h = response.headers_mut();
     h.insert(header::CONTENT_LANGUAGE, HeaderValue::from_static(LANGUAGES[language].0));
-    h.insert(header::VARY, HeaderValue::from_static("Accept-Language, Cookie"));
+    h.insert(header::VARY, HeaderValue::from_static("Accept-Language, Cookie, Accept-Encoding"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
@@ -141,13 +140,14 @@ fn page(page: Page, query: &LanguageQuery, headers: &HeaderMap) -> Response {
     response
 }
 
-async fn asset(Path(name): Path<String>) -> Response {
-    let Some(asset) = ASSETS.iter().find(|a| a.name == name) else {
+async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
+    let Some(index) = ASSETS.iter().position(|a| a.name == name) else {
         return (StatusCode::NOT_FOUND, "not found\n").into_response();
     };
     // Pages name assets with the build's version (`?v=`), so they may be kept for long.
-    let mut response = ([(header::CONTENT_TYPE, asset.content_type)], asset.body).into_response();
+    let mut response = rendered().assets[index].respond(ASSETS[index].content_type, &headers);
     let h = response.headers_mut();
+    h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
@@ -182,9 +182,50 @@ fn accepted_language(headers: &HeaderMap) -> usize {
     best.map_or(0, |(_, language)| language)
 }
 
-/// Every page in every language, rendered once.
+/// Every page in every language, rendered once, and every asset, each also gzipped once.
 struct Rendered {
-    pages: HashMap<(Page, usize), axum::body::Bytes>,
+    pages: HashMap<(Page, usize), Encoded>,
+    /// In the order of [`ASSETS`].
+    assets: Vec<Encoded>,
+}
+
+/// A body as it is and gzipped: a phone on a slow connection gets a third of the bytes.
+struct Encoded {
+    plain: axum::body::Bytes,
+    gzip: axum::body::Bytes,
+}
+
+impl Encoded {
+    fn new(plain: Vec<u8>) -> Encoded {
+        use std::io::Write as _;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        // Writing to a Vec cannot fail.
+        let gzip = encoder.write_all(&plain).and_then(|()| encoder.finish()).unwrap_or_default();
+        Encoded { plain: plain.into(), gzip: gzip.into() }
+    }
+
+    /// The body gzipped when the request accepts it, else as it is.
+    fn respond(&self, content_type: &'static str, headers: &HeaderMap) -> Response {
+        if accepts_gzip(headers) && !self.gzip.is_empty() {
+            let encoding = (header::CONTENT_ENCODING, "gzip");
+            ([(header::CONTENT_TYPE, content_type), encoding], self.gzip.clone()).into_response()
+        } else {
+            ([(header::CONTENT_TYPE, content_type)], self.plain.clone()).into_response()
+        }
+    }
+}
+
+/// Whether `Accept-Encoding` takes gzip (by name or `*`, with a `q` above 0).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
+        |part| {
+            let mut params = part.split(';');
+            let name = params.next().unwrap_or("").trim();
+            let q: f32 =
+                params.filter_map(|p| p.trim().strip_prefix("q=")).next().and_then(|q| q.parse().ok()).unwrap_or(1.0);
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && q > 0.0
+        },
+    )
 }
 
 fn rendered() -> &'static Rendered {
@@ -199,10 +240,11 @@ fn rendered() -> &'static Rendered {
             for page in Page::ALL {
                 let html = render(page, language, &words, &version)
                     .unwrap_or_else(|e| panic!("{:?} in {}: {e}", page, LANGUAGES[language].0));
-                pages.insert((page, language), html.into());
+                pages.insert((page, language), Encoded::new(html.into_bytes()));
             }
         }
-        Rendered { pages }
+        let assets = ASSETS.iter().map(|a| Encoded::new(a.body.to_vec())).collect();
+        Rendered { pages, assets }
     })
 }
 
@@ -312,7 +354,7 @@ mod tests {
     fn every_page_renders_in_every_language_with_nothing_left_unfilled() {
         for (language, (code, _, dir)) in LANGUAGES.iter().enumerate() {
             for page in Page::ALL {
-                let html = std::str::from_utf8(&rendered().pages[&(page, language)]).unwrap().to_string();
+                let html = std::str::from_utf8(&rendered().pages[&(page, language)].plain).unwrap().to_string();
                 assert!(!html.contains("{{"), "{page:?} in {code} left a placeholder");
                 assert!(html.contains(&format!(r#"<html lang="{code}" dir="{dir}">"#)), "{page:?} in {code}");
             }
@@ -328,6 +370,12 @@ mod tests {
         headers.insert(header::ACCEPT_LANGUAGE, HeaderValue::from_static("ru;q=0, es"));
         assert_eq!(accepted_language(&headers), 2, "q=0 refuses Russian");
         headers.insert(header::COOKIE, HeaderValue::from_static("other=1; tributary_lang=ar"));
+        let mut encodings = HeaderMap::new();
+        assert!(!accepts_gzip(&encodings));
+        encodings.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("br, gzip;q=0.5"));
+        assert!(accepts_gzip(&encodings));
+        encodings.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip;q=0, deflate"));
+        assert!(!accepts_gzip(&encodings), "q=0 refuses gzip");
         assert_eq!(cookie_language(&headers), Some(3));
         assert_eq!(language_index("RU"), Some(4));
         assert_eq!(language_index("de"), None);
