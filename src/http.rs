@@ -98,17 +98,30 @@ impl MediaType {
     }
 }
 
+/// The values of a list header (`Accept`, `Accept-Language`, `Accept-Encoding`), in the order
+/// sent, each lower-cased with its weight (`q`, 1 when not given).
+pub fn weighted(headers: &HeaderMap, name: header::HeaderName) -> Vec<(String, f32)> {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|part| {
+            let mut params = part.split(';');
+            let value = params.next().unwrap_or("").trim().to_ascii_lowercase();
+            let q = params.filter_map(|p| p.trim().strip_prefix("q=")).next().and_then(|q| q.parse().ok());
+            (value, q.unwrap_or(1.0))
+        })
+        .collect()
+}
+
 /// Picks the response type from `Accept`; `None` when the client accepts neither.
 fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
-    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+    if !headers.contains_key(header::ACCEPT) {
         return Some(MediaType::Json);
-    };
+    }
     let mut best: Option<(f32, MediaType)> = None;
-    for part in accept.split(',') {
-        let mut params = part.split(';');
-        let kind = params.next().unwrap_or("").trim().to_ascii_lowercase();
-        let q: f32 =
-            params.filter_map(|p| p.trim().strip_prefix("q=")).next().and_then(|q| q.parse().ok()).unwrap_or(1.0);
+    for (kind, q) in weighted(headers, header::ACCEPT) {
         let media = match kind.as_str() {
             "application/graphql-response+json" => MediaType::GraphqlResponse,
             "application/json" | "application/*" | "*/*" => MediaType::Json,

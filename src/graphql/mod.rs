@@ -33,6 +33,14 @@ pub use ids::encode_id as global_id;
 pub fn encode_change_cursor(sequence: i64) -> String {
     ids::encode_cursor("changes", &sequence.to_string())
 }
+
+/// The sequence a change-log cursor stands for; BAD_USER_INPUT naming `argument` when it is not
+/// one.
+fn decode_change_cursor(cursor: &str, argument: &str) -> async_graphql::Result<i64> {
+    ids::decode_cursor("changes", cursor)
+        .and_then(|raw| raw.parse::<i64>().ok())
+        .ok_or_else(|| error::bad_input(format!("`{argument}` is not a cursor of the change log")))
+}
 pub use mutation::Mutation;
 pub use query::Query;
 pub use subscription::{Session, Subscription};

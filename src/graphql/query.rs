@@ -456,9 +456,7 @@ impl ReadQuery {
         // between the two reads would be in neither.
         let head = r.store.change_head().await.map_err(store_err)?;
         let before = match before {
-            Some(cursor) => decode_cursor("changes", &cursor)
-                .and_then(|raw| raw.parse::<i64>().ok())
-                .ok_or_else(|| bad_input("`before` is not a cursor of the change log"))?,
+            Some(cursor) => super::decode_change_cursor(&cursor, "before")?,
             None => head + 1,
         };
         let limit = first as usize;

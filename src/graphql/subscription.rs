@@ -6,7 +6,7 @@ use async_graphql::{Context, Subscription as SubscriptionObject};
 use futures_util::{Stream, StreamExt};
 
 use super::error::{coded, cursor_expired, store as store_err};
-use super::ids::{decode_cursor, encode_cursor};
+use super::ids::encode_cursor;
 use super::query::ChangeFilter;
 use super::request;
 use super::types::Change;
@@ -37,14 +37,7 @@ impl Subscription {
         after: Option<String>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Change>>> {
         let r = request(ctx);
-        let after = match after {
-            Some(cursor) => Some(
-                decode_cursor("changes", &cursor)
-                    .and_then(|raw| raw.parse::<i64>().ok())
-                    .ok_or_else(|| coded("BAD_USER_INPUT", "`after` is not a cursor of the change log"))?,
-            ),
-            None => None,
-        };
+        let after = after.map(|cursor| super::decode_change_cursor(&cursor, "after")).transpose()?;
         let feed = Arc::clone(ctx.data::<Arc<ChangeFeed>>()?);
         let follower = Follower {
             scope: r.scope.clone(),

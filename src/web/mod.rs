@@ -168,13 +168,9 @@ fn cookie_language(headers: &HeaderMap) -> Option<usize> {
 
 /// The best language `Accept-Language` asks for among ours (by `q`, then order), else English.
 fn accepted_language(headers: &HeaderMap) -> usize {
-    let Some(accept) = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()) else { return 0 };
     let mut best: Option<(f32, usize)> = None;
-    for part in accept.split(',') {
-        let mut params = part.split(';');
-        let Some(language) = params.next().and_then(language_index) else { continue };
-        let q: f32 =
-            params.filter_map(|p| p.trim().strip_prefix("q=")).next().and_then(|q| q.parse().ok()).unwrap_or(1.0);
+    for (tag, q) in crate::http::weighted(headers, header::ACCEPT_LANGUAGE) {
+        let Some(language) = language_index(&tag) else { continue };
         if q > 0.0 && best.is_none_or(|(b, _)| q > b) {
             best = Some((q, language));
         }
@@ -217,15 +213,9 @@ impl Encoded {
 
 /// Whether `Accept-Encoding` takes gzip (by name or `*`, with a `q` above 0).
 fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
-        |part| {
-            let mut params = part.split(';');
-            let name = params.next().unwrap_or("").trim();
-            let q: f32 =
-                params.filter_map(|p| p.trim().strip_prefix("q=")).next().and_then(|q| q.parse().ok()).unwrap_or(1.0);
-            (name.eq_ignore_ascii_case("gzip") || name == "*") && q > 0.0
-        },
-    )
+    crate::http::weighted(headers, header::ACCEPT_ENCODING)
+        .iter()
+        .any(|(name, q)| (name == "gzip" || name == "*") && *q > 0.0)
 }
 
 fn rendered() -> &'static Rendered {
