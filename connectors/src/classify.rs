@@ -235,24 +235,44 @@ impl Gate {
 
 #[derive(Deserialize)]
 struct CategoryFile {
-    rule: Vec<CategoryRule>,
+    /// Terms that are evidence for their category.
+    rule: Vec<TermRule>,
     #[serde(default)]
     combo: Vec<ComboRule>,
+    /// Words that say an item only talks about a change (a proposal, a call for one, a meeting on
+    /// one) or uses the category's words in another sense (a marathon's route): when one
+    /// appears, the rules do not give the category, whatever else matched.
     #[serde(default)]
-    exclude: Vec<ExcludeRule>,
+    exclude: Vec<TermRule>,
+    /// Words of the category's subject (migration, for a regulatory change): a text without any
+    /// gets the category from the learned model only when it is sure.
     #[serde(default)]
-    anchor: Vec<ExcludeRule>,
+    anchor: Vec<TermRule>,
 }
 
-/// Words that say an item only talks about a change (a proposal, a call for one, a meeting on
-/// one) or uses the category's words in another sense (a marathon's route): when one appears,
-/// the rules do not give the category, whatever else matched.
+/// Terms in one language, for one category.
 #[derive(Deserialize)]
-struct ExcludeRule {
+struct TermRule {
     category: String,
     #[allow(dead_code)]
     lang: String,
     terms: Vec<String>,
+}
+
+impl TermRule {
+    fn category(&self) -> Category {
+        // The rule files are compiled in and covered by tests: an unknown name is a build defect.
+        self.category.parse().expect("rules name known categories")
+    }
+}
+
+/// One matcher over the terms of `rules`, each labelled with its rule's category.
+fn term_matcher(rules: &[TermRule]) -> Matcher<Category> {
+    let terms = rules.iter().flat_map(|r| {
+        let category = r.category();
+        r.terms.iter().filter_map(move |t| Term::compile(t).map(|term| (term, category)))
+    });
+    Matcher::new(terms.collect::<Vec<_>>())
 }
 
 /// Evidence from words that say little alone: the category applies when the text holds a term
@@ -271,14 +291,6 @@ struct ComboRule {
 /// Which combo and which of its groups a term belongs to (`NONE_GROUP` for its exclusions).
 type ComboPart = (u32, u8);
 const NONE_GROUP: u8 = u8::MAX;
-
-#[derive(Deserialize)]
-struct CategoryRule {
-    category: String,
-    #[allow(dead_code)]
-    lang: String,
-    terms: Vec<String>,
-}
 
 #[derive(Deserialize)]
 struct RouteFile {
@@ -314,10 +326,6 @@ fn rules() -> &'static Rules {
         // build defect, not an input error.
         let cats: CategoryFile = toml::from_str(CATEGORY_RULES).expect("rules/categories.toml is valid");
         let routes: RouteFile = toml::from_str(ROUTE_RULES).expect("rules/routes.toml is valid");
-        let category_terms = cats.rule.iter().flat_map(|r| {
-            let category: Category = r.category.parse().expect("rules name known categories");
-            r.terms.iter().filter_map(move |t| Term::compile(t).map(|term| (term, category)))
-        });
         let route_terms = routes
             .route
             .iter()
@@ -334,22 +342,14 @@ fn rules() -> &'static Rules {
                 .chain(c.none.iter().map(|t| (t, NONE_GROUP)))
                 .filter_map(move |(t, g)| Term::compile(t).map(|term| (term, (i as u32, g))))
         });
-        let exclusions = cats.exclude.iter().flat_map(|r| {
-            let category: Category = r.category.parse().expect("rules name known categories");
-            r.terms.iter().filter_map(move |t| Term::compile(t).map(|term| (term, category)))
-        });
-        let anchor_terms = cats.anchor.iter().flat_map(|r| {
-            let category: Category = r.category.parse().expect("rules name known categories");
-            r.terms.iter().filter_map(move |t| Term::compile(t).map(|term| (term, category)))
-        });
         let mut anchored = Vec::new();
         for r in &cats.anchor {
-            push_unique(&mut anchored, r.category.parse().expect("rules name known categories"));
+            push_unique(&mut anchored, r.category());
         }
-        let anchors = Matcher::new(anchor_terms.collect::<Vec<_>>());
-        let categories = Matcher::new(category_terms.collect::<Vec<_>>());
+        let anchors = term_matcher(&cats.anchor);
+        let categories = term_matcher(&cats.rule);
         let combo_terms = Matcher::new(combo_terms.collect::<Vec<_>>());
-        let exclusions = Matcher::new(exclusions.collect::<Vec<_>>());
+        let exclusions = term_matcher(&cats.exclude);
         let route_matcher = Matcher::new(route_terms.collect::<Vec<_>>());
         let mut gate = Gate::default();
         gate.add(&categories, CATEGORIES);
