@@ -542,8 +542,9 @@ fn classify_gated(
         // What the rules alone say, read before the model adds anything.
         let found: Vec<Category> = scores.keys().copied().collect();
         let said = learned::CATEGORIES.map(|c| rules_said(c, &found, &excluded, &anchors, &rules.anchored));
+        let reading = learned::Reading::of(title, summary);
         for (category, said) in learned::CATEGORIES.into_iter().zip(said) {
-            if !verdict.applies(category, said) {
+            if !verdict.applies(category, reading, said) {
                 scores.remove(&category);
             } else if let std::collections::hash_map::Entry::Vacant(entry) = scores.entry(category) {
                 entry.insert(2);
