@@ -760,6 +760,16 @@ mod tests {
     }
 
     #[test]
+    fn a_summary_that_only_repeats_the_title_is_read_as_a_title_alone() {
+        use learned::Reading;
+        assert_eq!(Reading::of(&["border", "closed"], &[]), Reading::TitleOnly);
+        assert_eq!(Reading::of(&["border", "closed"], &["border", "closed"]), Reading::TitleOnly);
+        assert_eq!(Reading::of(&["border", "closed"], &["since", "monday"]), Reading::Written);
+        let title = "Visa rules for seasonal workers change on 1 March";
+        assert_eq!(classify_text(title, title).categories, classify_text(title, "").categories);
+    }
+
+    #[test]
     fn the_learned_model_adds_route_changes_and_confirms_regulatory_ones() {
         let both = |title: &str, summary: &str| classify(Input { title, summary, ..Input::default() });
         let rules = |title: &str, summary: &str| classify_with(Input { title, summary, ..Input::default() }, None);
