@@ -218,10 +218,15 @@ fn the_evaluation_set_covers_five_languages_and_the_hard_cases() {
 
 /// Floors under the scores measured once on each held-out set with the classifier as committed
 /// before it was measured (BENCHMARKS.md, "Classification"), so a change that makes them worse
-/// fails here. The target is precision 0.9 and recall 0.8 for both; on `holdout12` route
-/// changes reach 0.958 / 0.920 and regulatory changes 0.957 / 0.882.
-const FLOORS: [(&str, Category, f64, f64); 2] =
-    [("holdout12", Category::RouteChange, 0.95, 0.92), ("holdout12", Category::RegulatoryChange, 0.95, 0.88)];
+/// fails here. The target is precision 0.9 and recall 0.8 for both; route changes reach
+/// 0.958 / 0.920 on `holdout12` and 0.907 / 0.867 on `holdout13`, regulatory changes 0.957 / 0.882
+/// and 0.891 / 0.891.
+const FLOORS: [(&str, Category, f64, f64); 4] = [
+    ("holdout12", Category::RouteChange, 0.95, 0.92),
+    ("holdout12", Category::RegulatoryChange, 0.95, 0.88),
+    ("holdout13", Category::RouteChange, 0.90, 0.86),
+    ("holdout13", Category::RegulatoryChange, 0.89, 0.89),
+];
 
 #[test]
 fn route_and_regulatory_changes_keep_their_held_out_scores() {
