@@ -255,7 +255,7 @@ mod tests {
 
     const RSS: &str = r#"<?xml version="1.0"?>
 <rss version="2.0"><channel><title>Sample</title><language>en</language><ttl>60</ttl>
-<item><guid>a-1</guid><title>Border closure shifts the route to Italy</title>
+<item><guid>a-1</guid><title>Sea arrivals in Italy surge as boats leave from eastern Libya</title>
 <link>https://example.org/a-1</link><pubDate>Mon, 02 Nov 2026 10:00:00 GMT</pubDate>
 <description>&lt;p&gt;Arrivals from &lt;b&gt;Libya&lt;/b&gt; rose on the Central Mediterranean route.&lt;/p&gt;</description></item>
 <item><title>No id, only a link</title><link>https://example.org/b</link><pubDate>2026-11-03</pubDate></item>

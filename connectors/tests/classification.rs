@@ -1,15 +1,15 @@
 //! The classifier against labelled headlines and summaries in English, French, Spanish, Arabic
 //! and Russian, with hard negatives (places that are also words, blood drives, sports, "route" and
 //! "law" in other senses, calls for changes that have not happened, laws that are not about
-//! migration). Fourteen sets in `tests/classification/`, each written blind by a helper session
+//! migration). Sixteen sets in `tests/classification/`, each written blind by a helper session
 //! that saw none of the others, nor the rules or the model, and each measured once as a held-out
 //! set before joining the tuning sets (BENCHMARKS.md tells the order):
 //!
 //! - `eval.jsonl` (296 items, splits `tune` and `test`), `holdout.jsonl` (210, `holdout1`),
-//!   `holdout2.jsonl` (245), `holdout3.jsonl` to `holdout11.jsonl` (250 each): the tuning sets,
+//!   `holdout2.jsonl` (245), `holdout3.jsonl` to `holdout13.jsonl` (250 each): the tuning sets,
 //!   on which the learned model is trained (`rules/learned.tsv`, checked here to be what training
 //!   gives) and its thresholds chosen by leaving each set out;
-//! - `holdout12.jsonl` and `holdout13.jsonl` (250 each): the held-out sets, never trained or tuned
+//! - `holdout14.jsonl` and `holdout15.jsonl` (250 each): the held-out sets, never trained or tuned
 //!   on, never looked at item by item.
 //!
 //! ```sh
@@ -38,8 +38,8 @@ struct Example {
     summary: String,
 }
 
-/// The tuning sets (splits `tune`, `test`, `holdout1` to `holdout11`) and the held-out sets
-/// (`holdout12`, `holdout13`).
+/// The tuning sets (splits `tune`, `test`, `holdout1` to `holdout13`) and the held-out sets
+/// (`holdout14`, `holdout15`).
 fn examples() -> Vec<Example> {
     let mut all = parse(include_str!("classification/eval.jsonl"), None);
     all.extend(parse(include_str!("classification/holdout.jsonl"), Some("holdout1")));
@@ -55,11 +55,13 @@ fn examples() -> Vec<Example> {
     all.extend(parse(include_str!("classification/holdout11.jsonl"), Some("holdout11")));
     all.extend(parse(include_str!("classification/holdout12.jsonl"), Some("holdout12")));
     all.extend(parse(include_str!("classification/holdout13.jsonl"), Some("holdout13")));
+    all.extend(parse(include_str!("classification/holdout14.jsonl"), Some("holdout14")));
+    all.extend(parse(include_str!("classification/holdout15.jsonl"), Some("holdout15")));
     all
 }
 
 /// Every split: the tuning sets', then the held-out sets'.
-const SPLITS: [&str; 15] = [
+const SPLITS: [&str; 17] = [
     "tune",
     "test",
     "holdout1",
@@ -75,10 +77,12 @@ const SPLITS: [&str; 15] = [
     "holdout11",
     "holdout12",
     "holdout13",
+    "holdout14",
+    "holdout15",
 ];
 
 /// The held-out sets: never trained or tuned on, never looked at item by item.
-const HELD_OUT: [&str; 2] = ["holdout12", "holdout13"];
+const HELD_OUT: [&str; 2] = ["holdout14", "holdout15"];
 
 fn parse(text: &str, split: Option<&str>) -> Vec<Example> {
     text.lines()
@@ -218,15 +222,9 @@ fn the_evaluation_set_covers_five_languages_and_the_hard_cases() {
 
 /// Floors under the scores measured once on each held-out set with the classifier as committed
 /// before it was measured (BENCHMARKS.md, "Classification"), so a change that makes them worse
-/// fails here. The issue's target is precision 0.9 and recall 0.8 for both; route changes reach
-/// 0.958 / 0.920 on `holdout12` and 0.907 / 0.867 on `holdout13`, regulatory changes 0.957 / 0.882
-/// and 0.891 / 0.891.
-const FLOORS: [(&str, Category, f64, f64); 4] = [
-    ("holdout12", Category::RouteChange, 0.95, 0.92),
-    ("holdout12", Category::RegulatoryChange, 0.95, 0.88),
-    ("holdout13", Category::RouteChange, 0.90, 0.86),
-    ("holdout13", Category::RegulatoryChange, 0.89, 0.89),
-];
+/// fails here. The issue's target is precision 0.9 and recall 0.8 for both. Set once each held-out
+/// set has been measured.
+const FLOORS: [(&str, Category, f64, f64); 0] = [];
 
 #[test]
 fn route_and_regulatory_changes_keep_their_held_out_scores() {
@@ -322,7 +320,7 @@ const RECALL_AIMS: [f64; 2] = [0.8, 0.7];
 
 /// The tuning sets, each left out in turn: a name, its splits, and whether the keyword rules were
 /// written without seeing it (those sets alone choose the thresholds).
-const TUNING_SETS: [(&str, &[&str], bool); 12] = [
+const TUNING_SETS: [(&str, &[&str], bool); 14] = [
     ("eval", &["tune", "test"], false),
     ("holdout1", &["holdout1"], false),
     ("holdout2", &["holdout2"], true),
@@ -335,6 +333,8 @@ const TUNING_SETS: [(&str, &[&str], bool); 12] = [
     ("holdout9", &["holdout9"], true),
     ("holdout10", &["holdout10"], true),
     ("holdout11", &["holdout11"], true),
+    ("holdout12", &["holdout12"], true),
+    ("holdout13", &["holdout13"], true),
 ];
 
 /// The learned model trained on every tuning set but `splits`.
@@ -379,11 +379,11 @@ fn the_learned_model_is_what_training_gives() {
 
 /// How the classifier does on text its model was not trained on, and where its thresholds come
 /// from. Each tuning set in turn is left out of training; the sets the keyword rules were not
-/// tuned on either (`holdout2` to `holdout11`) are scored as written and with titles alone (many
+/// tuned on either (`holdout2` to `holdout13`) are scored as written and with titles alone (many
 /// feeds publish no summary), for every choice of thresholds (in steps of 0.05: with the rules'
 /// agreement from 0.10 to 0.70; without it from 0.30 to 0.80; against an exclusion, when the
 /// rules find another category, and without an anchor, from the one without the rules up to 1.05,
-/// which is never). The two readings have their own thresholds (`learned::Reading`): those for a
+/// which is never; with the rules never above without them). The two readings have their own thresholds (`learned::Reading`): those for a
 /// title with its summary are chosen on the items that have one, those for a title alone on every
 /// item's title. For each reading and category the choice is the one whose worst case comes
 /// closest to the target: the smallest of precision / 0.9 and recall / the reading's aim
@@ -504,11 +504,12 @@ fn step_of(threshold: f64) -> usize {
 }
 
 /// Every choice of thresholds tried, in order: with the rules 0.10–0.70, without 0.30–0.80, the
-/// other three from the one without up to 1.05.
+/// other three from the one without up to 1.05. The rules' agreement never raises the bar: with
+/// the rules is at most without them.
 fn threshold_choices() -> Vec<Thresholds> {
     let mut choices = Vec::new();
     for w in 0..=12 {
-        for a in 4..=14 {
+        for a in w.max(4)..=14 {
             for x in a..STEPS {
                 for e in a..STEPS {
                     for u in a..STEPS {
