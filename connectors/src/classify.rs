@@ -394,7 +394,8 @@ pub fn classify(input: Input<'_>) -> Classification {
 /// ([`learned::CATEGORIES`]), and whether the text is anchored for it: for choosing the model's
 /// thresholds.
 pub fn rules_say(input: Input<'_>) -> [(learned::Rules, bool); 2] {
-    let found = classify_with(input, None).categories;
+    // What the rules found in the text itself: not the entry's tags nor the feed's default.
+    let found = classify_with(Input { tags: &[], default: None, ..input }, None).categories;
     let rules = rules();
     let mut excluded = Vec::new();
     let mut anchors = Vec::new();
@@ -765,8 +766,14 @@ mod tests {
         assert_eq!(Reading::of(&["border", "closed"], &[]), Reading::TitleOnly);
         assert_eq!(Reading::of(&["border", "closed"], &["border", "closed"]), Reading::TitleOnly);
         assert_eq!(Reading::of(&["border", "closed"], &["since", "monday"]), Reading::Written);
-        let title = "Visa rules for seasonal workers change on 1 March";
-        assert_eq!(classify_text(title, title).categories, classify_text(title, "").categories);
+        // The model gives this title about 0.53 for a route change: enough for a title alone where
+        // the rules agree (0.40), not for a title with a summary (0.60). Repeated, it is still a
+        // title alone.
+        let title = "Border closure shifts the route to Italy";
+        assert!(classify_text(title, "").categories.contains(&Category::RouteChange));
+        assert!(classify_text(title, title).categories.contains(&Category::RouteChange));
+        let confirmed = classify_text(title, "Arrivals from Libya rose on the Central Mediterranean route.");
+        assert!(!confirmed.categories.contains(&Category::RouteChange), "{confirmed:?}");
     }
 
     #[test]
